@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod consume;
+pub mod dlq;
+pub mod emit;
+pub mod migrate;
+pub mod plan;
+pub mod serve;
+pub mod token;

@@ -1,0 +1,140 @@
+//! The binary's configuration: defaults, then a TOML file, then `AUDITLOG_*` environment
+//! variables (`AUDITLOG_KAFKA__BROKERS` sets `kafka.brokers`). Unknown or invalid settings stop
+//! startup with the field named. Every field and its default is documented in the README.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use auditlog_producer::{KafkaConfig, ProducerConfig};
+use auditlog_query::ApiConfig;
+use auditlog_sink::SinkConfig;
+use auditlog_store::ClickHouseConfig;
+
+/// The whole configuration, one section per component.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[kafka]`: brokers and topics.
+    pub kafka: KafkaConfig,
+    /// `[clickhouse]`: server and database.
+    pub clickhouse: ClickHouseConfig,
+    /// `[producer]`: producer tuning (emit).
+    pub producer: ProducerConfig,
+    /// `[consumer]`: consumer tuning (consume).
+    pub consumer: SinkConfig,
+    /// `[api]`: query API (serve).
+    pub api: ApiConfig,
+    /// `[log]`: logging.
+    pub log: LogConfig,
+}
+
+/// Logging (`[log]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter directive. Default `info`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// Write JSON lines instead of text. Default `false`.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `AUDITLOG_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
+            fig = fig.merge(Toml::file(path));
+        }
+        let fig = fig.merge(Env::prefixed("AUDITLOG_").ignore(&["CONFIG"]).split("__"));
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!(describe(e)))
+            .context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every section; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        self.clickhouse.validate()?;
+        Ok(())
+    }
+}
+
+/// One line per figment error, each naming the field path and where the value came from.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let field = if e.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                e.path.join(".")
+            };
+            let from = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("{field}: {}{from}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn unknown_field_in_file_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[kafka]\nbrokerz = \"x\"\n")?;
+            let err = Config::load(Some(Path::new("c.toml"))).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("kafka") && msg.contains("brokerz"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[kafka]\ntopic = \"from-file\"\n")?;
+            jail.set_env("AUDITLOG_KAFKA__BROKERS", "10.0.0.1:9092");
+            let cfg = Config::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(cfg.kafka.brokers, "10.0.0.1:9092");
+            assert_eq!(cfg.kafka.topic, "from-file");
+            assert_eq!(cfg.clickhouse, ClickHouseConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_value_is_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_CLICKHOUSE__URL", "localhost:8123");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("clickhouse.url"), "{msg}");
+            Ok(())
+        });
+    }
+}

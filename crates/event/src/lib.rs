@@ -1,0 +1,15 @@
+//! The audit event model: what one recorded mutation looks like, on the wire and in Rust.
+//!
+//! No I/O here: types, the event type catalog, the JSON wire format, validation and a builder.
+//! The producer validates before sending; the consumer decodes and validates again before
+//! writing, so a malformed event can be dead-lettered with a reason that names the field.
+
+pub mod catalog;
+pub mod model;
+pub mod time_format;
+
+pub use catalog::{EventType, KnownEvent};
+pub use model::{
+    Actor, ActorType, AuditEvent, Context, Metadata, Outcome, OutcomeStatus, Target,
+    DEFAULT_BUCKET, SCHEMA_VERSION,
+};

@@ -1,0 +1,5 @@
+//! Library for producing services: validate audit events and publish them to Kafka.
+
+pub mod config;
+
+pub use config::{KafkaConfig, ProducerConfig};

@@ -1,0 +1,5 @@
+//! The consumer: Kafka -> decode -> batch -> ClickHouse -> commit, with a dead-letter topic.
+
+pub mod config;
+
+pub use config::SinkConfig;

@@ -1,0 +1,45 @@
+//! Errors of the store, grouped by what the caller should do.
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is invalid; fix the configuration.
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The setting, as written in the config file.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// ClickHouse refused or could not be reached.
+    #[error("clickhouse: {what}: {source}")]
+    ClickHouse {
+        /// What was being done.
+        what: String,
+        /// The client error.
+        #[source]
+        source: clickhouse::error::Error,
+    },
+    /// A value is not acceptable (for example an unknown plan).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The parameter.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps a ClickHouse client error with what was being done.
+    pub fn clickhouse(what: impl Into<String>, source: clickhouse::error::Error) -> Self {
+        Self::ClickHouse {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Result with the store's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

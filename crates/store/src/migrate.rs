@@ -1,0 +1,141 @@
+//! Versioned, idempotent schema migrations.
+//!
+//! The SQL lives in `deploy/clickhouse/migrations/NNNN_name.sql` and is embedded in the
+//! binary. Applied versions are recorded in `schema_migrations`; each file is itself written
+//! to be re-runnable (`IF NOT EXISTS`), so a crash between applying and recording is harmless.
+
+use clickhouse::Client;
+use tracing::info;
+
+use crate::{ClickHouseConfig, Error, Result};
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version, the file's number.
+    pub version: u32,
+    /// The file's name.
+    pub name: &'static str,
+    /// Its SQL: one or more statements separated by `;` at the end of a line.
+    pub sql: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../deploy/clickhouse/migrations/", $name)),
+        }
+    };
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_events.sql"),
+    migration!(2, "0002_workspace_plans.sql"),
+];
+
+/// Splits a migration file into statements (on `;` at the end of a line), dropping comments.
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") || trimmed.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if trimmed.ends_with(';') {
+            let stmt = cur.trim().trim_end_matches(';').trim().to_owned();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            cur.clear();
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_owned());
+    }
+    out
+}
+
+/// Creates the database if needed and applies every migration not yet recorded.
+/// Returns the versions applied by this call.
+pub async fn migrate(cfg: &ClickHouseConfig) -> Result<Vec<u32>> {
+    cfg.validate()?;
+    let server = cfg.server_client();
+    server
+        .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", cfg.database))
+        .execute()
+        .await
+        .map_err(|e| Error::clickhouse("create database", e))?;
+    let client = cfg.client();
+    client
+        .query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (\
+               version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)\
+             ) ENGINE = ReplacingMergeTree ORDER BY version",
+        )
+        .execute()
+        .await
+        .map_err(|e| Error::clickhouse("create schema_migrations", e))?;
+    let done: Vec<u32> = client
+        .query("SELECT DISTINCT version FROM schema_migrations ORDER BY version")
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read schema_migrations", e))?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        apply(&client, m).await?;
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+async fn apply(client: &Client, m: &Migration) -> Result<()> {
+    info!(version = m.version, name = m.name, "applying migration");
+    for stmt in statements(m.sql) {
+        client
+            .query(&stmt)
+            .execute()
+            .await
+            .map_err(|e| Error::clickhouse(m.name, e))?;
+    }
+    client
+        .query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
+        .bind(m.version)
+        .bind(m.name)
+        .execute()
+        .await
+        .map_err(|e| Error::clickhouse("record migration", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_parse() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{}",
+                m.name
+            );
+            assert!(!statements(m.sql).is_empty(), "{} has no statement", m.name);
+        }
+    }
+
+    #[test]
+    fn statements_split_on_line_end_semicolons_and_skip_comments() {
+        let s = statements("-- c\nCREATE TABLE a (x String COMMENT 'a;b');\n\nSELECT 1;\n");
+        assert_eq!(
+            s,
+            vec!["CREATE TABLE a (x String COMMENT 'a;b')", "SELECT 1"]
+        );
+    }
+}
