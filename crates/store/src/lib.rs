@@ -11,7 +11,9 @@
 pub mod config;
 pub mod error;
 pub mod migrate;
+pub mod plans;
 
 pub use config::ClickHouseConfig;
 pub use error::{Error, Result};
 pub use migrate::{migrate, MIGRATIONS};
+pub use plans::{Plan, WorkspacePlan};
