@@ -189,8 +189,29 @@
     }
   }
 
-  /** GET an API path with the bearer token; throws ApiError with the API's error body. */
-  async function api(path, params, token = state.token) {
+  /** Requests in flight, mirrored on <html data-busy> (tests and styles can wait for 0). */
+  let inFlight = 0;
+  function busy(delta) {
+    inFlight += delta;
+    document.documentElement.dataset.busy = String(inFlight);
+  }
+
+  /**
+   * GET an API path with the bearer token and read the body (`json`, or `blob` with the
+   * response headers); throws ApiError with the API's error body.
+   */
+  async function api(path, params, { token = state.token, as = 'json' } = {}) {
+    busy(1);
+    try {
+      const res = await request(path, params, token);
+      if (as === 'blob') return { blob: await res.blob(), headers: res.headers };
+      return await res.json();
+    } finally {
+      busy(-1);
+    }
+  }
+
+  async function request(path, params, token) {
     const url = new URL(path, window.location.origin);
     for (const [k, v] of Object.entries(params || {})) {
       if (v != null && v !== '') url.searchParams.set(k, v);
@@ -214,7 +235,6 @@
     return res;
   }
 
-  const apiJson = async (path, params) => (await api(path, params)).json();
 
   /** A rejected token: back to the sign-in form with an explanation. */
   function handleAuthError(err) {
@@ -508,7 +528,7 @@
 
   async function loadCounts(gen) {
     try {
-      const body = await apiJson('/v1/event-counts', apiParams({ withEvent: false }));
+      const body = await api('/v1/event-counts', apiParams({ withEvent: false }));
       if (gen !== state.generation) return;
       state.counts = new Map(body.counts.map((c) => [c.event, c.count]));
       const sel = state.filters.event;
@@ -530,7 +550,7 @@
     state.loading = true;
     renderStatus();
     try {
-      const body = await apiJson('/v1/events', { ...state.params, limit: PAGE_SIZE, cursor: state.cursor });
+      const body = await api('/v1/events', { ...state.params, limit: PAGE_SIZE, cursor: state.cursor });
       if (gen !== state.generation) return;
       const start = state.rows.length;
       state.rows.push(...body.data);
@@ -569,9 +589,9 @@
       h('span', { class: `avatar avatar-${type}`, 'aria-hidden': 'true' },
         type === 'root_key' ? keyIcon() : type === 'system' ? gearIcon() : initials(a.name, a.id)),
       h('div', { class: 'actor-text' },
-        h('div', { class: 'actor-name' }, a.name || a.id || 'Unknown',
-          h('span', { class: 'actor-type' }, ACTOR_LABELS[type] || type)),
-        h('div', { class: 'mono muted small', title: a.id }, a.id || '')));
+        h('div', { class: 'actor-name', title: a.name || a.id }, a.name || a.id || 'Unknown'),
+        h('div', { class: 'mono muted small', title: `${ACTOR_LABELS[type] || type} ${a.id || ''}` },
+          h('span', { class: 'actor-type' }, ACTOR_LABELS[type] || type), a.id || '')));
   }
 
   function svgIcon(d) {
@@ -649,6 +669,7 @@
       + (state.workspace && state.workspace.retention_days != null ? ` · older events are past retention (${state.workspace.retention_days} days)` : '');
     let text = '';
     if (n === 0 && state.loading) text = 'Loading…';
+    else if (n === 0 && state.done) text = 'No events';
     else if (state.total != null) text = `Showing ${fmtCount.format(n)} of ${fmtCount.format(Math.max(state.total, n))} events`;
     else text = `Showing ${fmtCount.format(n)} event${n === 1 ? '' : 's'}`;
     $('summary').textContent = text;
@@ -733,7 +754,7 @@
     detailEvent = null;
     if (firstOpen && !keepFocus) $('detail-close').focus();
     try {
-      const ev = await apiJson(`/v1/events/${encodeURIComponent(id)}`);
+      const ev = await api(`/v1/events/${encodeURIComponent(id)}`);
       if (gen !== detailGen) return;
       detailEvent = ev;
       renderDetail(ev);
@@ -910,9 +931,8 @@
     const label = btn.querySelector('span');
     label.textContent = 'Exporting…';
     try {
-      const res = await api('/v1/export', { format: 'csv', ...(state.params || apiParams()) });
-      const blob = await res.blob();
-      const disposition = res.headers.get('Content-Disposition') || '';
+      const { blob, headers } = await api('/v1/export', { format: 'csv', ...(state.params || apiParams()) }, { as: 'blob' });
+      const disposition = headers.get('Content-Disposition') || '';
       const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
       const name = match ? decodeURIComponent(match[1]) : `audit-log-${state.workspace ? state.workspace.workspace_id : 'export'}.csv`;
       const url = URL.createObjectURL(blob);
@@ -957,7 +977,7 @@
     btn.disabled = true;
     btn.textContent = 'Signing in…';
     try {
-      const ws = await (await api('/v1/workspace', null, token)).json();
+      const ws = await api('/v1/workspace', null, { token });
       state.token = token;
       storeToken(token, remember);
       await start(ws);
@@ -1074,7 +1094,7 @@
     const token = storedToken();
     if (!token) { showSignin(null); return; }
     try {
-      const ws = await (await api('/v1/workspace', null, token)).json();
+      const ws = await api('/v1/workspace', null, { token });
       state.token = token;
       await start(ws);
     } catch (err) {

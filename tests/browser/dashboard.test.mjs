@@ -1,0 +1,624 @@
+// The dashboard in a real browser (Debian's headless Chromium driven by playwright-core) against
+// a real `auditlog serve` on the test stack's ClickHouse, with events seeded for this run only.
+//
+//   node dashboard.test.mjs        (tests/browser/run.sh installs what is missing, then runs this)
+//
+// Environment: TEST_CLICKHOUSE_URL (default http://127.0.0.1:18123), AUDITLOG_BIN (default
+// <repo>/target/debug/auditlog), CHROMIUM (default /usr/bin/chromium), KEEP_DB=1 keeps the
+// database afterwards. Screenshots go to tests/browser/artifacts/. Exit code 0 only when every
+// test passed; the last line is `N passed, M failed`.
+
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const ARTIFACTS = path.join(HERE, 'artifacts');
+const CLICKHOUSE = (process.env.TEST_CLICKHOUSE_URL || 'http://127.0.0.1:18123').replace(/\/$/, '');
+const BIN = path.resolve(ROOT, process.env.AUDITLOG_BIN || 'target/debug/auditlog');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const RUN = randomUUID().replaceAll('-', '').slice(0, 10);
+const DATABASE = `browser_${RUN}`;
+const WORKSPACE = `ws_browser_${RUN}`;
+const OTHER_WORKSPACE = `ws_other_${RUN}`;
+const ADMIN_TOKEN = `admin-${randomUUID()}`;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+// ------------------------------------------------------------------ the seeded data set
+
+/** Event types cycled through, so each has a known count. */
+const TYPES = ['key.create', 'key.update', 'role.assign', 'api.create', 'permission.attach',
+  'key.revoke', 'workspace.member_add', 'ratelimit.override_set', 'key.delete', 'role.create'];
+const SEEDED = 130; // inside retention: more than two pages of 50
+const SPACING = 40 * MINUTE; // event i happened i*40 min + 5 min ago: 36 of them in the last 24 h
+const ACTORS = [
+  { type: 'user', id: 'user_ada', name: 'Ada Lovelace' },
+  { type: 'root_key', id: 'rk_ci_deploy', name: 'CI deploy key' },
+  { type: 'user', id: 'user_grace', name: 'Grace Hopper' },
+  { type: 'system', id: 'ratelimit-sync', name: 'Rate limit sync' },
+];
+
+function makeEvents(now) {
+  const events = [];
+  for (let i = 0; i < SEEDED; i += 1) {
+    const type = TYPES[i % TYPES.length];
+    const [resource, action] = type.split('.');
+    const actor = ACTORS[i % ACTORS.length];
+    const failed = i % 17 === 3;
+    events.push({
+      event_id: uuidv7(now - i * SPACING - 5 * MINUTE, i),
+      workspace_id: WORKSPACE,
+      bucket: 'default',
+      event: type,
+      time: new Date(now - i * SPACING - 5 * MINUTE).toISOString(),
+      actor,
+      targets: [
+        { type: resource, id: `${resource}_${1000 + i}`, name: `prod-${resource}-${i}` },
+        ...(i % 3 === 0 ? [{ type: 'api', id: 'api_main', name: 'Main API' }] : []),
+      ],
+      description: `${actor.name} did ${action.replace('_', ' ')} on ${resource} prod-${resource}-${i}`,
+      context: { remote_ip: `203.0.113.${i % 250}`, user_agent: 'Mozilla/5.0 (X11; Linux x86_64) browser-test', location: i % 2 ? 'DE' : 'US' },
+      request: { name: `prod-${resource}-${i}`, marker: `request-marker-${i}`, nested: { limit: i, tags: ['a', 'b'] } },
+      response: { id: `${resource}_${1000 + i}`, marker: `response-marker-${i}`, ok: !failed },
+      outcome: failed ? { status: 'failure', reason: 'rate limited' } : { status: 'success' },
+      correlation_id: i % 4 === 0 ? `req_${Math.floor(i / 4)}` : undefined,
+      version: 1,
+    });
+  }
+  return events;
+}
+
+/** Events that must never show: beyond the Free plan's 7 days, or in another workspace. */
+function makeHiddenEvents(now) {
+  const base = makeEvents(now).slice(0, 3);
+  return [
+    ...base.map((e, i) => ({
+      ...e, event_id: uuidv7(now - 9 * DAY - i * HOUR, 1000 + i), time: new Date(now - 9 * DAY - i * HOUR).toISOString(),
+      description: `ancient event beyond retention ${i}`,
+    })),
+    ...base.map((e, i) => ({
+      ...e, event_id: uuidv7(now - i * HOUR, 2000 + i), workspace_id: OTHER_WORKSPACE,
+      description: `event of another workspace ${i}`,
+    })),
+  ];
+}
+
+/** A UUIDv7 for a given time (the product's event ids are v7). */
+function uuidv7(ms, salt) {
+  const hex = Math.floor(ms).toString(16).padStart(12, '0');
+  const rand = randomUUID().replaceAll('-', '');
+  const variant = ((parseInt(rand[16], 16) & 0x3) | 0x8).toString(16);
+  const s = `${hex}7${rand.slice(13, 16)}${variant}${rand.slice(17, 20)}${(salt >>> 0).toString(16).padStart(4, '0').slice(-4)}${rand.slice(24, 32)}`;
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
+}
+
+// ------------------------------------------------------------------ services
+
+async function clickhouse(sql, body) {
+  const url = `${CLICKHOUSE}/?query=${encodeURIComponent(sql)}`;
+  const res = await fetch(url, { method: 'POST', body: body ?? '' });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.slice(0, 500)}`);
+  return text;
+}
+
+/** Rows straight into the events table (columns of deploy/clickhouse/migrations/0001_events.sql). */
+async function insertEvents(events, retentionDays) {
+  const ch = (iso) => iso.replace('T', ' ').replace('Z', '');
+  const rows = events.map((e, i) => JSON.stringify({
+    event_id: e.event_id,
+    workspace_id: e.workspace_id,
+    bucket: e.bucket,
+    event: e.event,
+    time: ch(e.time),
+    actor_type: e.actor.type,
+    actor_id: e.actor.id,
+    actor_name: e.actor.name,
+    actor_meta: '',
+    target_types: e.targets.map((t) => t.type),
+    target_ids: e.targets.map((t) => t.id),
+    target_names: e.targets.map((t) => t.name),
+    targets: JSON.stringify(e.targets),
+    description: e.description,
+    remote_ip: e.context.remote_ip,
+    user_agent: e.context.user_agent,
+    location: e.context.location || '',
+    request: JSON.stringify(e.request),
+    response: JSON.stringify(e.response),
+    outcome: e.outcome.status,
+    failure_reason: e.outcome.reason || '',
+    correlation_id: e.correlation_id || '',
+    version: e.version,
+    retention_days: retentionDays,
+    kafka_partition: 0,
+    kafka_offset: i,
+  })).join('\n');
+  await clickhouse(`INSERT INTO ${DATABASE}.events FORMAT JSONEachRow`, rows);
+}
+
+/** The environment for `auditlog`: no inherited AUDITLOG_* (they are config), then `env`. */
+function childEnv(env) {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUDITLOG_')));
+  return { ...base, ...env };
+}
+
+function run(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const serverEnv = (port) => ({
+  AUDITLOG_CLICKHOUSE__URL: CLICKHOUSE,
+  AUDITLOG_CLICKHOUSE__DATABASE: DATABASE,
+  AUDITLOG_API__LISTEN: `127.0.0.1:${port}`,
+  AUDITLOG_API__ADMIN_TOKEN: ADMIN_TOKEN,
+  RUST_LOG: process.env.RUST_LOG || 'info',
+});
+
+/** Starts `auditlog serve` in its own process group and waits for /health. */
+async function startServer(port) {
+  const log = fs.openSync(path.join(ARTIFACTS, 'server.log'), 'w');
+  const child = spawn(BIN, ['serve'], { env: childEnv(serverEnv(port)), stdio: ['ignore', log, log], detached: true });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`auditlog serve exited early (${JSON.stringify(exited)}); see artifacts/server.log:\n${fs.readFileSync(path.join(ARTIFACTS, 'server.log'), 'utf8').slice(-2000)}`);
+    try {
+      const res = await fetch(`${base}/health`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error('auditlog serve did not become healthy within 60 s');
+    await sleep(200);
+  }
+  return { child, base };
+}
+
+function stopServer(child) {
+  if (!child || child.exitCode != null || child.signalCode != null) return;
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+  const t = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+  t.unref();
+}
+
+async function admin(base, method, route, body) {
+  const res = await fetch(`${base}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
+
+// ------------------------------------------------------------------ a tiny test runner
+
+const results = [];
+async function test(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   - ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false, err });
+    console.log(`FAIL - ${name} (${Date.now() - t0} ms)\n       ${String(err && err.stack ? err.stack : err).split('\n').join('\n       ')}`);
+    if (currentPage) await shot(currentPage, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {});
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+function assertEq(actual, expected, message) {
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+    throw new Error(`${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+// ------------------------------------------------------------------ page helpers
+
+let currentPage = null;
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
+}
+
+/** Waits until no API request is in flight and the page has painted. */
+async function idle(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.busy === '0', null, { timeout: 20_000 });
+  await page.evaluate(() => new Promise((r) => { requestAnimationFrame(() => requestAnimationFrame(r)); }));
+  await page.waitForFunction(() => document.documentElement.dataset.busy === '0', null, { timeout: 20_000 });
+}
+
+async function signIn(page, token) {
+  await page.waitForSelector('#token-input', { state: 'visible' });
+  await page.fill('#token-input', token);
+  await page.click('#signin-submit');
+}
+
+/** The rows on screen: event id, type, time, description. */
+function tableRows(page) {
+  return page.$$eval('#rows tr', (trs) => trs.map((tr) => ({
+    id: tr.dataset.eventId,
+    event: tr.querySelector('td.c-event').textContent.trim(),
+    time: tr.querySelector('td.c-time time').getAttribute('datetime'),
+    title: tr.querySelector('td.c-time time').getAttribute('title'),
+    description: tr.querySelector('.desc-text').textContent,
+  })));
+}
+
+async function scrollToEnd(page, expectRows) {
+  for (let i = 0; i < 20; i += 1) {
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    await idle(page);
+    const n = await page.locator('#rows tr').count();
+    if (n >= expectRows && (await page.locator('#end').isVisible())) return n;
+  }
+  return page.locator('#rows tr').count();
+}
+
+/** RFC 4180 CSV. */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 1; } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i += 1;
+      row.push(field); rows.push(row); row = []; field = '';
+    } else field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+// ------------------------------------------------------------------ the tests
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  assert(fs.existsSync(BIN), `auditlog binary not found at ${BIN} (build it or set AUDITLOG_BIN)`);
+  assert(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+
+  let server = null;
+  let context = null;
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'auditlog-chromium-'));
+  const cleanup = () => {
+    stopServer(server && server.child);
+  };
+  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+
+  try {
+    // ---- data, plan, token, server
+    await run(BIN, ['migrate'], { AUDITLOG_CLICKHOUSE__URL: CLICKHOUSE, AUDITLOG_CLICKHOUSE__DATABASE: DATABASE });
+    const port = await freePort();
+    server = await startServer(port);
+    const { base } = server;
+    const plan = await admin(base, 'PUT', `/v1/admin/workspaces/${WORKSPACE}/plan`, { plan: 'free' });
+    assertEq(plan.retention_days, 7, 'the Free plan keeps 7 days');
+    const now = Date.now();
+    const events = makeEvents(now);
+    await insertEvents([...events, ...makeHiddenEvents(now)], 7);
+    const created = await admin(base, 'POST', '/v1/admin/tokens', { workspace_id: WORKSPACE, name: 'browser test' });
+    const token = created.token;
+    assert(token, 'the admin API returned a token');
+    const byId = new Map(events.map((e) => [e.event_id, e]));
+    console.log(`# server ${base}, database ${DATABASE}, workspace ${WORKSPACE}, ${events.length} events seeded`);
+
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      viewport: { width: 1440, height: 900 },
+      locale: 'en-US',
+      acceptDownloads: true,
+    });
+    const page = context.pages()[0] || (await context.newPage());
+    currentPage = page;
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    const requests = [];
+    page.on('request', (r) => requests.push(r.url()));
+
+    await test('the page and its assets are served with content types and cache headers', async () => {
+      const res = await page.goto(`${base}/`);
+      assertEq(res.status(), 200, 'GET / status');
+      assert(res.headers()['content-type'].startsWith('text/html'), 'GET / is HTML');
+      const js = await page.evaluate(() => document.querySelector('script[src]').getAttribute('src'));
+      const asset = await fetch(`${base}${js}`);
+      assert(asset.headers.get('content-type').startsWith('text/javascript'), 'app.js content type');
+      assert(asset.headers.get('cache-control').includes('immutable'), 'a versioned asset is cached as immutable');
+    });
+
+    await test('a bad token is refused with an error that offers to enter another', async () => {
+      await page.goto(`${base}/`);
+      await signIn(page, 'not-a-real-token');
+      await page.waitForSelector('#signin-error', { state: 'visible' });
+      const text = await page.textContent('#signin-error');
+      assert(/invalid, expired or revoked/.test(text), `error says why: ${text}`);
+      assert(await page.isVisible('#token-input'), 'the token field is offered again');
+      assert(await page.isHidden('#app'), 'no data is shown');
+      await shot(page, '01-signin-bad-token');
+    });
+
+    await test('sign in shows the table, newest first, within retention', async () => {
+      await signIn(page, token);
+      await page.waitForSelector('#rows tr');
+      await idle(page);
+      const rows = await tableRows(page);
+      assertEq(rows.length, 50, 'first page size');
+      const newest = [...events].sort((a, b) => b.time.localeCompare(a.time));
+      assertEq(rows.map((r) => r.id), newest.slice(0, 50).map((e) => e.event_id), 'rows are the 50 newest events, in order');
+      for (let i = 1; i < rows.length; i += 1) assert(rows[i - 1].time >= rows[i].time, 'times are non-increasing');
+      assert(/UTC$/.test(rows[0].title), `the UTC time is on hover (title): ${rows[0].title}`);
+      const first = byId.get(rows[0].id);
+      assert(rows[0].description === first.description, 'the description column shows the event description');
+      const firstRow = page.locator('#rows tr').first();
+      assert((await firstRow.locator('.c-actor').textContent()).includes(first.actor.id), 'actor id shown');
+      assert((await firstRow.locator('.c-actor').textContent()).includes(first.actor.name), 'actor name shown');
+      assertEq((await firstRow.locator('.c-action').textContent()).trim(), 'Create', 'action derived from key.create');
+      assertEq((await page.textContent('#retention')).trim(), 'Retention: 7 days on Free', 'retention badge');
+      assert((await page.textContent('#summary')).includes(`of ${SEEDED} events`), `summary counts every retained event: ${await page.textContent('#summary')}`);
+      assert(!page.url().includes(token), 'the token is not in the URL');
+      assert(!requests.some((u) => u.includes(token)), 'no request URL carries the token');
+      const stored = await page.evaluate(() => ({ s: sessionStorage.getItem('auditlog.token'), l: localStorage.getItem('auditlog.token') }));
+      assertEq(stored, { s: token, l: null }, 'the token is kept in session storage only');
+      await shot(page, '02-table');
+    });
+
+    await test('the time-range picker offers nothing beyond the plan', async () => {
+      const options = await page.$$eval('#range option', (os) => os.map((o) => ({ v: o.value, d: o.disabled })));
+      const disabled = options.filter((o) => o.d).map((o) => o.v);
+      assertEq(disabled, ['30d', '90d'], 'presets beyond 7 days are disabled');
+      assert(options.some((o) => o.v === '7d' && !o.d), 'last 7 days is offered');
+      const min = await page.getAttribute('#since', 'min');
+      assert(min && Date.now() - new Date(min).getTime() <= 7 * DAY + MINUTE, `custom since is clamped: min=${min}`);
+    });
+
+    await test('scrolling loads more rows until the end of the log', async () => {
+      const n = await scrollToEnd(page, SEEDED);
+      assertEq(n, SEEDED, 'every retained event is listed after scrolling');
+      const rows = await tableRows(page);
+      assertEq(new Set(rows.map((r) => r.id)).size, SEEDED, 'no row is listed twice');
+      assert(rows.every((r) => byId.has(r.id)), 'only this workspace\'s retained events are listed');
+      assert((await page.textContent('#end')).includes(`${SEEDED} events`), 'the end of the log is marked');
+      await shot(page, '03-scrolled-to-end');
+    });
+
+    await test('the event-type filter shows only that type, with its count', async () => {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.click('#event-btn');
+      await page.waitForSelector('#event-panel', { state: 'visible' });
+      const keyCreate = page.locator('label.group-item', { has: page.locator('input[data-event="key.create"]') });
+      const expected = events.filter((e) => e.event === 'key.create').length;
+      assertEq((await keyCreate.locator('.count').textContent()).trim(), String(expected), 'facet count for key.create');
+      await keyCreate.locator('input').check();
+      await idle(page);
+      await shot(page, '04-event-type-filter');
+      await page.keyboard.press('Escape');
+      const rows = await tableRows(page);
+      assertEq(rows.length, expected, 'rows after filtering');
+      assert(rows.every((r) => r.event === 'key.create'), 'every row has the filtered event type');
+      assert(new URL(page.url()).searchParams.get('event') === 'key.create', `the URL reflects the filter: ${page.url()}`);
+    });
+
+    await test('a resource group filter (key.*) with scrolling past the first page', async () => {
+      await page.click('#event-btn');
+      await page.locator('input[data-event="key.*"]').check();
+      await page.keyboard.press('Escape');
+      await idle(page);
+      const expected = events.filter((e) => e.event.startsWith('key.')).length;
+      assert(expected > 50, 'the seeded key.* events span more than a page');
+      const first = (await tableRows(page)).length;
+      assertEq(first, 50, 'first page of key.*');
+      const n = await scrollToEnd(page, expected);
+      assertEq(n, expected, 'key.* rows after scrolling');
+      assert((await tableRows(page)).every((r) => r.event.startsWith('key.')), 'every row is a key event');
+      // Back to key.create only for the next tests.
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.click('#event-btn');
+      await page.locator('input[data-event="key.*"]').uncheck();
+      await page.locator('input[data-event="key.create"]').check();
+      await page.keyboard.press('Escape');
+      await idle(page);
+    });
+
+    await test('a time range narrows the rows to it', async () => {
+      await page.selectOption('#range', '24h');
+      await idle(page);
+      const rows = await tableRows(page);
+      const expected = events.filter((e) => e.event === 'key.create' && now - Date.parse(e.time) < DAY);
+      assertEq(rows.map((r) => r.id), expected.map((e) => e.event_id), 'key.create events of the last 24 hours');
+      assert(rows.length > 0, 'the range is not empty');
+      assert(rows.every((r) => Date.now() - Date.parse(r.time) <= DAY && r.event === 'key.create'), 'every row is in range and of the type');
+      assertEq(new URL(page.url()).searchParams.get('range'), '24h', 'the URL reflects the range');
+      await shot(page, '05-filtered-24h');
+    });
+
+    await test('reloading a filtered URL gives the same view', async () => {
+      const before = (await tableRows(page)).map((r) => r.id);
+      const url = page.url();
+      await page.reload();
+      await page.waitForSelector('#rows tr');
+      await idle(page);
+      assertEq(page.url(), url, 'the URL survives the reload');
+      assertEq((await tableRows(page)).map((r) => r.id), before, 'same rows after reload');
+      assertEq(await page.inputValue('#range'), '24h', 'range control restored');
+      assertEq((await page.textContent('#event-badge')).trim(), 'key.create', 'event filter restored');
+
+      // Shared with someone who has to sign in first (a new tab has no session token).
+      const other = await context.newPage();
+      await other.goto(url);
+      await signIn(other, token);
+      await other.waitForSelector('#rows tr');
+      await idle(other);
+      assertEq((await tableRows(other)).map((r) => r.id), before, 'same rows in a new tab after signing in');
+      assertEq(other.url(), url, 'signing in keeps the shared filters');
+      await other.close();
+    });
+
+    await test('opening an entry shows every field and its payloads; Escape closes it', async () => {
+      const rows = await tableRows(page);
+      const ev = byId.get(rows[0].id);
+      await page.locator('#rows tr').first().click();
+      await page.waitForSelector('[data-json="request"]');
+      await idle(page);
+      const body = await page.textContent('#detail-body');
+      for (const needle of [ev.event_id, ev.workspace_id, ev.actor.id, ev.actor.name, ev.context.remote_ip,
+        ev.targets[0].id, ev.targets[0].name, `request-marker-${events.indexOf(ev)}`, `response-marker-${events.indexOf(ev)}`]) {
+        assert(body.includes(needle), `detail shows ${needle}`);
+      }
+      const request = await page.innerText('[data-json-text="request"]');
+      assertEq(JSON.parse(request), ev.request, 'the request payload is the seeded one, pretty-printed');
+      assertEq(JSON.parse(await page.innerText('[data-json-text="response"]')), ev.response, 'the response payload');
+      assert(new URL(page.url()).searchParams.get('open') === ev.event_id, 'the open entry is in the URL');
+      await shot(page, '06-detail');
+      // Collapse a payload.
+      await page.click('[data-json="request"] > summary .json-title');
+      assert(!(await page.locator('[data-json="request"]').evaluate((d) => d.open)), 'the request block collapses');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#detail', { state: 'hidden' });
+      assert(!new URL(page.url()).searchParams.has('open'), 'closing removes it from the URL');
+    });
+
+    await test('keyboard: j/k move between rows, Enter opens, Escape closes', async () => {
+      await page.locator('#rows tr').first().focus();
+      await page.keyboard.press('j');
+      const rows = await tableRows(page);
+      const focused = await page.evaluate(() => document.activeElement.dataset.eventId);
+      assertEq(focused, rows[1].id, 'j focuses the next row');
+      await page.keyboard.press('k');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('#detail', { state: 'visible' });
+      await idle(page);
+      assert((await page.textContent('#detail-body')).includes(rows[1].id), 'Enter opened the focused row');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#detail', { state: 'hidden' });
+      assertEq(await page.evaluate(() => document.activeElement.dataset.eventId), rows[1].id, 'focus returns to the row');
+    });
+
+    await test('export downloads the current filtered view as CSV', async () => {
+      const shown = (await tableRows(page)).map((r) => r.id);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+      assert(/\.csv$/.test(download.suggestedFilename()), `CSV file name: ${download.suggestedFilename()}`);
+      const file = path.join(ARTIFACTS, 'export.csv');
+      await download.saveAs(file);
+      const csv = parseCsv(fs.readFileSync(file, 'utf8')).filter((r) => r.length > 1);
+      const [header, ...data] = csv;
+      for (const col of ['event_id', 'time', 'event', 'actor_id', 'description', 'request', 'response']) {
+        assert(header.includes(col), `CSV has column ${col}`);
+      }
+      const col = (name) => header.indexOf(name);
+      assertEq(data.map((r) => r[col('event_id')]), shown, 'the CSV rows are the rows of the view, in order');
+      assert(data.every((r) => r[col('event')] === 'key.create'), 'every CSV row has the filtered type');
+      const ev = byId.get(data[0][col('event_id')]);
+      assertEq(JSON.parse(data[0][col('request')]), ev.request, 'the CSV carries the request payload');
+      assert(!requests.some((u) => u.includes(token)), 'the export URL does not carry the token');
+    });
+
+    await test('a narrow screen shows the entries as cards without horizontal scrolling', async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await idle(page);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(overflow <= 0, `no horizontal overflow (${overflow}px)`);
+      assert(await page.locator('#rows tr').first().isVisible(), 'rows are visible');
+      await shot(page, '07-narrow');
+      await page.locator('#rows tr').first().click();
+      await page.waitForSelector('[data-json="request"]');
+      await idle(page);
+      await shot(page, '08-narrow-detail');
+      await page.keyboard.press('Escape');
+      await page.setViewportSize({ width: 1440, height: 900 });
+    });
+
+    await test('an empty result shows the empty state', async () => {
+      await page.fill('#q', 'no description contains this string');
+      await page.waitForFunction(() => new URL(window.location.href).searchParams.has('q'));
+      await idle(page);
+      await page.waitForSelector('#state.state-empty', { state: 'visible' });
+      assertEq(await page.locator('#rows tr').count(), 0, 'no rows');
+      assert((await page.textContent('#state')).includes('No events match'), 'the empty state explains');
+      await shot(page, '09-empty');
+      await page.click('#state button');
+      await idle(page);
+      assertEq(await page.locator('#rows tr').count(), 50, 'clearing the filters shows the log again');
+    });
+
+    await test('a token revoked mid-session sends the user back to sign in with an explanation', async () => {
+      await admin(base, 'DELETE', `/v1/admin/tokens/${created.token_id}`);
+      // The server may cache token checks briefly: refresh until the 401 arrives (30 s at most).
+      for (let i = 0; i < 60 && (await page.isHidden('#signin-error')); i += 1) {
+        await page.click('#refresh');
+        await idle(page);
+        if (await page.isHidden('#signin-error')) await sleep(500);
+      }
+      await page.waitForSelector('#signin-error', { state: 'visible', timeout: 1000 });
+      assert(/invalid, expired or revoked/.test(await page.textContent('#signin-error')), 'the 401 is explained');
+      assertEq(await page.evaluate(() => sessionStorage.getItem('auditlog.token')), null, 'the rejected token is forgotten');
+      await shot(page, '10-token-revoked');
+    });
+
+    await test('no script errors on the page', async () => {
+      assertEq(pageErrors, [], 'uncaught page errors');
+    });
+  } catch (err) {
+    results.push({ name: 'setup', ok: false, err });
+    console.log(`FAIL - setup\n       ${String(err && err.stack ? err.stack : err).split('\n').join('\n       ')}`);
+  } finally {
+    if (context) await context.close().catch(() => {});
+    cleanup();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+    if (!process.env.KEEP_DB) await clickhouse(`DROP DATABASE IF EXISTS ${DATABASE}`).catch(() => {});
+  }
+
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`# screenshots and logs in ${path.relative(process.cwd(), ARTIFACTS) || ARTIFACTS}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+}
+
+await main();
