@@ -290,7 +290,7 @@
       if (v) sp.set(k, v);
     }
     if (state.openId) sp.set('open', state.openId);
-    const qs = sp.toString().replace(/%2C/g, ',').replace(/%2A/g, '*');
+    const qs = sp.toString().replace(/%2C/g, ',').replace(/%2A/g, '*').replace(/%3A/g, ':');
     const url = `${window.location.pathname}${qs ? `?${qs}` : ''}`;
     if (url === `${window.location.pathname}${window.location.search}`) return;
     if (push) window.history.pushState(null, '', url);
@@ -752,11 +752,13 @@
     $('detail-title').textContent = 'Loading…';
     $('detail-body').replaceChildren(h('div', { class: 'loading first' }, h('span', { class: 'spinner' }), h('span', {}, 'Loading event…')));
     detailEvent = null;
+    $('detail-copy').hidden = true;
     if (firstOpen && !keepFocus) $('detail-close').focus();
     try {
       const ev = await api(`/v1/events/${encodeURIComponent(id)}`);
       if (gen !== detailGen) return;
       detailEvent = ev;
+      $('detail-copy').hidden = false;
       renderDetail(ev);
     } catch (err) {
       if (gen !== detailGen) return;

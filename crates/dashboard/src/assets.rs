@@ -18,7 +18,7 @@ const VERSION_PLACEHOLDER: &str = "__ASSET_VERSION__";
 pub(crate) struct Asset {
     pub(crate) body: Cow<'static, [u8]>,
     pub(crate) content_type: &'static str,
-    /// Strong validator: a quoted hex digest of the content.
+    /// Weak validator (the body may be sent gzipped or not): a digest of the content.
     pub(crate) etag: String,
 }
 
@@ -41,7 +41,7 @@ static INDEX: LazyLock<Asset> = LazyLock::new(|| {
         .map(|f| f.data)
         .unwrap_or_default();
     let html = String::from_utf8_lossy(&raw).replace(VERSION_PLACEHOLDER, version());
-    let etag = format!("\"{}-{}\"", version(), html.len());
+    let etag = format!("W/\"{}-{}\"", version(), html.len());
     Asset {
         body: Cow::Owned(html.into_bytes()),
         content_type: "text/html; charset=utf-8",
@@ -86,7 +86,7 @@ pub(crate) fn get(path: &str) -> Option<Asset> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let etag = format!("\"{digest}\"");
+    let etag = format!("W/\"{digest}\"");
     Some(Asset {
         body: file.data,
         content_type,

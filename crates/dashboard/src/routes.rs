@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use tower_http::compression::CompressionLayer;
 
 use crate::assets::{self, Asset};
 
@@ -22,7 +23,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    frame-ancestors 'none'";
 
 /// The dashboard routes: `GET /` (the page) and `GET /assets/{*path}` (its files).
-/// `HEAD` is answered too. Merge it into the API router.
+/// `HEAD` is answered too; bodies are gzipped for clients that accept it. Merge it into the
+/// API router.
 pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -30,6 +32,7 @@ where
     Router::new()
         .route("/", get(index))
         .route("/assets/{*path}", get(asset))
+        .layer(CompressionLayer::new().gzip(true))
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -69,7 +72,7 @@ fn respond(asset: &Asset, cache_control: &'static str, request: &HeaderMap) -> R
         .flat_map(|v| v.split(','))
         .any(|tag| {
             let tag = tag.trim();
-            tag == "*" || tag.trim_start_matches("W/") == asset.etag
+            tag == "*" || tag.trim_start_matches("W/") == asset.etag.trim_start_matches("W/")
         });
     let mut headers = HeaderMap::new();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control));
@@ -159,10 +162,25 @@ mod tests {
             assert_eq!(header(&bare, "cache-control"), "no-cache", "{file}");
 
             let etag = header(&bare, "etag").to_owned();
-            let weak = format!("W/{etag}");
-            let revalidated = get_with(&format!("/assets/{file}"), Some(&weak)).await;
+            assert!(etag.starts_with("W/\""), "{etag}");
+            let strong = etag.trim_start_matches("W/");
+            let revalidated = get_with(&format!("/assets/{file}"), Some(strong)).await;
             assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED, "{file}");
         }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_gzipped_when_the_client_accepts_it() {
+        let req = Request::get("/assets/app.js")
+            .header("accept-encoding", "gzip")
+            .body(Body::empty())
+            .unwrap();
+        let r = router::<()>().oneshot(req).await.unwrap();
+        assert_eq!(header(&r, "content-encoding"), "gzip");
+        assert_eq!(header(&r, "content-type"), "text/javascript; charset=utf-8");
+        let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();
+        let raw = assets::get("app.js").unwrap().body.len();
+        assert!(body.len() * 2 < raw, "{} gzipped vs {raw} raw", body.len());
     }
 
     #[tokio::test]
