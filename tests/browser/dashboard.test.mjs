@@ -353,6 +353,7 @@ async function main() {
       viewport: { width: 1440, height: 900 },
       locale: 'en-US',
       acceptDownloads: true,
+      reducedMotion: 'reduce', // the page then skips its animations: screenshots are not mid-slide
     });
     const page = context.pages()[0] || (await context.newPage());
     currentPage = page;
