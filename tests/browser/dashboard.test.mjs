@@ -316,9 +316,8 @@ function parseCsv(text) {
 // ------------------------------------------------------------------ the tests
 
 async function main() {
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true }); // no stale screenshot from an earlier run
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  assert(fs.existsSync(BIN), `auditlog binary not found at ${BIN} (build it or set AUDITLOG_BIN)`);
-  assert(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
 
   let server = null;
   let context = null;
@@ -330,6 +329,9 @@ async function main() {
   process.on('SIGTERM', () => { cleanup(); process.exit(143); });
 
   try {
+    assert(fs.existsSync(BIN), `auditlog binary not found at ${BIN} (build it or set AUDITLOG_BIN)`);
+    assert(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+
     // ---- data, plan, token, server
     await run(BIN, ['migrate'], { AUDITLOG_CLICKHOUSE__URL: CLICKHOUSE, AUDITLOG_CLICKHOUSE__DATABASE: DATABASE });
     const port = await freePort();
