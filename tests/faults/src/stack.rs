@@ -1,0 +1,90 @@
+//! The suite's own ClickHouse + broker, driven through `deploy/local/stack.sh` on ports and a
+//! data directory of their own, so stopping ClickHouse or restarting the broker never disturbs
+//! the dev or test stacks.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use auditlog_testkit::stack_command;
+
+/// Ports and data directory of the suite's stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    env: Vec<(String, String)>,
+    /// ClickHouse HTTP port.
+    pub ch_http_port: u16,
+    /// Broker port.
+    pub kafka_port: u16,
+}
+
+/// The ports the suite uses (clear of dev 8123/9092/... and test 18123/19092/...).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub ch_http: u16,
+    pub ch_tcp: u16,
+    pub kafka: u16,
+    pub api: u16,
+    pub consumer: u16,
+}
+
+impl Stack {
+    /// Describes (does not start) the stack with data in `dir`.
+    pub fn new(ports: Ports, dir: PathBuf) -> Self {
+        let env = [
+            ("STACK_PROFILE", "test".to_string()),
+            ("STACK_DATA_DIR", dir.display().to_string()),
+            ("STACK_CH_HTTP_PORT", ports.ch_http.to_string()),
+            ("STACK_CH_TCP_PORT", ports.ch_tcp.to_string()),
+            ("STACK_KAFKA_PORT", ports.kafka.to_string()),
+            ("STACK_API_PORT", ports.api.to_string()),
+            ("STACK_CONSUMER_PORT", ports.consumer.to_string()),
+            ("STACK_APPS", "0".to_string()),
+            ("STACK_SEED", "0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Self {
+            env,
+            ch_http_port: ports.ch_http,
+            kafka_port: ports.kafka,
+        }
+    }
+
+    pub fn clickhouse_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ch_http_port)
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    /// `stack.sh up` (ClickHouse, broker, default topics). Blocking.
+    pub fn up(&self) -> Result<()> {
+        stack_command(&self.env, &["up"]).map(drop)
+    }
+
+    /// `stack.sh down`. Blocking.
+    pub fn down(&self) -> Result<()> {
+        stack_command(&self.env, &["down"]).map(drop)
+    }
+
+    /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
+    pub async fn stop(&self, component: &str) -> Result<()> {
+        self.run(vec!["stop".into(), component.into()]).await
+    }
+
+    /// `stack.sh start COMPONENT`; returns once it is healthy.
+    pub async fn start(&self, component: &str) -> Result<()> {
+        self.run(vec!["start".into(), component.into()]).await
+    }
+
+    async fn run(&self, args: Vec<String>) -> Result<()> {
+        let env = self.env.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            stack_command(&env, &args).map(drop)
+        })
+        .await?
+    }
+}
