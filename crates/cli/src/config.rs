@@ -75,6 +75,7 @@ impl Config {
     /// Checks every section; the error names the field.
     pub fn validate(&self) -> Result<()> {
         self.clickhouse.validate()?;
+        self.api.validate()?;
         Ok(())
     }
 }

@@ -1,6 +1,21 @@
-//! Query API settings.
+//! Query API settings (`[api]` in the config file).
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// How list, count and export reads collapse producer duplicates (same `event_id`) that
+/// ClickHouse has not merged yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedup {
+    /// `SELECT ... FROM events FINAL`.
+    Final,
+    /// `... ORDER BY time, event_id LIMIT 1 BY event_id`.
+    LimitBy,
+}
 
 /// HTTP API settings (`[api]` in the config file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -8,8 +23,23 @@ use serde::{Deserialize, Serialize};
 pub struct ApiConfig {
     /// Listen address. Default `127.0.0.1:8080`.
     pub listen: String,
-    /// Admin bearer token (plans, tokens). Empty disables the admin endpoints. Default empty.
+    /// Admin bearer token (plans, tokens). Empty disables the admin endpoints (every admin
+    /// request is then a 401). Default empty.
     pub admin_token: String,
+    /// Key that signs pagination cursors (HMAC-SHA-256). Empty: a random key per process, so
+    /// cursors do not survive a restart and are not valid on another instance; set the same
+    /// value on every instance behind a load balancer. Default empty.
+    pub cursor_secret: String,
+    /// How long a verified workspace token is trusted without asking ClickHouse again, in
+    /// milliseconds. A revoked token stops working at most this long after the revocation.
+    /// 0 checks every request. Default `2000`.
+    pub token_cache_ms: u64,
+    /// Deadline of one ClickHouse read, in milliseconds (exports: for the first row; the
+    /// stream then runs to completion). Default `30000`.
+    pub query_timeout_ms: u64,
+    /// Duplicate collapsing on reads: `final` or `limit_by` (see `BENCHMARKS.md`, "Query API").
+    /// Default `final`.
+    pub dedup: Dedup,
 }
 
 impl Default for ApiConfig {
@@ -17,6 +47,79 @@ impl Default for ApiConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             admin_token: String::new(),
+            cursor_secret: String::new(),
+            token_cache_ms: 2000,
+            query_timeout_ms: 30_000,
+            dedup: Dedup::Final,
         }
+    }
+}
+
+impl ApiConfig {
+    /// Checks the settings; the error names the field.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::Config {
+                field: "api.listen",
+                reason: format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+            });
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            return Err(Error::Config {
+                field: "api.admin_token",
+                reason: "must be empty (admin endpoints off) or at least 16 characters".into(),
+            });
+        }
+        if self.token_cache_ms > 10_000 {
+            return Err(Error::Config {
+                field: "api.token_cache_ms",
+                reason: "at most 10000 (revocation must apply within seconds)".into(),
+            });
+        }
+        if !(100..=600_000).contains(&self.query_timeout_ms) {
+            return Err(Error::Config {
+                field: "api.query_timeout_ms",
+                reason: "must be 100..=600000".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Self::token_cache_ms`] as a duration.
+    pub fn token_cache(&self) -> Duration {
+        Duration::from_millis(self.token_cache_ms)
+    }
+
+    /// [`Self::query_timeout_ms`] as a duration.
+    pub fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.query_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        ApiConfig::default().validate().unwrap();
+        let bad = ApiConfig {
+            listen: "nope".into(),
+            ..ApiConfig::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("api.listen"));
+        let bad = ApiConfig {
+            admin_token: "short".into(),
+            ..ApiConfig::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("api.admin_token"));
     }
 }

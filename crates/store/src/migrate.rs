@@ -34,6 +34,8 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_events.sql"),
     migration!(2, "0002_workspace_plans.sql"),
+    migration!(3, "0003_api_tokens.sql"),
+    migration!(4, "0004_sink_batches.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.

@@ -1,0 +1,91 @@
+//! Errors of reads and of the API, grouped by what the caller should do. Each maps to one
+//! HTTP status and error code (see `docs/api.md`).
+
+/// Query and API errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is invalid; fix the configuration.
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The setting, as written in the config file.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A request parameter is malformed; fix the request (400 `bad_parameter`).
+    #[error("{param}: {reason}")]
+    BadParameter {
+        /// The parameter, as named in the request.
+        param: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The cursor was tampered with, truncated, or belongs to other filters (400 `bad_cursor`).
+    #[error("cursor: {0}")]
+    BadCursor(&'static str),
+    /// Missing, unknown or revoked token (401 `unauthorized`).
+    #[error("missing, unknown or revoked bearer token")]
+    Unauthorized,
+    /// Nothing here for this caller (404 `not_found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// Well-formed but not acceptable (422 `unprocessable`).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// ClickHouse is unreachable or overloaded; retry later (503 `unavailable`).
+    #[error("clickhouse unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected ClickHouse answer (500 `internal`).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A malformed parameter.
+    pub fn bad(param: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::BadParameter {
+            param: param.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Classifies a ClickHouse client error: unreachable/timeouts/overload are retryable
+    /// (`Unavailable`), anything else is `Internal`.
+    pub fn clickhouse(what: &str, e: clickhouse::error::Error) -> Self {
+        use clickhouse::error::Error as Ch;
+        match &e {
+            Ch::Network(_) | Ch::TimedOut => Self::Unavailable(format!("{what}: {e}")),
+            Ch::BadResponse(text) if is_overload(text) => Self::Unavailable(format!("{what}: {e}")),
+            _ => Self::Internal(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// ClickHouse errors that mean "busy, try again": too many queries, memory limit, timeout.
+fn is_overload(text: &str) -> bool {
+    [
+        "TOO_MANY_SIMULTANEOUS_QUERIES",
+        "MEMORY_LIMIT_EXCEEDED",
+        "TIMEOUT_EXCEEDED",
+        "SOCKET_TIMEOUT",
+        "TABLE_IS_READ_ONLY",
+    ]
+    .iter()
+    .any(|c| text.contains(c))
+}
+
+impl From<auditlog_store::Error> for Error {
+    fn from(e: auditlog_store::Error) -> Self {
+        match e {
+            auditlog_store::Error::ClickHouse { what, source } => Self::clickhouse(&what, source),
+            auditlog_store::Error::Invalid { field, reason } => {
+                Self::Unprocessable(format!("{field}: {reason}"))
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Result with the query crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

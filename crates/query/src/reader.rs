@@ -1,0 +1,250 @@
+//! Reads against ClickHouse: list pages, one event, counts, and the export stream.
+
+use std::future::Future;
+use std::time::Duration;
+
+use auditlog_event::{
+    Actor, ActorType, AuditEvent, Context, EventType, Metadata, Outcome, OutcomeStatus, Target,
+};
+use chrono::{TimeZone, Utc};
+use clickhouse::query::RowCursor;
+use clickhouse::{Client, Row};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::Dedup;
+use crate::cursor::Cursor;
+use crate::filter::{rfc3339_ms, Filter, Order};
+use crate::{sql, Error, Result};
+
+/// One stored event as read (payloads empty in list rows).
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct EventRow {
+    /// `event_id` as text.
+    pub id: String,
+    /// Tenant.
+    pub workspace_id: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Event type.
+    pub event: String,
+    /// Epoch milliseconds.
+    pub time_ms: i64,
+    /// `user` | `root_key` | `system`.
+    pub actor_type: String,
+    /// Actor id.
+    pub actor_id: String,
+    /// Actor name.
+    pub actor_name: String,
+    /// Actor metadata JSON ("" = none).
+    pub actor_meta: String,
+    /// Targets JSON array.
+    pub targets: String,
+    /// Description.
+    pub description: String,
+    /// Client IP.
+    pub remote_ip: String,
+    /// User agent.
+    pub user_agent: String,
+    /// Location ("" = none).
+    pub location: String,
+    /// `success` | `failure`.
+    pub outcome: String,
+    /// Failure reason ("" = none).
+    pub failure_reason: String,
+    /// Correlation id ("" = none).
+    pub correlation_id: String,
+    /// Wire version.
+    pub version: u16,
+    /// Request payload JSON ("" in list rows).
+    pub request: String,
+    /// Response payload JSON ("" in list rows).
+    pub response: String,
+    /// When the row was written, epoch ms (0 in list rows).
+    pub inserted_ms: i64,
+}
+
+fn json_or_null(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl EventRow {
+    /// The wire-format event.
+    pub fn to_event(&self) -> AuditEvent {
+        let meta: Option<Metadata> = serde_json::from_str(&self.actor_meta).ok();
+        let targets: Vec<Target> = serde_json::from_str(&self.targets).unwrap_or_default();
+        AuditEvent {
+            event_id: Uuid::parse_str(&self.id).unwrap_or_default(),
+            workspace_id: self.workspace_id.clone(),
+            bucket: self.bucket.clone(),
+            event: EventType::new(self.event.clone()),
+            time: Utc
+                .timestamp_millis_opt(self.time_ms)
+                .single()
+                .unwrap_or_default(),
+            actor: Actor {
+                kind: ActorType::parse(&self.actor_type).unwrap_or(ActorType::System),
+                id: self.actor_id.clone(),
+                name: self.actor_name.clone(),
+                meta,
+            },
+            targets,
+            description: self.description.clone(),
+            context: Context {
+                remote_ip: self.remote_ip.clone(),
+                user_agent: self.user_agent.clone(),
+                location: non_empty(&self.location),
+            },
+            request: json_or_null(&self.request),
+            response: json_or_null(&self.response),
+            outcome: Outcome {
+                status: if self.outcome == "failure" {
+                    OutcomeStatus::Failure
+                } else {
+                    OutcomeStatus::Success
+                },
+                reason: non_empty(&self.failure_reason),
+            },
+            correlation_id: non_empty(&self.correlation_id),
+            version: self.version,
+        }
+    }
+
+    /// JSON for the list: the event without `request` and `response`.
+    pub fn list_json(&self) -> Value {
+        let mut v = serde_json::to_value(self.to_event()).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.remove("request");
+            m.remove("response");
+        }
+        v
+    }
+
+    /// JSON for the detail: the full event plus `inserted_at`.
+    pub fn detail_json(&self) -> Value {
+        let mut v = serde_json::to_value(self.to_event()).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("inserted_at".into(), rfc3339_ms(self.inserted_ms).into());
+        }
+        v
+    }
+
+    /// The keyset position after this row.
+    pub fn cursor(&self, order: Order, fingerprint: [u8; 8]) -> Cursor {
+        Cursor {
+            order,
+            time_ms: self.time_ms,
+            event_id: Uuid::parse_str(&self.id).unwrap_or_default(),
+            fingerprint,
+        }
+    }
+}
+
+/// Event count of one type.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize, serde::Serialize)]
+pub struct EventCount {
+    /// Event type.
+    pub event: String,
+    /// Events.
+    pub count: u64,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The rows, at most `limit`.
+    pub rows: Vec<EventRow>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Cursor>,
+}
+
+/// Reads the events table of one database.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    client: Client,
+    dedup: Dedup,
+    timeout: Duration,
+}
+
+impl Reader {
+    /// A reader on `client` (bound to the audit database).
+    pub fn new(client: Client, dedup: Dedup, timeout: Duration) -> Self {
+        let secs = timeout.as_secs().max(1).to_string();
+        Self {
+            client: client.with_setting("max_execution_time", secs),
+            dedup,
+            timeout,
+        }
+    }
+
+    /// The ClickHouse client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn timed<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = clickhouse::error::Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(|e| Error::clickhouse(what, e)),
+            Err(_) => Err(Error::Unavailable(format!("{what}: timed out"))),
+        }
+    }
+
+    /// One page of `ws`'s events matching `f`, after `after`.
+    pub async fn list(
+        &self,
+        ws: &str,
+        f: &Filter,
+        order: Order,
+        limit: u32,
+        after: Option<&Cursor>,
+    ) -> Result<Page> {
+        let q = sql::list(ws, f, order, limit, after, self.dedup).query(&self.client);
+        let mut rows: Vec<EventRow> = self.timed("list events", q.fetch_all()).await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.cursor(order, f.fingerprint(ws)))
+        } else {
+            None
+        };
+        Ok(Page { rows, next })
+    }
+
+    /// One event of `ws` by id, if it exists and is within retention.
+    pub async fn get(&self, ws: &str, id: &Uuid) -> Result<Option<EventRow>> {
+        let q = sql::detail(ws, id).query(&self.client);
+        self.timed("read event", q.fetch_optional()).await
+    }
+
+    /// Counts per event type, sorted by type.
+    pub async fn counts(&self, ws: &str, f: &Filter) -> Result<Vec<EventCount>> {
+        let q = sql::counts(ws, f, self.dedup).query(&self.client);
+        self.timed("count events", q.fetch_all()).await
+    }
+
+    /// Every matching event with payloads, in list order, as a stream of rows.
+    pub fn export(&self, ws: &str, f: &Filter, order: Order) -> Result<RowCursor<EventRow>> {
+        sql::export(ws, f, order, self.dedup)
+            .query(&self.client)
+            .fetch()
+            .map_err(|e| Error::clickhouse("export events", e))
+    }
+
+    /// `SELECT 1`.
+    pub async fn ping(&self) -> Result<()> {
+        let q = self.client.query("SELECT toUInt8(1)");
+        self.timed("ping", q.fetch_one::<u8>()).await.map(drop)
+    }
+}
