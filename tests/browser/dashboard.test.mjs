@@ -237,15 +237,27 @@ async function test(name, fn) {
   } catch (err) {
     results.push({ name, ok: false, err });
     console.log(`FAIL - ${name} (${Date.now() - t0} ms)\n       ${String(err && err.stack ? err.stack : err).split('\n').join('\n       ')}`);
-    if (currentPage) await shot(currentPage, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {});
+    if (currentPage) {
+      await shot(currentPage, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {});
+      // Leave the page usable for the next test: no detail view or menu left open.
+      for (const sel of ['#detail', '#event-panel']) {
+        if (await currentPage.isVisible(sel).catch(() => false)) await currentPage.keyboard.press('Escape').catch(() => {});
+      }
+    }
   }
 }
 
 function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
+/** JSON with object keys sorted: equality that ignores key order (the API may reorder keys). */
+function canonical(v) {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+  return v;
+}
 function assertEq(actual, expected, message) {
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+  if (JSON.stringify(canonical(actual)) !== JSON.stringify(canonical(expected))) {
     throw new Error(`${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
   }
 }
