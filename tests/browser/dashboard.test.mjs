@@ -529,6 +529,8 @@ async function main() {
       assertEq(JSON.parse(await page.innerText('[data-json-text="response"]')), ev.response, 'the response payload');
       assert(new URL(page.url()).searchParams.get('open') === ev.event_id, 'the open entry is in the URL');
       await shot(page, '06-detail');
+      await page.locator('[data-json="request"]').scrollIntoViewIfNeeded();
+      await shot(page, '06b-detail-payloads');
       // Collapse a payload.
       await page.click('[data-json="request"] > summary .json-title');
       assert(!(await page.locator('[data-json="request"]').evaluate((d) => d.open)), 'the request block collapses');
