@@ -604,6 +604,36 @@ async function main() {
       assertEq(await page.locator('#rows tr').count(), 50, 'clearing the filters shows the log again');
     });
 
+    await test('the actor filter and a custom range clamped to retention', async () => {
+      await page.selectOption('#actor-type', 'root_key');
+      await idle(page);
+      await page.fill('#actor-id', 'rk_ci_deploy');
+      await page.press('#actor-id', 'Enter'); // commits the field (change event)
+      await page.locator('#actor-id').blur();
+      await idle(page);
+      const expected = events.filter((e) => e.actor.id === 'rk_ci_deploy');
+      const n = await scrollToEnd(page, expected.length);
+      assertEq(n, expected.length, 'rows of that actor');
+      const actors = await page.$$eval('#rows td.c-actor', (tds) => tds.map((td) => td.textContent));
+      assert(actors.every((t) => t.includes('rk_ci_deploy') && t.includes('CI deploy key')), 'every row is by that root key');
+      const sp = new URL(page.url()).searchParams;
+      assertEq([sp.get('actor_type'), sp.get('actor_id')], ['root_key', 'rk_ci_deploy'], 'the URL reflects the actor');
+
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.selectOption('#range', 'custom');
+      await idle(page);
+      await page.fill('#since', '2020-01-01T00:00'); // far beyond the 7 days the plan keeps
+      await page.locator('#since').blur();
+      await idle(page);
+      const since = Date.parse(new URL(page.url()).searchParams.get('since'));
+      assert(Date.now() - since <= 7 * DAY + MINUTE, `since was moved to the retention limit: ${new Date(since).toISOString()}`);
+      assert(Date.now() - since > 7 * DAY - 5 * MINUTE, 'and not further');
+      assertEq(await page.locator('#rows tr').count(), expected.length, 'every retained row of that actor');
+      await shot(page, '11-actor-custom-range');
+      await page.click('#chips button:has-text("Clear all filters")');
+      await idle(page);
+    });
+
     await test('a token revoked mid-session sends the user back to sign in with an explanation', async () => {
       await admin(base, 'DELETE', `/v1/admin/tokens/${created.token_id}`);
       // The server may cache token checks briefly: refresh until the 401 arrives (30 s at most).

@@ -398,7 +398,7 @@
     $('event-badge').hidden = n === 0;
     $('event-badge').textContent = n === 1 ? f.event[0] : String(n);
     $('event-btn').classList.toggle('active', n > 0);
-    for (const [id, on] of [['actor-type', f.actor_type], ['outcome', f.outcome], ['range', f.range]]) {
+    for (const [id, on] of [['actor-type', f.actor_type], ['actor-id', f.actor_id], ['outcome', f.outcome], ['range', f.range]]) {
       $(id).classList.toggle('active', Boolean(on));
     }
     renderChips();
