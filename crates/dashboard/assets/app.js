@@ -363,18 +363,18 @@
     $('until').min = min;
   }
 
-  /** A preset the plan cannot show falls back to everything retained. */
+  /**
+   * Keeps the range filter valid: an unknown preset, or one longer than the plan keeps, falls
+   * back to everything retained (no `range`); `since`/`until` only go with `range=custom`.
+   */
   function normalizeRange() {
-    const preset = PRESETS.find((p) => p.id === state.filters.range);
-    if (preset && preset.ms > retentionMs()) state.filters.range = 'all';
-    if (state.filters.range && state.filters.range !== 'custom' && !preset) {
-      if (state.filters.range !== 'all') state.filters.range = 'all';
+    const f = state.filters;
+    const preset = PRESETS.find((p) => p.id === f.range);
+    if (f.range !== 'custom' && (!preset || preset.ms > retentionMs())) delete f.range;
+    if (f.range !== 'custom') {
+      delete f.since;
+      delete f.until;
     }
-    if (state.filters.range !== 'custom') {
-      delete state.filters.since;
-      delete state.filters.until;
-    }
-    if (state.filters.range === 'all') delete state.filters.range;
   }
 
   // ---------------------------------------------------------------- filter controls
