@@ -63,7 +63,12 @@ impl Config {
             );
             fig = fig.merge(Toml::file(path));
         }
-        let fig = fig.merge(Env::prefixed("AUDITLOG_").ignore(&["CONFIG"]).split("__"));
+        // AUDITLOG_CONFIG is the --config flag; AUDITLOG_BIN is the test kit's path to this binary.
+        let fig = fig.merge(
+            Env::prefixed("AUDITLOG_")
+                .ignore(&["CONFIG", "BIN"])
+                .split("__"),
+        );
         let cfg: Config = fig
             .extract()
             .map_err(|e| anyhow::anyhow!(describe(e)))

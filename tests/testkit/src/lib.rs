@@ -81,3 +81,140 @@ pub async fn fresh_database(prefix: &str) -> Result<ClickHouseConfig> {
         .with_context(|| format!("migrate test database {} at {}", cfg.database, cfg.url))?;
     Ok(cfg)
 }
+
+/// Path of the local stack script, `deploy/local/stack.sh`.
+pub fn stack_script() -> PathBuf {
+    std::env::var_os("TEST_STACK_SCRIPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("deploy/local/stack.sh"))
+}
+
+/// Runs `deploy/local/stack.sh ARGS` with `env` added to this process's environment
+/// (`STACK_PROFILE` defaults to `test`); fails with the script's output when it fails.
+/// Blocking: call it from `tokio::task::spawn_blocking` in async tests.
+pub fn stack_command(env: &[(String, String)], args: &[&str]) -> Result<String> {
+    let mut cmd = std::process::Command::new(stack_script());
+    if std::env::var_os("STACK_PROFILE").is_none() {
+        cmd.env("STACK_PROFILE", "test");
+    }
+    let out = cmd
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("run {}", stack_script().display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!(
+            "stack.sh {} failed ({}):\n{text}",
+            args.join(" "),
+            out.status
+        );
+    }
+    Ok(text)
+}
+
+/// A private ClickHouse + broker of its own (free ports, own data directory under
+/// `.data/private/`), started with `deploy/local/stack.sh`, for tests that stop, kill or restart
+/// the infrastructure without disturbing the shared test stack other tests use concurrently.
+/// Dropping it stops its processes (`stack.sh down`) and deletes its data.
+#[derive(Debug)]
+pub struct PrivateStack {
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+    clickhouse_port: u16,
+    kafka_port: u16,
+}
+
+impl PrivateStack {
+    /// Starts ClickHouse and the broker (topics and the `auditlog` schema included; takes about
+    /// 2 s when the stack's software is installed). Blocking.
+    pub fn start() -> Result<Self> {
+        let ports = free_ports(5)?;
+        let dir = workspace_root()
+            .join(".data/private")
+            .join(unique_name("stack"));
+        let env: Vec<(String, String)> = [
+            ("STACK_PROFILE", "test".to_string()),
+            ("STACK_DATA_DIR", dir.display().to_string()),
+            ("STACK_CH_HTTP_PORT", ports[0].to_string()),
+            ("STACK_CH_TCP_PORT", ports[1].to_string()),
+            ("STACK_KAFKA_PORT", ports[2].to_string()),
+            ("STACK_API_PORT", ports[3].to_string()),
+            ("STACK_CONSUMER_PORT", ports[4].to_string()),
+            ("STACK_APPS", "0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let stack = Self {
+            env,
+            dir,
+            clickhouse_port: ports[0],
+            kafka_port: ports[2],
+        };
+        stack_command(&stack.env, &["up"])?;
+        Ok(stack)
+    }
+
+    /// ClickHouse HTTP URL of this stack.
+    pub fn clickhouse_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.clickhouse_port)
+    }
+
+    /// Bootstrap brokers of this stack.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    /// The `STACK_*` variables describing this stack (to run `stack.sh` by hand).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`): SIGTERM, SIGKILL after 20 s.
+    pub fn stop(&self, component: &str) -> Result<()> {
+        stack_command(&self.env, &["stop", component]).map(drop)
+    }
+
+    /// `stack.sh start COMPONENT`; returns once it is healthy. Data survives a stop/start.
+    pub fn start_component(&self, component: &str) -> Result<()> {
+        stack_command(&self.env, &["start", component]).map(drop)
+    }
+
+    /// PID of a running component (from the stack's PID file).
+    pub fn pid(&self, component: &str) -> Result<u32> {
+        let file = self.dir.join("run").join(format!("{component}.pid"));
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("{component} is not running ({})", file.display()))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("bad PID file {}", file.display()))
+    }
+}
+
+impl Drop for PrivateStack {
+    fn drop(&mut self) {
+        if let Err(e) = stack_command(&self.env, &["down"]) {
+            eprintln!("PrivateStack: {e:#}");
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `n` distinct TCP ports free on 127.0.0.1 right now.
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("find free ports")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
