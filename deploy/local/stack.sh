@@ -87,7 +87,7 @@ is_ours() {
     [[ -r "/proc/$pid/environ" ]] || return 1
     state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
     [[ "$state" != Z ]] || return 1
-    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "$INSTANCE"
+    { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qxF "$INSTANCE"
 }
 
 # Prints the PID of a running component of this stack; removes a stale PID file.
@@ -461,15 +461,18 @@ run_app() {
     return 1
 }
 
+ch_query() {
+    curl -fsS --max-time 10 "http://127.0.0.1:$CH_HTTP_PORT/" --data-binary "$1" 2>/dev/null
+}
+
 seed() {
     app_env
     local token_file="$DATA_DIR/demo-token"
     if [[ ! -s "$token_file" ]]; then
-        local out token
-        if out=$(run_app token create demo); then
-            token=$(grep -oE '[A-Za-z0-9_.:-]{16,}' <<<"$out" | tail -n 1 || true)
-            [[ -n "$token" ]] || token=$out
-            (umask 077 && printf '%s\n' "$token" >"$token_file")
+        local out
+        if out=$(run_app token create demo --name "local stack demo"); then
+            # `token create` prints only the secret on stdout.
+            (umask 077 && tail -n 1 <<<"$out" >"$token_file")
             log "seed: created the demo workspace token"
         else
             APP_PROBLEMS+=("token")
@@ -484,11 +487,23 @@ seed() {
         APP_PROBLEMS+=("emit")
         return 0
     fi
-    local ok=1
+    # Wait for the consumer to land them (proves the pipeline end to end), then give a few of
+    # the seeded workspaces each plan.
+    local deadline=$((SECONDS + TIMEOUT)) rows=0
+    while ((SECONDS < deadline)); do
+        rows=$(ch_query "SELECT count() FROM $DATABASE.events" || echo 0)
+        ((rows >= 5000)) && break
+        sleep 1
+    done
+    log "seed: $rows events visible in ClickHouse"
+    local ws plans=("free" "pro" "enterprise --days 365" "enterprise --unlimited") i=0 ok=1
     run_app plan set demo pro >/dev/null || ok=0
-    run_app plan set ws_0001 free >/dev/null || ok=0
-    run_app plan set ws_0002 enterprise --days 365 >/dev/null || ok=0
-    run_app plan set ws_0003 enterprise --unlimited >/dev/null || ok=0
+    for ws in $(ch_query "SELECT DISTINCT workspace_id FROM $DATABASE.events WHERE workspace_id != 'demo' ORDER BY workspace_id LIMIT 4" || true); do
+        # shellcheck disable=SC2086 # the plan string carries its flags
+        run_app plan set "$ws" ${plans[i]} >/dev/null || ok=0
+        log "seed: plan of $ws: ${plans[i]}"
+        i=$((i + 1))
+    done
     ((ok)) || APP_PROBLEMS+=("plan")
     date -u +%FT%TZ >"$DATA_DIR/seeded"
     log "seed: done"
@@ -508,9 +523,24 @@ create_topics() {
     create_topic "$DLQ_TOPIC" 1
 }
 
+# Every port a component that is not running yet will need must be free: fail before starting
+# anything rather than leave half a stack behind.
+preflight_ports() {
+    running_pid clickhouse >/dev/null || {
+        require_free_port "$CH_HTTP_PORT" "ClickHouse HTTP, STACK_CH_HTTP_PORT"
+        require_free_port "$CH_TCP_PORT" "ClickHouse native, STACK_CH_TCP_PORT"
+    }
+    running_pid broker >/dev/null || require_free_port "$KAFKA_PORT" "Kafka broker, STACK_KAFKA_PORT"
+    if ((APPS)); then
+        running_pid consumer >/dev/null || require_free_port "$CONSUMER_PORT" "consumer, STACK_CONSUMER_PORT"
+        running_pid api >/dev/null || require_free_port "$API_PORT" "api, STACK_API_PORT"
+    fi
+}
+
 cmd_up() {
     log "up: data $DATA_DIR; ClickHouse HTTP $CH_HTTP_PORT native $CH_TCP_PORT; broker $KAFKA_PORT$( ((APPS)) && echo "; API $API_PORT; consumer $CONSUMER_PORT")"
     with_stack_lock
+    preflight_ports
     start_clickhouse
     start_broker
     create_topics
