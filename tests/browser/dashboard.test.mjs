@@ -432,6 +432,18 @@ async function main() {
     });
 
     await test('scrolling loads more rows until the end of the log', async () => {
+      // Hold the next page back a moment so the loading state can be seen.
+      let release;
+      const held = new Promise((r) => { release = r; });
+      await page.route('**/v1/events?*', async (route) => { await held; await route.continue(); }, { times: 1 });
+      await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+      await page.waitForSelector('#loading', { state: 'visible' });
+      assert((await page.textContent('#loading')).includes('Loading'), 'a loading state shows while the next page loads');
+      await shot(page, '03a-loading-more');
+      release();
+      await idle(page);
+      assert(await page.isHidden('#loading'), 'the loading state goes away');
+      assert((await page.locator('#rows tr').count()) > 50, 'the second page was appended');
       const n = await scrollToEnd(page, SEEDED);
       assertEq(n, SEEDED, 'every retained event is listed after scrolling');
       const rows = await tableRows(page);

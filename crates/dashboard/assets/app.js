@@ -616,7 +616,7 @@
     },
     h('td', { class: 'c-time' },
       h('time', { datetime: ev.time, title: utcTime(ev.time) }, localTime(ev.time)),
-      h('div', { class: 'muted small' }, relativeTime(ev.time))),
+      h('div', { class: 'muted small ago', 'data-time': ev.time }, relativeTime(ev.time))),
     h('td', { class: 'c-actor' }, actorCell(ev.actor)),
     h('td', { class: 'c-action' }, h('span', { class: `pill pill-${actionTone(action)}` }, action)),
     h('td', { class: 'c-event' }, h('code', { class: 'event-type' }, ev.event)),
@@ -1078,6 +1078,11 @@
       if (state.openId) openDetail(state.openId, { keepFocus: true });
       else closeDetail();
     });
+
+    // "5 minutes ago" stays true while the page is open.
+    setInterval(() => {
+      for (const el of document.querySelectorAll('#rows .ago')) el.textContent = relativeTime(el.dataset.time);
+    }, 60000);
 
     new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) loadMore();
