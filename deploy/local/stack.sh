@@ -415,7 +415,7 @@ start_app() {
         return 0
     fi
     [[ -x "$BIN" ]] || die "$BIN not found (build it: cargo build --release -p auditlog)"
-    require_free_port "$port" "$comp, STACK_$(tr a-z A-Z <<<"$comp")_PORT"
+    require_free_port "$port" "$comp, STACK_${comp^^}_PORT"
     app_env
     log "$comp: starting auditlog $sub (health $url)"
     : >"$logfile"
