@@ -39,7 +39,7 @@ struct Args {
     /// Run only the scenarios whose name contains this (repeatable).
     #[arg(long)]
     only: Vec<String>,
-    /// Events per second over all producers (default 300 short, 500 long).
+    /// Events per second over all producers (default 150 short, 300 long).
     #[arg(long)]
     rate: Option<u32>,
     /// Latency under which the pipeline counts as recovered after a fault (ms).
@@ -69,7 +69,7 @@ struct Args {
 
 fn scenarios(args: &Args) -> Vec<ScenarioSpec> {
     let short = args.short;
-    let rate = args.rate.unwrap_or(if short { 300 } else { 500 });
+    let rate = args.rate.unwrap_or(if short { 150 } else { 300 });
     let load = |seed: u64| LoadSpec {
         seed,
         producers: 4,
@@ -146,6 +146,23 @@ fn scenarios(args: &Args) -> Vec<ScenarioSpec> {
         .collect()
 }
 
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    eprintln!("auditlog-faults: interrupted; stopping");
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -154,6 +171,7 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| "auditlog_faults=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let root = auditlog_testkit::workspace_root();
@@ -196,13 +214,24 @@ async fn main() -> Result<()> {
     );
 
     eprintln!(
-        "auditlog-faults: starting the suite's stack (data {})",
+        "auditlog-faults: starting the suite's stack from empty data (data {})",
         data_dir.display()
     );
     let s = stack.clone();
-    tokio::task::spawn_blocking(move || s.up())
-        .await?
-        .context("start the suite's stack")?;
+    let dir = data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        s.down()?;
+        for sub in ["clickhouse", "tansu"] {
+            let path = dir.join(sub);
+            if path.exists() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("remove {}", path.display()))?;
+            }
+        }
+        s.up()
+    })
+    .await?
+    .context("start the suite's stack")?;
 
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -211,7 +240,16 @@ async fn main() -> Result<()> {
             "auditlog-faults: scenario {} (seed {}, {} s of load)",
             spec.name, spec.seed, spec.duration
         );
-        match scenario::run(&harness, spec).await {
+        // On Ctrl-C / SIGTERM the scenario is dropped: its child processes are killed
+        // (kill_on_drop) and the stack is stopped below.
+        let outcome = tokio::select! {
+            r = scenario::run(&harness, spec) => r,
+            _ = interrupted() => {
+                errors.push(format!("{}: interrupted", spec.name));
+                break;
+            }
+        };
+        match outcome {
             Ok(r) => {
                 eprintln!(
                     "auditlog-faults: {} {} ({:.0} s)",
