@@ -223,16 +223,24 @@ pub async fn run(h: &Harness, spec: &ScenarioSpec) -> Result<ScenarioResult> {
             }
             FaultKind::RestartBroker => {
                 h.stack.stop("broker").await?;
-                h.stack.start("broker").await?;
-                "broker restart".to_string()
+                let starts = h.stack.start_until_stable("broker").await?;
+                if starts > 1 {
+                    format!("broker restart ({starts} starts: the broker crashed on restart)")
+                } else {
+                    "broker restart".to_string()
+                }
             }
             FaultKind::StopClickHouse { min, max } => {
                 let secs = rng.random_range(min..=max);
                 h.stack.stop("clickhouse").await?;
                 tokio::time::sleep(Duration::from_secs(secs)).await;
-                h.stack.start("clickhouse").await?;
+                let starts = h.stack.start_until_stable("clickhouse").await?;
                 outages.push((start, t0.elapsed().as_secs_f64()));
-                format!("ClickHouse down {secs} s")
+                if starts > 1 {
+                    format!("ClickHouse down {secs} s ({starts} starts)")
+                } else {
+                    format!("ClickHouse down {secs} s")
+                }
             }
             FaultKind::PauseConsumer { secs } => {
                 let i = rng.random_range(0..2);
@@ -270,9 +278,14 @@ pub async fn run(h: &Harness, spec: &ScenarioSpec) -> Result<ScenarioResult> {
     }
 
     let acked = ledger.acked.len() as u64;
-    let drain_secs = drain(&ch, acked, Duration::from_secs(180))
-        .await
-        .as_secs_f64();
+    let drain_secs = drain(
+        &ch,
+        acked,
+        Duration::from_secs(240),
+        Duration::from_secs(60),
+    )
+    .await
+    .as_secs_f64();
     let dlq = if poison.published.is_empty() && poison.refused.is_empty() {
         None
     } else {

@@ -71,19 +71,51 @@ impl Stack {
 
     /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
     pub async fn stop(&self, component: &str) -> Result<()> {
-        self.run(vec!["stop".into(), component.into()]).await
+        self.run(vec!["stop".into(), component.into()])
+            .await
+            .map(drop)
     }
 
     /// `stack.sh start COMPONENT`; returns once it is healthy.
     pub async fn start(&self, component: &str) -> Result<()> {
-        self.run(vec!["start".into(), component.into()]).await
+        self.run(vec!["start".into(), component.into()])
+            .await
+            .map(drop)
     }
 
-    async fn run(&self, args: Vec<String>) -> Result<()> {
+    /// Starts COMPONENT and makes sure it stays up for 3 s, starting it again if it died
+    /// (Tansu 0.6 sometimes panics right after a restart under load). Returns how many starts
+    /// it took; fails after 5.
+    pub async fn start_until_stable(&self, component: &str) -> Result<u32> {
+        let mut last_error = None;
+        for attempt in 1..=5 {
+            match self.start(component).await {
+                Ok(()) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    // Idempotent: "already running" when it survived, a fresh start when not.
+                    match self.run(vec!["start".into(), component.into()]).await {
+                        Ok(out) if out.contains("already running") => return Ok(attempt),
+                        Ok(_) => {
+                            tracing::warn!("{component} died right after starting; started again")
+                        }
+                        Err(e) => last_error = Some(e),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("starting {component} failed (attempt {attempt}): {e:#}");
+                    last_error = Some(e);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("{component} did not stay up")))
+    }
+
+    async fn run(&self, args: Vec<String>) -> Result<String> {
         let env = self.env.clone();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            stack_command(&env, &args).map(drop)
+            stack_command(&env, &args)
         })
         .await?
     }

@@ -130,8 +130,14 @@ struct LatencyRow {
 }
 
 /// Waits until ClickHouse holds at least `expected` distinct event ids and the count has
-/// stopped moving, or `timeout` passes. Returns how long it waited.
-pub async fn drain(client: &clickhouse::Client, expected: u64, timeout: Duration) -> Duration {
+/// stopped moving for 3 s; gives up after `timeout`, or when the count has not moved for `stall`
+/// (the pipeline is stuck: waiting longer only makes the suite slower). Returns how long it waited.
+pub async fn drain(
+    client: &clickhouse::Client,
+    expected: u64,
+    timeout: Duration,
+    stall: Duration,
+) -> Duration {
     let start = Instant::now();
     let mut last = (u64::MAX, Instant::now());
     while start.elapsed() < timeout {
@@ -145,6 +151,12 @@ pub async fn drain(client: &clickhouse::Client, expected: u64, timeout: Duration
         }
         // Everything acknowledged is in, and nothing more arrived for 3 s (late duplicates).
         if n >= expected && last.1.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
+        if n < expected && last.1.elapsed() >= stall {
+            tracing::warn!(
+                "no new rows for {stall:?} with {n} of {expected} stored; giving up waiting"
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
