@@ -1,5 +1,37 @@
 //! Library for producing services: validate audit events and publish them to Kafka.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use auditlog_event::{Actor, AuditEvent, KnownEvent, Target};
+//! use auditlog_producer::{KafkaConfig, Producer, ProducerConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let producer = Producer::new(&KafkaConfig::default(), &ProducerConfig::default()).await?;
+//! let event = AuditEvent::builder("ws_3f9a2c", KnownEvent::ApiCreate)
+//!     .actor(Actor::user("user_7h2k", "Alice Chen"))
+//!     .target(Target::new("api", "api_91ab", "payments"))
+//!     .description("Alice Chen created API 'payments'")
+//!     .build()?;
+//! let delivery = producer.emit(&event).await?; // resolves when the broker acknowledged it
+//! println!("written to partition {} at offset {}", delivery.partition, delivery.offset);
+//! let report = producer.close(Duration::from_secs(10)).await;
+//! assert!(report.undelivered.is_empty());
+//! # Ok(()) }
+//! ```
+//!
+//! Guarantees: idempotent producer with `acks=all` (retries never duplicate within a
+//! partition), message key = `workspace_id` (one workspace's events stay in order), headers
+//! `event_type`, `schema_version`, `content_type`. Invalid events never leave the process.
+//! Every enqueued event is reported exactly once: acknowledged, or failed (callback, metrics,
+//! and the `undelivered` list of the next [`Producer::flush`]).
 
 pub mod config;
+mod delivery;
+pub mod error;
+pub mod metrics;
+mod producer;
 
-pub use config::{KafkaConfig, ProducerConfig};
+pub use config::{Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig};
+pub use delivery::{Delivery, DeliveryCallback};
+pub use error::{EmitError, ProducerError};
+pub use producer::{FlushReport, Producer, CONTENT_TYPE};
