@@ -62,9 +62,24 @@ OWN_STACK=1
 if "$STACK" status >/dev/null 2>&1; then
     OWN_STACK=0
 fi
+# Long steps run in the background so a signal interrupts `wait` at once (bash defers traps
+# while a foreground child runs); the trap then stops that child and the stack.
+CHILD=
+run() {
+    "$@" &
+    CHILD=$!
+    local rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=
+    return "$rc"
+}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ -n "$CHILD" ]]; then
+        kill -TERM "$CHILD" 2>/dev/null || true
+        wait "$CHILD" 2>/dev/null || true
+    fi
     if ((OWN_STACK)); then
         say "stopping the test stack"
         "$STACK" down || true
@@ -77,7 +92,7 @@ trap cleanup EXIT
 trap 'echo "tests/run.sh: interrupted" >&2; exit 130' INT TERM
 
 say "starting the test stack (first run installs ClickHouse 25.8 and builds the Tansu broker, ~10 min)"
-"$STACK" up
+run "$STACK" up
 eval "$("$STACK" env)"
 export AUDITLOG_BIN="$ROOT/target/debug/auditlog"
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
@@ -86,26 +101,26 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 # 3. Build, schema, tests.
 # ---------------------------------------------------------------------------------------------
 say "building the workspace (cargo build --workspace --all-targets)"
-cargo build --workspace --all-targets
+run cargo build --workspace --all-targets
 
 say "applying the schema to the test stack with the fresh binary"
-STACK_AUDITLOG_BIN="$AUDITLOG_BIN" "$STACK" up
+run env STACK_AUDITLOG_BIN="$AUDITLOG_BIN" "$STACK" up
 
 failed=()
 say "running the Rust tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast "$@" || failed+=("cargo nextest")
+    run cargo nextest run --workspace --no-fail-fast "$@" || failed+=("cargo nextest")
 else
-    cargo test --workspace --no-fail-fast "$@" || failed+=("cargo test")
+    run cargo test --workspace --no-fail-fast "$@" || failed+=("cargo test")
 fi
 
 if [[ -x tests/browser/run.sh && "${RUN_BROWSER:-1}" != 0 ]]; then
     say "running the browser tests (tests/browser/run.sh)"
-    tests/browser/run.sh || failed+=("tests/browser/run.sh")
+    run tests/browser/run.sh || failed+=("tests/browser/run.sh")
 fi
 if [[ -x tests/faults/run.sh && "${RUN_FAULTS:-1}" != 0 ]]; then
     say "running the fault-injection tests (tests/faults/run.sh --short)"
-    tests/faults/run.sh --short || failed+=("tests/faults/run.sh")
+    run tests/faults/run.sh --short || failed+=("tests/faults/run.sh")
 fi
 
 if ((${#failed[@]})); then
