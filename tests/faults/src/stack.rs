@@ -15,6 +15,8 @@ pub struct Stack {
     pub ch_http_port: u16,
     /// Broker port.
     pub kafka_port: u16,
+    /// Data directory (`STACK_INSTANCE` of every process the stack starts).
+    dir: PathBuf,
 }
 
 /// The ports the suite uses (clear of dev 8123/9092/... and test 18123/19092/...).
@@ -48,6 +50,7 @@ impl Stack {
             env,
             ch_http_port: ports.ch_http,
             kafka_port: ports.kafka,
+            dir,
         }
     }
 
@@ -64,9 +67,26 @@ impl Stack {
         stack_command(&self.env, &["up"]).map(drop)
     }
 
-    /// `stack.sh down`. Blocking.
+    /// `stack.sh down`, then SIGKILL any process of this stack instance that `stack.sh` lost
+    /// track of (a broker whose PID file was removed while it was still running). Blocking.
     pub fn down(&self) -> Result<()> {
-        stack_command(&self.env, &["down"]).map(drop)
+        stack_command(&self.env, &["down"])?;
+        let marker = format!("STACK_INSTANCE={}", self.dir.display());
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
+                tracing::warn!("killing stray process {pid} of the suite's stack");
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        Ok(())
     }
 
     /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
