@@ -80,6 +80,8 @@ impl Config {
     /// Checks every section; the error names the field.
     pub fn validate(&self) -> Result<()> {
         self.clickhouse.validate()?;
+        self.kafka.validate()?;
+        self.producer.validate()?;
         self.api.validate()?;
         Ok(())
     }
