@@ -3,9 +3,16 @@
 //
 //   node dashboard.test.mjs        (tests/browser/run.sh installs what is missing, then runs this)
 //
-// Environment: TEST_CLICKHOUSE_URL (default http://127.0.0.1:18123), AUDITLOG_BIN (default
-// <repo>/target/debug/auditlog), CHROMIUM (default /usr/bin/chromium), KEEP_DB=1 keeps the
-// database afterwards. Screenshots go to tests/browser/artifacts/. Exit code 0 only when every
+// The events go through the real pipeline by default: a fresh topic on the test broker,
+// `auditlog emit --file` into it and `auditlog consume` into a fresh database, until every
+// event is in ClickHouse. BROWSER_SEED=clickhouse inserts the rows straight into the events
+// table instead (for working on the dashboard without the broker).
+//
+// Environment: TEST_CLICKHOUSE_URL (default http://127.0.0.1:18123), TEST_KAFKA_BROKERS
+// (default 127.0.0.1:19092), AUDITLOG_BIN (default <repo>/target/debug/auditlog), TANSU
+// (the broker's CLI, to create the topic; default `tansu` on PATH or ~/.cargo/bin/tansu),
+// CHROMIUM (default /usr/bin/chromium), BROWSER_SEED (pipeline | clickhouse), KEEP_DB=1 keeps
+// the database afterwards. Screenshots go to tests/browser/artifacts/. Exit code 0 only when every
 // test passed; the last line is `N passed, M failed`.
 
 import { spawn } from 'node:child_process';
@@ -23,6 +30,8 @@ const ROOT = path.resolve(HERE, '../..');
 const ARTIFACTS = path.join(HERE, 'artifacts');
 const CLICKHOUSE = (process.env.TEST_CLICKHOUSE_URL || 'http://127.0.0.1:18123').replace(/\/$/, '');
 const BIN = path.resolve(ROOT, process.env.AUDITLOG_BIN || 'target/debug/auditlog');
+const BROKERS = process.env.TEST_KAFKA_BROKERS || '127.0.0.1:19092';
+const SEED_VIA = process.env.BROWSER_SEED || 'pipeline';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -154,6 +163,50 @@ function childEnv(env) {
   return { ...base, ...env };
 }
 
+/** Publishes the events with `auditlog emit` and lets `auditlog consume` write them. */
+async function seedThroughPipeline(events, expectedRows) {
+  const topic = `browser-${RUN}`;
+  const tansu = process.env.TANSU || (await which('tansu')) || path.join(os.homedir(), '.cargo/bin/tansu');
+  await run(tansu, ['topic', 'create', topic, '--broker', `tcp://${BROKERS}`, '--partitions', '2']);
+  const env = {
+    AUDITLOG_KAFKA__BROKERS: BROKERS,
+    AUDITLOG_KAFKA__TOPIC: topic,
+    AUDITLOG_KAFKA__DLQ_TOPIC: `${topic}-dlq`,
+    AUDITLOG_CLICKHOUSE__URL: CLICKHOUSE,
+    AUDITLOG_CLICKHOUSE__DATABASE: DATABASE,
+    AUDITLOG_CONSUMER__GROUP_ID: `browser-${RUN}`,
+    AUDITLOG_CONSUMER__METRICS_LISTEN: '',
+    AUDITLOG_CONSUMER__BATCH_MAX_WAIT: '200ms',
+  };
+  const file = path.join(ARTIFACTS, 'seed.ndjson');
+  fs.writeFileSync(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  await run(BIN, ['emit', '--file', file], env);
+  const log = fs.openSync(path.join(ARTIFACTS, 'consumer.log'), 'w');
+  const consumer = spawn(BIN, ['consume'], { env: childEnv(env), stdio: ['ignore', log, log], detached: true });
+  children.add(consumer);
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const rows = Number((await clickhouse(`SELECT count() FROM ${DATABASE}.events FINAL WHERE time >= now64(3) - INTERVAL 7 DAY`)).trim());
+      if (rows >= expectedRows) return;
+      if (consumer.exitCode != null) throw new Error(`auditlog consume exited ${consumer.exitCode}; see artifacts/consumer.log`);
+      if (Date.now() > deadline) throw new Error(`only ${rows} of ${expectedRows} events reached ClickHouse in 120 s; see artifacts/consumer.log`);
+      await sleep(250);
+    }
+  } finally {
+    stopChild(consumer);
+  }
+}
+
+function which(name) {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', `command -v ${name}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('close', (code) => resolve(code === 0 ? out.trim() : null));
+  });
+}
+
 function run(cmd, args, env) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -189,6 +242,7 @@ const serverEnv = (port) => ({
 async function startServer(port) {
   const log = fs.openSync(path.join(ARTIFACTS, 'server.log'), 'w');
   const child = spawn(BIN, ['serve'], { env: childEnv(serverEnv(port)), stdio: ['ignore', log, log], detached: true });
+  children.add(child);
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
   const base = `http://127.0.0.1:${port}`;
@@ -205,7 +259,10 @@ async function startServer(port) {
   return { child, base };
 }
 
-function stopServer(child) {
+/** Processes this run started (server, consumer): stopped at the end whatever happens. */
+const children = new Set();
+
+function stopChild(child) {
   if (!child || child.exitCode != null || child.signalCode != null) return;
   try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
   const t = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
@@ -335,7 +392,7 @@ async function main() {
   let context = null;
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'auditlog-chromium-'));
   const cleanup = () => {
-    stopServer(server && server.child);
+    for (const child of children) stopChild(child);
   };
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
   process.on('SIGTERM', () => { cleanup(); process.exit(143); });
@@ -353,12 +410,20 @@ async function main() {
     assertEq(plan.retention_days, 7, 'the Free plan keeps 7 days');
     const now = Date.now();
     const events = makeEvents(now);
-    await insertEvents([...events, ...makeHiddenEvents(now)], 7);
+    const hidden = makeHiddenEvents(now);
+    if (SEED_VIA === 'pipeline') {
+      const recentHidden = hidden.filter((e) => now - Date.parse(e.time) < 6 * DAY).length;
+      await seedThroughPipeline([...events, ...hidden], events.length + recentHidden);
+    } else if (SEED_VIA === 'clickhouse') {
+      await insertEvents([...events, ...hidden], 7);
+    } else {
+      throw new Error(`BROWSER_SEED=${SEED_VIA}: expected pipeline or clickhouse`);
+    }
     const created = await admin(base, 'POST', '/v1/admin/tokens', { workspace_id: WORKSPACE, name: 'browser test' });
     const token = created.token;
     assert(token, 'the admin API returned a token');
     const byId = new Map(events.map((e) => [e.event_id, e]));
-    console.log(`# server ${base}, database ${DATABASE}, workspace ${WORKSPACE}, ${events.length} events seeded`);
+    console.log(`# server ${base}, database ${DATABASE}, workspace ${WORKSPACE}, ${events.length} events seeded (${SEED_VIA})`);
 
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
