@@ -73,7 +73,11 @@ impl Stack {
         stack_command(&self.env, &["down"])?;
         let marker = format!("STACK_INSTANCE={}", self.dir.display());
         for entry in std::fs::read_dir("/proc")?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
@@ -103,15 +107,33 @@ impl Stack {
             .map(drop)
     }
 
-    /// Starts COMPONENT and makes sure it stays up for 3 s, starting it again if it died
-    /// (Tansu 0.6 sometimes panics right after a restart under load). Returns how many starts
+    /// Starts COMPONENT and makes sure it is still serving 3 s later, stopping and starting it
+    /// again when it died or its log shows a panic (Tansu 0.6 sometimes panics in its storage
+    /// layer right after a restart under load and then answers nothing). Returns how many starts
     /// it took; fails after 5.
     pub async fn start_until_stable(&self, component: &str) -> Result<u32> {
+        let log = self.dir.join("logs").join(if component == "broker" {
+            "tansu.log"
+        } else {
+            "clickhouse.out"
+        });
         let mut last_error = None;
         for attempt in 1..=5 {
+            let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
             match self.start(component).await {
                 Ok(()) => {
                     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    let panicked = std::fs::read(&log)
+                        .map(|b| {
+                            let tail = &b[(offset as usize).min(b.len())..];
+                            String::from_utf8_lossy(tail).contains("panicked at")
+                        })
+                        .unwrap_or(false);
+                    if panicked {
+                        tracing::warn!("{component} panicked right after starting; restarting it");
+                        self.stop(component).await.ok();
+                        continue;
+                    }
                     // Idempotent: "already running" when it survived, a fresh start when not.
                     match self.run(vec!["start".into(), component.into()]).await {
                         Ok(out) if out.contains("already running") => return Ok(attempt),
@@ -128,7 +150,8 @@ impl Stack {
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("{component} did not stay up")))
+        Err(last_error
+            .unwrap_or_else(|| anyhow::anyhow!("{component} did not stay up after 5 starts")))
     }
 
     async fn run(&self, args: Vec<String>) -> Result<String> {
