@@ -194,7 +194,7 @@ async function seedThroughPipeline(events, expectedRows) {
       await sleep(250);
     }
   } finally {
-    stopChild(consumer);
+    await stopChild(consumer);
   }
 }
 
@@ -262,11 +262,27 @@ async function startServer(port) {
 /** Processes this run started (server, consumer): stopped at the end whatever happens. */
 const children = new Set();
 
-function stopChild(child) {
-  if (!child || child.exitCode != null || child.signalCode != null) return;
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
-  const t = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-  t.unref();
+const running = (child) => child && child.exitCode == null && child.signalCode == null;
+
+/** SIGTERM to the child's process group, SIGKILL if it is still there after 5 s. */
+async function stopChild(child) {
+  if (!running(child)) return;
+  const exited = new Promise((r) => { child.once('exit', r); });
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { return; }
+  const timer = new Promise((r) => { setTimeout(r, 5000); });
+  await Promise.race([exited, timer]);
+  if (running(child)) {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+/** For the last moments of a crashing or interrupted run: no waiting, no survivors. */
+function killChildrenNow() {
+  for (const child of children) {
+    if (running(child)) {
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
 }
 
 async function admin(base, method, route, body) {
@@ -391,11 +407,17 @@ async function main() {
   let server = null;
   let context = null;
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'auditlog-chromium-'));
-  const cleanup = () => {
-    for (const child of children) stopChild(child);
-  };
+  const cleanup = killChildrenNow;
+  // Whatever ends this process (signal, crash, normal exit) ends the processes it started.
+  process.on('exit', cleanup);
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
   process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+  process.on('uncaughtException', (err) => {
+    console.log(`FAIL - uncaught error\n       ${err && err.stack ? err.stack : err}`);
+    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+    cleanup();
+    process.exit(1);
+  });
 
   try {
     assert(fs.existsSync(BIN), `auditlog binary not found at ${BIN} (build it or set AUDITLOG_BIN)`);
@@ -733,7 +755,7 @@ async function main() {
     console.log(`FAIL - setup\n       ${String(err && err.stack ? err.stack : err).split('\n').join('\n       ')}`);
   } finally {
     if (context) await context.close().catch(() => {});
-    cleanup();
+    await Promise.all([...children].map(stopChild));
     fs.rmSync(userDataDir, { recursive: true, force: true });
     if (!process.env.KEEP_DB) await clickhouse(`DROP DATABASE IF EXISTS ${DATABASE}`).catch(() => {});
   }
