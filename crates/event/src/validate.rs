@@ -137,6 +137,29 @@ impl AuditEvent {
 
     /// Checks every rule, judging `time` against `now`. Returns the first broken rule.
     pub fn validate_at(&self, now: DateTime<Utc>) -> Result {
+        self.validate_fields_at(now)?;
+        size("(event)", self, MAX_EVENT_BYTES)
+    }
+
+    /// Validates and serializes in one go (the event is serialized once, not twice): the wire
+    /// bytes of a valid event, or the first broken rule.
+    pub fn to_validated_json_bytes(&self) -> Result<Vec<u8>> {
+        self.validate_fields_at(Utc::now())?;
+        let bytes = self.to_json_bytes();
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(ValidationError::new(
+                "(event)",
+                Rule::TooLarge {
+                    max: MAX_EVENT_BYTES,
+                    actual: bytes.len(),
+                },
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Every rule but the whole-event size.
+    fn validate_fields_at(&self, now: DateTime<Utc>) -> Result {
         if self.version != SCHEMA_VERSION {
             return Err(ValidationError::new(
                 "version",
@@ -219,7 +242,7 @@ impl AuditEvent {
         if let Some(c) = &self.correlation_id {
             id("correlation_id", c)?;
         }
-        size("(event)", self, MAX_EVENT_BYTES)
+        Ok(())
     }
 }
 

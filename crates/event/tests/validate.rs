@@ -27,6 +27,7 @@ fn rejects(mutate: impl FnOnce(&mut AuditEvent), field: &str, code: &str) {
     mutate(&mut e);
     let err = e.validate().unwrap_err();
     assert_eq!(err.field, field, "{err}");
+    assert_eq!(e.to_validated_json_bytes().unwrap_err(), err);
     assert_eq!(err.rule.code(), code, "{err}");
     // The consumer's decode sees the same rule, named the same way.
     match decode(&e.to_json_bytes()) {
@@ -46,6 +47,7 @@ fn builder_defaults() {
     assert_eq!(e.time.timestamp_subsec_nanos() % 1_000_000, 0);
     assert_eq!(e.outcome, Outcome::success());
     assert_eq!(decode(&e.to_json_bytes()).unwrap(), e);
+    assert_eq!(e.to_validated_json_bytes().unwrap(), e.to_json_bytes());
 }
 
 #[test]

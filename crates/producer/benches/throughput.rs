@@ -22,7 +22,6 @@ use auditlog_producer::{EmitError, KafkaConfig, Producer, ProducerConfig};
 use hdrhistogram::Histogram;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
-use rdkafka::ClientConfig;
 
 const PARTITIONS: u32 = 3;
 
@@ -75,20 +74,15 @@ fn throughput(n: usize, bytes: usize, took: Duration) -> Run {
 
 /// The baseline: pre-serialized payloads, same key and headers, same client settings.
 fn baseline(brokers: &str, topic: &str, payloads: &[(String, &'static str, Vec<u8>)]) -> Run {
-    let cfg = ProducerConfig::default();
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", cfg.compression.as_str())
-        .set("linger.ms", cfg.linger.as_millis().to_string())
-        .set(
-            "queue.buffering.max.messages",
-            cfg.buffer_capacity.to_string(),
-        )
-        .set("reconnect.backoff.max.ms", "1000")
-        .create()
-        .expect("baseline producer");
+    let kafka = KafkaConfig {
+        brokers: brokers.to_owned(),
+        topic: topic.to_owned(),
+        ..KafkaConfig::default()
+    };
+    let producer: BaseProducer =
+        auditlog_producer::client_config(&kafka, &ProducerConfig::default())
+            .create()
+            .expect("baseline producer");
     let start = Instant::now();
     let mut bytes = 0;
     for (key, event_type, payload) in payloads {
@@ -246,26 +240,33 @@ fn main() {
     let mut enqueue = Histogram::<u64>::new(3).unwrap();
     let mut ack = Histogram::<u64>::new(3).unwrap();
     for round in 0..rounds {
-        let topic = target.topic(&format!("bench-base-{}-{round}", std::process::id()));
-        let b = baseline(&target.brokers, &topic, &payloads);
-        println!(
-            "round {round}: baseline {:>9.0} events/s {:>7.1} MB/s",
-            b.events_per_s, b.mb_per_s
-        );
-        base_runs.push(b);
-        let kafka = KafkaConfig {
-            brokers: target.brokers.clone(),
-            topic: target.topic(&format!("bench-ours-{}-{round}", std::process::id())),
-            ..KafkaConfig::default()
-        };
-        let o = rt.block_on(ours(&kafka, &events));
-        println!(
-            "round {round}: producer {:>9.0} events/s {:>7.1} MB/s",
-            o.run.events_per_s, o.run.mb_per_s
-        );
-        enqueue.add(&o.enqueue).unwrap();
-        ack.add(&o.ack).unwrap();
-        our_runs.push(o.run);
+        // Alternate which side goes first, so drift (broker memory growth, other load on the
+        // machine) does not always favour the same side.
+        for side in [round % 2, 1 - round % 2] {
+            if side == 0 {
+                let topic = target.topic(&format!("bench-base-{}-{round}", std::process::id()));
+                let b = baseline(&target.brokers, &topic, &payloads);
+                println!(
+                    "round {round}: baseline {:>9.0} events/s {:>7.1} MB/s",
+                    b.events_per_s, b.mb_per_s
+                );
+                base_runs.push(b);
+            } else {
+                let kafka = KafkaConfig {
+                    brokers: target.brokers.clone(),
+                    topic: target.topic(&format!("bench-ours-{}-{round}", std::process::id())),
+                    ..KafkaConfig::default()
+                };
+                let o = rt.block_on(ours(&kafka, &events));
+                println!(
+                    "round {round}: producer {:>9.0} events/s {:>7.1} MB/s",
+                    o.run.events_per_s, o.run.mb_per_s
+                );
+                enqueue.add(&o.enqueue).unwrap();
+                ack.add(&o.ack).unwrap();
+                our_runs.push(o.run);
+            }
+        }
     }
     let kafka = KafkaConfig {
         brokers: target.brokers.clone(),

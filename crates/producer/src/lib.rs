@@ -34,4 +34,4 @@ mod producer;
 pub use config::{Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig};
 pub use delivery::{Delivery, DeliveryCallback};
 pub use error::{EmitError, ProducerError};
-pub use producer::{FlushReport, Producer, CONTENT_TYPE};
+pub use producer::{client_config, FlushReport, Producer, CONTENT_TYPE};

@@ -220,12 +220,11 @@ impl Producer {
 
     /// Validation and serialization: an invalid event never reaches the client.
     fn prepare(&self, event: &AuditEvent) -> Result<Vec<u8>, EmitError> {
-        if let Err(e) = event.validate() {
+        event.to_validated_json_bytes().map_err(|e| {
             self.metrics().failed_invalid.increment(1);
             tracing::debug!(event_id = %event.event_id, error = %e, "invalid audit event refused");
-            return Err(EmitError::Invalid(e));
-        }
-        Ok(event.to_json_bytes())
+            EmitError::Invalid(e)
+        })
     }
 
     fn outgoing<'a>(&'a self, event: &'a AuditEvent, payload: &'a [u8]) -> Outgoing<'a> {
@@ -364,9 +363,10 @@ fn pending(
     })
 }
 
-/// librdkafka settings: ours first, the caller's `properties` last (reserved ones refused by
-/// validation).
-fn client_config(kafka: &KafkaConfig, cfg: &ProducerConfig) -> ClientConfig {
+/// The librdkafka settings the producer uses: ours first, the caller's `properties` last
+/// (reserved ones refused by validation). Public so benchmarks can give a baseline client the
+/// very same settings.
+pub fn client_config(kafka: &KafkaConfig, cfg: &ProducerConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &kafka.brokers)
         .set("client.id", &cfg.client_id)
