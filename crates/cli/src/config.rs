@@ -82,6 +82,7 @@ impl Config {
         self.clickhouse.validate()?;
         self.kafka.validate()?;
         self.producer.validate()?;
+        self.consumer.validate()?;
         self.api.validate()?;
         Ok(())
     }

@@ -205,6 +205,18 @@ pub async fn set_plan(client: &Client, workspace_id: &str, plan: Plan) -> Result
         .execute()
         .await
         .map_err(|e| Error::clickhouse("write plan", e))?;
+    apply_retention(client, workspace_id, plan).await?;
+    Ok(WorkspacePlan {
+        workspace_id: workspace_id.to_owned(),
+        plan,
+        explicit: true,
+    })
+}
+
+/// Rewrites `retention_days` of the workspace's stored rows to the plan's (a ClickHouse
+/// mutation; TTL then deletes what is beyond it at the next merge or `MATERIALIZE TTL`).
+/// Runs with the client's settings: set `mutations_sync` on the client to wait for it.
+pub async fn apply_retention(client: &Client, workspace_id: &str, plan: Plan) -> Result<()> {
     client
         .query(
             "ALTER TABLE events UPDATE retention_days = ? \
@@ -215,12 +227,7 @@ pub async fn set_plan(client: &Client, workspace_id: &str, plan: Plan) -> Result
         .bind(plan.retention_column())
         .execute()
         .await
-        .map_err(|e| Error::clickhouse("apply plan to stored events", e))?;
-    Ok(WorkspacePlan {
-        workspace_id: workspace_id.to_owned(),
-        plan,
-        explicit: true,
-    })
+        .map_err(|e| Error::clickhouse("apply plan to stored events", e))
 }
 
 #[cfg(test)]

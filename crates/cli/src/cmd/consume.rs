@@ -1,15 +1,48 @@
-//! `auditlog consume`.
+//! `auditlog consume`: read the topic as a consumer group and write the events into ClickHouse
+//! until SIGTERM or SIGINT, then flush, commit and exit 0.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::config::Config;
 
-/// Not built yet.
+/// Consume the audit topic into ClickHouse until signalled (settings: `[consumer]`).
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {}
 
-/// Not built yet.
-pub async fn run(_cfg: &Config, _args: ConsumeArgs) -> Result<()> {
-    anyhow::bail!("`auditlog consume` is not built yet")
+/// Runs the consumer until SIGTERM/SIGINT.
+pub async fn run(cfg: &Config, _args: ConsumeArgs) -> Result<()> {
+    let summary = auditlog_sink::run(
+        &cfg.kafka,
+        &cfg.clickhouse,
+        &cfg.consumer,
+        shutdown_signal(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "consuming {} from {} into {}/{}",
+            cfg.kafka.topic, cfg.kafka.brokers, cfg.clickhouse.url, cfg.clickhouse.database
+        )
+    })?;
+    tracing::info!(
+        consumed = summary.consumed,
+        inserted = summary.inserted,
+        dead_lettered = summary.dead_lettered,
+        "done"
+    );
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
 }

@@ -1,0 +1,177 @@
+//! Consume: the Kafka consumer, its rebalance hook and the task that feeds the pipeline.
+//!
+//! Offsets are never committed automatically (`enable.auto.commit=false`,
+//! `enable.auto.offset.store=false`): the pipeline commits a batch's range after ClickHouse
+//! accepted it. On revocation the rebalance callback (which librdkafka runs inside this task's
+//! `recv`) hands a [`Input::Revoke`] to the pipeline through the same channel as the messages,
+//! so it arrives after every message already handed over, and blocks until the pipeline has
+//! flushed (or dropped, uncommitted) the revoked partitions' rows and committed what it wrote.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::OwnedMessage;
+use rdkafka::statistics::Statistics;
+use rdkafka::TopicPartitionList;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info, warn};
+
+use crate::observe;
+use crate::{Error, Result, SinkConfig};
+
+/// What the consume task hands to the pipeline, in order.
+#[derive(Debug)]
+pub enum Input {
+    /// A message.
+    Message(OwnedMessage),
+    /// These partitions are being revoked: flush or drop their rows, commit, then reply.
+    Revoke {
+        /// The revoked partitions of our topic.
+        partitions: Vec<i32>,
+        /// Dropped or sent when done.
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The consumer's context: rebalance hand-off, commit errors, lag from statistics.
+pub struct SinkContext {
+    topic: String,
+    tx: mpsc::Sender<Input>,
+    runtime: Handle,
+    /// Set at shutdown: the pipeline has flushed everything itself; revocations during close
+    /// return at once.
+    pub closing: AtomicBool,
+    /// Set when a revocation starts: a write being retried gives up (its rows stay uncommitted).
+    pub interrupt: Arc<AtomicBool>,
+}
+
+impl ClientContext for SinkContext {
+    fn stats(&self, stats: Statistics) {
+        if let Some(t) = stats.topics.get(&self.topic) {
+            for (p, s) in &t.partitions {
+                if *p >= 0 && s.consumer_lag >= 0 {
+                    metrics::gauge!(observe::LAG, "partition" => p.to_string())
+                        .set(s.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SinkContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                metrics::counter!(observe::REBALANCES, "kind" => "assign").increment(1);
+                info!(partitions = ?partitions_of(tpl, &self.topic), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                metrics::counter!(observe::REBALANCES, "kind" => "revoke").increment(1);
+                let partitions = partitions_of(tpl, &self.topic);
+                info!(?partitions, "partitions revoked; flushing their rows");
+                if partitions.is_empty() || self.closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                self.interrupt.store(true, Ordering::SeqCst);
+                let (done, wait) = oneshot::channel();
+                let tx = self.tx.clone();
+                // Quickwit's pattern: hand the revocation to the async side and wait for it.
+                // This runs inside the consume task's poll; block_in_place lets the runtime move
+                // the pipeline task to another worker meanwhile.
+                tokio::task::block_in_place(|| {
+                    self.runtime.block_on(async move {
+                        if tx.send(Input::Revoke { partitions, done }).await.is_ok() {
+                            let _ = wait.await;
+                        }
+                    });
+                });
+            }
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            metrics::counter!(observe::COMMIT_ERRORS).increment(1);
+            warn!(error = %e, "offset commit failed; the range will be consumed again and deduplicated");
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    tpl.elements()
+        .iter()
+        .filter(|e| e.topic() == topic)
+        .map(|e| e.partition())
+        .collect()
+}
+
+/// The consumer type.
+pub type SinkConsumer = StreamConsumer<SinkContext>;
+
+/// Creates the consumer (not yet subscribed) and the channel its context feeds.
+pub fn create(
+    brokers: &str,
+    topic: &str,
+    cfg: &SinkConfig,
+    tx: mpsc::Sender<Input>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<SinkConsumer> {
+    let ctx = SinkContext {
+        topic: topic.to_owned(),
+        tx,
+        runtime: Handle::current(),
+        closing: AtomicBool::new(false),
+        interrupt,
+    };
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &cfg.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", &cfg.auto_offset_reset)
+        .set(
+            "session.timeout.ms",
+            cfg.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (cfg.session_timeout.as_millis() / 4).max(100).to_string(),
+        )
+        .set(
+            "queued.max.messages.kbytes",
+            cfg.fetch_queue_kbytes.to_string(),
+        )
+        .set("statistics.interval.ms", "5000")
+        .create_with_context(ctx)
+        .map_err(|e| Error::kafka("create consumer", e))
+}
+
+/// Reads messages and hands them to the pipeline until `stop` or until the pipeline is gone.
+pub async fn run(
+    consumer: Arc<SinkConsumer>,
+    tx: mpsc::Sender<Input>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            m = consumer.recv() => m,
+        };
+        match msg {
+            Ok(m) => {
+                if tx.send(Input::Message(m.detach())).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => warn!(error = %e, "kafka consumer error"),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The dead-letter topic: poison messages go there with their original key, bytes and headers,
+//! plus headers saying why and where from. Also reading it back (`auditlog dlq list`) and
+//! re-publishing to the main topic (`auditlog dlq replay`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::decode::DeadLetter;
+use crate::{Error, Result};
+
+/// Header: the reason code (`not_json`, `invalid_field`, ...).
+pub const H_CODE: &str = "dlq.error.code";
+/// Header: the readable reason.
+pub const H_MESSAGE: &str = "dlq.error.message";
+/// Header: the topic the message was read from.
+pub const H_TOPIC: &str = "dlq.source.topic";
+/// Header: its partition.
+pub const H_PARTITION: &str = "dlq.source.partition";
+/// Header: its offset.
+pub const H_OFFSET: &str = "dlq.source.offset";
+/// Header: when it was dead-lettered (RFC 3339).
+pub const H_AT: &str = "dlq.failed_at";
+/// Header on a replayed message: `dlq_topic/partition/offset` it was replayed from.
+pub const H_REPLAYED_FROM: &str = "dlq.replayed_from";
+
+/// Publishes poison messages to the dead-letter topic and waits for the broker's ack.
+pub struct DeadLetterProducer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetterProducer {
+    /// A producer for `topic` on `brokers` (acks=all, idempotent).
+    pub fn new(brokers: &str, topic: &str) -> Result<Self> {
+        Ok(Self {
+            producer: producer(brokers)?,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Sends `msg` (read from `msg.topic()`) to the dead-letter topic and returns once the
+    /// broker acknowledged it: only then may the message's offset be committed.
+    pub async fn send(&self, msg: &OwnedMessage, why: &DeadLetter) -> Result<()> {
+        let mut headers = copy_headers(msg, |k| {
+            !k.starts_with("dlq.error.") && !k.starts_with("dlq.source.") && k != H_AT
+        });
+        let at = chrono::Utc::now().to_rfc3339();
+        let partition = msg.partition().to_string();
+        let offset = msg.offset().to_string();
+        for (k, v) in [
+            (H_CODE, why.code),
+            (H_MESSAGE, why.message.as_str()),
+            (H_TOPIC, msg.topic()),
+            (H_PARTITION, partition.as_str()),
+            (H_OFFSET, offset.as_str()),
+            (H_AT, at.as_str()),
+        ] {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
+        if let Some(p) = msg.payload() {
+            record = record.payload(p);
+        }
+        if let Some(k) = msg.key() {
+            record = record.key(k);
+        }
+        self.producer
+            .send(record, Duration::from_secs(60))
+            .await
+            .map_err(|(e, _)| Error::kafka(format!("dead-letter to {}", self.topic), e))?;
+        Ok(())
+    }
+}
+
+fn producer(brokers: &str) -> Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "300000")
+        .create()
+        .map_err(|e| Error::kafka("create dead-letter producer", e))
+}
+
+fn copy_headers(msg: &OwnedMessage, keep: impl Fn(&str) -> bool) -> OwnedHeaders {
+    let mut out = OwnedHeaders::new();
+    if let Some(h) = msg.headers() {
+        for header in h.iter().filter(|h| keep(h.key)) {
+            out = out.insert(Header {
+                key: header.key,
+                value: header.value,
+            });
+        }
+    }
+    out
+}
+
+/// A message read back from the dead-letter topic.
+#[derive(Debug, Clone)]
+pub struct DeadLettered {
+    /// Partition in the dead-letter topic.
+    pub partition: i32,
+    /// Offset in the dead-letter topic.
+    pub offset: i64,
+    /// Reason code.
+    pub code: String,
+    /// Readable reason.
+    pub reason: String,
+    /// `topic/partition/offset` it came from.
+    pub source: String,
+    /// The original message (key, payload and headers as dead-lettered).
+    pub message: OwnedMessage,
+}
+
+impl DeadLettered {
+    /// The first `n` characters of the payload, lossy UTF-8, on one line.
+    pub fn preview(&self, n: usize) -> String {
+        let text = String::from_utf8_lossy(self.message.payload().unwrap_or_default());
+        let one_line: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if one_line.chars().count() > n {
+            format!("{}...", one_line.chars().take(n).collect::<String>())
+        } else {
+            one_line
+        }
+    }
+}
+
+fn header_map(msg: &OwnedMessage) -> HashMap<String, String> {
+    msg.headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads the whole dead-letter topic `topic` (every partition, from the beginning to the end
+/// as of now), oldest first per partition. Commits nothing.
+pub async fn read_all(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
+    let brokers = brokers.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || read_all_blocking(&brokers, &topic))
+        .await
+        .map_err(|e| Error::Runtime(format!("dead-letter reader: {e}")))?
+}
+
+fn read_all_blocking(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("auditlog-dlq-reader-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(|e| Error::kafka("create dead-letter reader", e))?;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| Error::kafka(format!("metadata of {topic}"), e))?;
+    let mut ends = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), timeout)
+                .map_err(|e| Error::kafka(format!("watermarks of {topic}/{}", p.id()), e))?;
+            if high > low {
+                ends.insert(p.id(), high);
+                tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))
+                    .map_err(|e| Error::kafka("assign", e))?;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return Ok(out);
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Error::kafka(format!("assign {topic}"), e))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ends.is_empty() && std::time::Instant::now() < deadline {
+        let Some(r) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = r
+            .map_err(|e| Error::kafka(format!("read {topic}"), e))?
+            .detach();
+        if ends
+            .get(&m.partition())
+            .is_some_and(|&end| m.offset() + 1 >= end)
+        {
+            ends.remove(&m.partition());
+        }
+        let h = header_map(&m);
+        let get = |k: &str| h.get(k).cloned().unwrap_or_default();
+        out.push(DeadLettered {
+            partition: m.partition(),
+            offset: m.offset(),
+            code: get(H_CODE),
+            reason: get(H_MESSAGE),
+            source: format!("{}/{}/{}", get(H_TOPIC), get(H_PARTITION), get(H_OFFSET)),
+            message: m,
+        });
+    }
+    if !ends.is_empty() {
+        return Err(Error::Runtime(format!("timed out reading {topic}")));
+    }
+    out.sort_by_key(|d| (d.partition, d.offset));
+    Ok(out)
+}
+
+/// Re-publishes dead-lettered messages to `topic` (the main topic) with their original key and
+/// headers (minus the dead-letter ones, plus [`H_REPLAYED_FROM`]). `payload` replaces the
+/// payload of every message when given (a corrected event). Returns how many were sent.
+pub async fn republish(
+    brokers: &str,
+    topic: &str,
+    dlq_topic: &str,
+    items: &[DeadLettered],
+    payload: Option<&[u8]>,
+) -> Result<usize> {
+    let producer = producer(brokers)?;
+    for d in items {
+        let from = format!("{dlq_topic}/{}/{}", d.partition, d.offset);
+        let headers = copy_headers(&d.message, |k| !k.starts_with("dlq.")).insert(Header {
+            key: H_REPLAYED_FROM,
+            value: Some(from.as_str()),
+        });
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+        if let Some(p) = payload.or(d.message.payload()) {
+            record = record.payload(p);
+        }
+        if let Some(k) = d.message.key() {
+            record = record.key(k);
+        }
+        producer
+            .send(record, Duration::from_secs(60))
+            .await
+            .map_err(|(e, _)| Error::kafka(format!("replay {from} to {topic}"), e))?;
+    }
+    Ok(items.len())
+}

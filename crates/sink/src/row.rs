@@ -1,0 +1,117 @@
+//! One row of the `events` table, as written in RowBinary. Column docs: ARCHITECTURE.md ("Schema").
+
+use auditlog_event::AuditEvent;
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A row of `events` (every column but `inserted_at`, which ClickHouse fills with `now64(3)`).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct EventRow {
+    /// UUIDv7 idempotency key.
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    /// The tenant.
+    pub workspace_id: String,
+    /// Logical bucket.
+    pub bucket: String,
+    /// Event type, `resource.action`.
+    pub event: String,
+    /// Event time, epoch milliseconds (`DateTime64(3)`).
+    pub time: i64,
+    /// `user`, `root_key` or `system`.
+    pub actor_type: String,
+    /// Actor id.
+    pub actor_id: String,
+    /// Actor display name.
+    pub actor_name: String,
+    /// Actor metadata as JSON text, `""` when none.
+    pub actor_meta: String,
+    /// Resource type of each target.
+    pub target_types: Vec<String>,
+    /// Resource id of each target.
+    pub target_ids: Vec<String>,
+    /// Display name of each target.
+    pub target_names: Vec<String>,
+    /// The targets as a JSON array (with metadata).
+    pub targets: String,
+    /// Human-readable summary.
+    pub description: String,
+    /// Client IP, `""` when unknown.
+    pub remote_ip: String,
+    /// Client user agent, `""` when unknown.
+    pub user_agent: String,
+    /// Client location, `""` when unknown.
+    pub location: String,
+    /// Request payload, JSON text.
+    pub request: String,
+    /// Response payload, JSON text.
+    pub response: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Failure reason, `""` on success.
+    pub failure_reason: String,
+    /// Groups the events of one operation, `""` when none.
+    pub correlation_id: String,
+    /// Wire schema version.
+    pub version: u16,
+    /// Days kept after `time`; 0 = unlimited.
+    pub retention_days: u32,
+    /// Provenance: Kafka partition.
+    pub kafka_partition: i32,
+    /// Provenance: Kafka offset.
+    pub kafka_offset: i64,
+}
+
+/// Where a row came from and how long it is kept: what the event itself does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowContext {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Kafka offset.
+    pub offset: i64,
+    /// The workspace's retention, days (0 = unlimited).
+    pub retention_days: u32,
+}
+
+impl EventRow {
+    /// Flattens an event into a row.
+    pub fn from_event(e: AuditEvent, ctx: RowContext) -> Self {
+        let json = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_default();
+        let targets = serde_json::to_string(&e.targets).unwrap_or_default();
+        let actor_meta = e
+            .actor
+            .meta
+            .as_ref()
+            .map(|m| serde_json::to_string(m).unwrap_or_default())
+            .unwrap_or_default();
+        Self {
+            event_id: e.event_id,
+            workspace_id: e.workspace_id,
+            bucket: e.bucket,
+            event: e.event.as_str().to_owned(),
+            time: e.time.timestamp_millis(),
+            actor_type: e.actor.kind.as_str().to_owned(),
+            actor_id: e.actor.id,
+            actor_name: e.actor.name,
+            actor_meta,
+            target_types: e.targets.iter().map(|t| t.kind.clone()).collect(),
+            target_ids: e.targets.iter().map(|t| t.id.clone()).collect(),
+            target_names: e.targets.iter().map(|t| t.name.clone()).collect(),
+            targets,
+            description: e.description,
+            remote_ip: e.context.remote_ip,
+            user_agent: e.context.user_agent,
+            location: e.context.location.unwrap_or_default(),
+            request: json(&e.request),
+            response: json(&e.response),
+            outcome: e.outcome.status.as_str().to_owned(),
+            failure_reason: e.outcome.reason.unwrap_or_default(),
+            correlation_id: e.correlation_id.unwrap_or_default(),
+            version: e.version,
+            retention_days: ctx.retention_days,
+            kafka_partition: ctx.partition,
+            kafka_offset: ctx.offset,
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Write: batches into ClickHouse. The [`Writer`] trait is the seam (the real ClickHouse client,
+//! or a fake that fails at an exact row in component tests); [`classify`] tells retryable
+//! failures from rows ClickHouse refuses; [`insert_isolating`] splits a refused batch in
+//! halves until the bad rows are alone, inserts the rest and hands the bad ones back.
+
+use std::future::Future;
+use std::time::Duration;
+
+use clickhouse::error::Error as ChError;
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Batch;
+use crate::row::EventRow;
+
+/// What the caller should do about a failed write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// ClickHouse is down, overloaded, or misconfigured in a way an operator fixes
+    /// (missing table, permissions): back off and try the same write again.
+    Retryable,
+    /// ClickHouse refused the data itself: some row in the write is bad. Split and isolate.
+    BadData,
+}
+
+/// A failed write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct WriteError {
+    /// What to do about it.
+    pub kind: ErrorKind,
+    /// The error text.
+    pub message: String,
+}
+
+impl WriteError {
+    /// A retryable error.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Retryable,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ChError> for WriteError {
+    fn from(e: ChError) -> Self {
+        Self {
+            kind: classify(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// ClickHouse error codes meaning "this data is bad" (parsing, types, constraints, sizes).
+const BAD_DATA_CODES: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    26,  // CANNOT_PARSE_QUOTED_STRING
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    53,  // TYPE_MISMATCH
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    131, // TOO_LARGE_STRING_SIZE
+    190, // SIZES_OF_ARRAYS_DONT_MATCH
+    321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+    376, // CANNOT_PARSE_UUID
+    469, // VIOLATED_CONSTRAINT
+];
+
+/// Tells a write that should be retried as is from one that a bad row broke.
+///
+/// Network errors, timeouts, overload (`TOO_MANY_PARTS`, memory limits), unknown tables and
+/// every error not known to be about the data are retryable: when unsure, keep the data and
+/// wait (the partition is paused meanwhile). Only errors that name the data (parse, type,
+/// constraint codes, or the client failing to serialize one row) split the batch.
+pub fn classify(e: &ChError) -> ErrorKind {
+    match e {
+        ChError::BadResponse(text) => match exception_code(text) {
+            Some(code) if BAD_DATA_CODES.contains(&code) => ErrorKind::BadData,
+            _ => ErrorKind::Retryable,
+        },
+        ChError::Custom(_) | ChError::InvalidUtf8Encoding(_) | ChError::SequenceMustHaveLength => {
+            ErrorKind::BadData
+        }
+        _ => ErrorKind::Retryable,
+    }
+}
+
+/// The `Code: N.` of a ClickHouse exception text.
+fn exception_code(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + 6..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Where batches go.
+pub trait Writer: Send + Sync {
+    /// Inserts `rows` in one INSERT carrying `token` as its deduplication token.
+    fn insert(
+        &self,
+        rows: &[EventRow],
+        token: &str,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// Records that the range `first..=last` of `partition` is (about to be) inserted as one batch.
+    fn record_cut(
+        &self,
+        partition: i32,
+        first: i64,
+        last: i64,
+        rows: usize,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// The recorded ranges of `partition` ending at or after `from`, oldest first.
+    fn recorded_cuts(
+        &self,
+        partition: i32,
+        from: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, i64)>, WriteError>> + Send;
+}
+
+/// The real writer: RowBinary inserts with the `clickhouse` crate.
+#[derive(Clone)]
+pub struct ClickHouseWriter {
+    client: Client,
+    topic: String,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+struct CutRow {
+    topic: String,
+    partition: i32,
+    first_offset: i64,
+    last_offset: i64,
+    rows: u32,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct CutRange {
+    first_offset: i64,
+    last_offset: i64,
+}
+
+impl ClickHouseWriter {
+    /// A writer for rows of `topic` through `client` (bound to the audit database).
+    pub fn new(client: Client, topic: impl Into<String>) -> Self {
+        Self {
+            client,
+            topic: topic.into(),
+        }
+    }
+}
+
+impl Writer for ClickHouseWriter {
+    async fn insert(&self, rows: &[EventRow], token: &str) -> Result<(), WriteError> {
+        let mut insert = self
+            .client
+            .insert::<EventRow>("events")
+            .await?
+            .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)))
+            .with_setting("insert_deduplicate", "1")
+            .with_setting("insert_deduplication_token", token);
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+
+    async fn record_cut(
+        &self,
+        partition: i32,
+        first: i64,
+        last: i64,
+        rows: usize,
+    ) -> Result<(), WriteError> {
+        let mut insert = self
+            .client
+            .insert::<CutRow>("sink_batches")
+            .await?
+            .with_timeouts(Some(Duration::from_secs(10)), Some(Duration::from_secs(30)));
+        insert
+            .write(&CutRow {
+                topic: self.topic.clone(),
+                partition,
+                first_offset: first,
+                last_offset: last,
+                rows: u32::try_from(rows).unwrap_or(u32::MAX),
+            })
+            .await?;
+        insert.end().await?;
+        Ok(())
+    }
+
+    async fn recorded_cuts(
+        &self,
+        partition: i32,
+        from: i64,
+    ) -> Result<Vec<(i64, i64)>, WriteError> {
+        let rows: Vec<CutRange> = self
+            .client
+            .query(
+                "SELECT first_offset, last_offset FROM sink_batches FINAL \
+                 WHERE topic = ? AND partition = ? AND last_offset >= ? \
+                 ORDER BY first_offset LIMIT 100000",
+            )
+            .bind(&self.topic)
+            .bind(partition)
+            .bind(from)
+            .fetch_all()
+            .await
+            .map_err(|e| WriteError::retryable(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.first_offset, r.last_offset))
+            .collect())
+    }
+}
+
+/// A row ClickHouse refused, with its original message.
+#[derive(Debug)]
+pub struct Refused<R> {
+    /// The original message.
+    pub raw: R,
+    /// Kafka offset.
+    pub offset: i64,
+    /// ClickHouse's error.
+    pub message: String,
+}
+
+/// Inserts a batch; when ClickHouse refuses it for bad data, splits it in halves (each half
+/// with its own token, derived from its offsets) until the refused rows are alone.
+/// Returns the refused rows; a retryable error aborts (retrying the whole call is safe: the
+/// parts already inserted are deduplicated by their tokens, and the split is deterministic).
+pub async fn insert_isolating<W: Writer, R: Clone>(
+    writer: &W,
+    topic: &str,
+    partition: i32,
+    batch: &Batch<R>,
+) -> Result<Vec<Refused<R>>, WriteError> {
+    let mut refused = Vec::new();
+    let mut todo = vec![(0usize, batch.rows.len(), true)];
+    while let Some((lo, hi, whole)) = todo.pop() {
+        if lo >= hi {
+            continue;
+        }
+        let rows = &batch.rows[lo..hi];
+        let token = if whole {
+            Batch::<R>::token(topic, partition, batch.first, batch.last)
+        } else {
+            format!(
+                "{}/part:{}-{}",
+                Batch::<R>::token(topic, partition, batch.first, batch.last),
+                rows[0].kafka_offset,
+                rows[rows.len() - 1].kafka_offset
+            )
+        };
+        match writer.insert(rows, &token).await {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::Retryable => return Err(e),
+            Err(e) if hi - lo == 1 => refused.push(Refused {
+                raw: batch.raws[lo].clone(),
+                offset: batch.rows[lo].kafka_offset,
+                message: e.message,
+            }),
+            Err(_) => {
+                let mid = lo + (hi - lo) / 2;
+                // Popped in offset order: first half first.
+                todo.push((mid, hi, false));
+                todo.push((lo, mid, false));
+            }
+        }
+    }
+    Ok(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(text: &str) -> ChError {
+        ChError::BadResponse(text.into())
+    }
+
+    #[test]
+    fn network_and_timeouts_are_retryable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            classify(&ChError::Network(Box::new(io))),
+            ErrorKind::Retryable
+        );
+        assert_eq!(classify(&ChError::TimedOut), ErrorKind::Retryable);
+    }
+
+    #[test]
+    fn overload_and_missing_schema_are_retryable() {
+        for text in [
+            "Code: 252. DB::Exception: Too many parts (300). (TOO_MANY_PARTS)",
+            "Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)",
+            "Code: 60. DB::Exception: Table db.events does not exist. (UNKNOWN_TABLE)",
+            "Code: 202. DB::Exception: Too many simultaneous queries. (TOO_MANY_SIMULTANEOUS_QUERIES)",
+            "something without a code",
+        ] {
+            assert_eq!(classify(&bad(text)), ErrorKind::Retryable, "{text}");
+        }
+    }
+
+    #[test]
+    fn data_errors_split_the_batch() {
+        for text in [
+            "Code: 469. DB::Exception: Constraint `c` for table events is violated. (VIOLATED_CONSTRAINT)",
+            "Code: 27. DB::Exception: Cannot parse input. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
+            "Code: 131. DB::Exception: Too large string size. (TOO_LARGE_STRING_SIZE)",
+        ] {
+            assert_eq!(classify(&bad(text)), ErrorKind::BadData, "{text}");
+        }
+        assert_eq!(
+            classify(&ChError::Custom("bad value".into())),
+            ErrorKind::BadData
+        );
+    }
+
+    #[test]
+    fn exception_codes_parse() {
+        assert_eq!(exception_code("Code: 60. DB::Exception"), Some(60));
+        assert_eq!(exception_code("x Code: 469. y"), Some(469));
+        assert_eq!(exception_code("Code: x"), None);
+    }
+}

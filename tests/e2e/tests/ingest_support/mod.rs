@@ -1,0 +1,278 @@
+//! Shared by the `ingest*` tests: a topic + dead-letter topic + database of the test's own,
+//! synthetic events, producing raw bytes, running the real `auditlog consume` binary, and
+//! counting rows.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use auditlog_event::synth::{Synth, SynthConfig};
+use auditlog_event::AuditEvent;
+use auditlog_store::ClickHouseConfig;
+use clickhouse::Client;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// One test's world.
+pub struct World {
+    pub name: String,
+    pub brokers: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub clickhouse: ClickHouseConfig,
+    pub group: String,
+    /// Extra `AUDITLOG_*` settings for the consumer.
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    /// A fresh topic with `partitions`, a one-partition dead-letter topic and a fresh database,
+    /// on the shared test stack.
+    pub async fn new(prefix: &str, partitions: i32) -> Result<Self> {
+        let name = auditlog_testkit::unique_name(prefix);
+        let topic = format!("{name}_events");
+        let dlq_topic = format!("{name}_dlq");
+        auditlog_testkit::create_topic(&topic, partitions).await?;
+        auditlog_testkit::create_topic(&dlq_topic, 1).await?;
+        let clickhouse = auditlog_testkit::fresh_database(prefix).await?;
+        Ok(Self {
+            brokers: auditlog_testkit::brokers(),
+            group: format!("{name}_group"),
+            name,
+            topic,
+            dlq_topic,
+            clickhouse,
+            env: Vec::new(),
+        })
+    }
+
+    /// Sets `AUDITLOG_CONSUMER__<FIELD>` for consumers started afterwards.
+    pub fn consumer_setting(&mut self, field: &str, value: &str) {
+        self.env.push((
+            format!("AUDITLOG_CONSUMER__{}", field.to_uppercase()),
+            value.to_owned(),
+        ));
+    }
+
+    pub fn client(&self) -> Client {
+        self.clickhouse.client()
+    }
+
+    /// `auditlog ARGS` with this world's configuration.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(auditlog_testkit::auditlog_bin());
+        cmd.args(args)
+            .env("AUDITLOG_KAFKA__BROKERS", &self.brokers)
+            .env("AUDITLOG_KAFKA__TOPIC", &self.topic)
+            .env("AUDITLOG_KAFKA__DLQ_TOPIC", &self.dlq_topic)
+            .env("AUDITLOG_CLICKHOUSE__URL", &self.clickhouse.url)
+            .env("AUDITLOG_CLICKHOUSE__DATABASE", &self.clickhouse.database)
+            .env("AUDITLOG_CONSUMER__GROUP_ID", &self.group)
+            .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
+            .env("AUDITLOG_CONSUMER__SESSION_TIMEOUT", "6s")
+            .env("AUDITLOG_CONSUMER__BATCH_MAX_WAIT", "300ms")
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs `auditlog ARGS` to completion; returns stdout, fails with the output on error.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = self.command(args).output().context("run auditlog")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            bail!(
+                "auditlog {} failed: {}\n{text}\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(text)
+    }
+
+    /// Starts `auditlog consume`, logging to a file named after the test (printed on start).
+    pub fn spawn_consumer(&self, tag: &str) -> Result<Child> {
+        let log = self.log_path(tag);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let child = self
+            .command(&["consume"])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .context("spawn auditlog consume (cargo build -p auditlog first)")?;
+        eprintln!("consumer {tag}: PID {}, log {}", child.id(), log.display());
+        Ok(child)
+    }
+
+    pub fn log_path(&self, tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{}_{tag}.log", self.name))
+    }
+
+    /// Produces `(key, payload)` pairs (all sent, then all acknowledged).
+    pub async fn produce(&self, messages: &[(String, Vec<u8>)]) -> Result<()> {
+        produce_to(&self.brokers, &self.topic, messages).await
+    }
+
+    /// `SELECT count()` (with `FINAL` or not).
+    pub async fn count(&self, final_: bool) -> Result<u64> {
+        let q = if final_ {
+            "SELECT count() FROM events FINAL"
+        } else {
+            "SELECT count() FROM events"
+        };
+        Ok(self.client().query(q).fetch_one().await?)
+    }
+
+    /// Number of distinct event ids.
+    pub async fn distinct_ids(&self) -> Result<u64> {
+        Ok(self
+            .client()
+            .query("SELECT uniqExact(event_id) FROM events")
+            .fetch_one()
+            .await?)
+    }
+
+    /// Waits until `count()` (no FINAL) reaches `n`; fails after `timeout`.
+    pub async fn wait_rows(&self, n: u64, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let c = self.count(false).await.unwrap_or(0);
+            if c >= n {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "{c} rows after {timeout:?}, expected {n} (logs: {})",
+                    std::env::temp_dir().join(&self.name).display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Asserts exactly `n` rows, `n` distinct ids, and `n` rows with FINAL.
+    pub async fn assert_exactly(&self, n: u64) -> Result<()> {
+        let (plain, distinct, fin) = (
+            self.count(false).await?,
+            self.distinct_ids().await?,
+            self.count(true).await?,
+        );
+        anyhow::ensure!(
+            plain == n && distinct == n && fin == n,
+            "expected {n} rows: count() = {plain}, uniqExact(event_id) = {distinct}, count() FINAL = {fin}"
+        );
+        Ok(())
+    }
+}
+
+/// Produces `(key, payload)` pairs to `topic`.
+pub async fn produce_to(brokers: &str, topic: &str, messages: &[(String, Vec<u8>)]) -> Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .create()?;
+    // `send_result` enqueues at once (`send` is lazy: awaiting one future at a time would
+    // produce one message per linger period).
+    for chunk in messages.chunks(20_000) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for (k, v) in chunk {
+            let record = FutureRecord::to(topic)
+                .key(k.as_bytes())
+                .payload(v.as_slice())
+                .headers(OwnedHeaders::new());
+            let ack = producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .context("enqueue")?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await
+                .context("producer dropped")?
+                .map_err(|(e, _)| e)
+                .context("produce")?;
+        }
+    }
+    Ok(())
+}
+
+/// `n` synthetic events (seeded), spread over `workspaces` workspaces.
+pub fn synth(n: usize, seed: u64, workspaces: usize) -> Vec<AuditEvent> {
+    let mut s = Synth::new(SynthConfig {
+        seed,
+        workspaces,
+        ..SynthConfig::default()
+    });
+    (0..n).map(|_| s.next_event()).collect()
+}
+
+/// Events as `(workspace key, JSON bytes)` messages.
+pub fn messages(events: &[AuditEvent]) -> Vec<(String, Vec<u8>)> {
+    events
+        .iter()
+        .map(|e| (e.workspace_id.clone(), e.to_json_bytes()))
+        .collect()
+}
+
+/// Sends SIGTERM and waits (up to 60 s) for the exit status.
+pub fn terminate(child: &mut Child) -> Result<std::process::ExitStatus> {
+    signal(child.id(), "TERM")?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill()?;
+            bail!(
+                "consumer PID {} did not exit within 60 s of SIGTERM",
+                child.id()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends a signal (`TERM`, `KILL`, ...) to a process.
+pub fn signal(pid: u32, sig: &str) -> Result<()> {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(st.success(), "kill -{sig} {pid} failed");
+    Ok(())
+}
+
+/// Resident memory of a process in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Kills the child if the test fails before stopping it.
+pub struct Guard(pub Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
