@@ -167,6 +167,9 @@ function childEnv(env) {
 async function seedThroughPipeline(events, expectedRows) {
   const topic = `browser-${RUN}`;
   const tansu = process.env.TANSU || (await which('tansu')) || path.join(os.homedir(), '.cargo/bin/tansu');
+  // The topic is left on the test broker: never `tansu topic delete` on Tansu 0.6.0, whose
+  // DeleteTopics removes every topic of the cluster (its topic_delete_by.sql matches on the
+  // cluster, not the topic).
   await run(tansu, ['topic', 'create', topic, '--broker', `tcp://${BROKERS}`, '--partitions', '2']);
   const env = {
     AUDITLOG_KAFKA__BROKERS: BROKERS,
