@@ -19,6 +19,7 @@ pub struct AppEnv {
     pub database: String,
     pub group_id: String,
     pub admin_token: String,
+    pub session_timeout_secs: u64,
     pub log_dir: PathBuf,
 }
 
@@ -32,6 +33,10 @@ impl AppEnv {
             ("AUDITLOG_CLICKHOUSE__DATABASE", self.database.clone()),
             ("AUDITLOG_CONSUMER__GROUP_ID", self.group_id.clone()),
             ("AUDITLOG_API__ADMIN_TOKEN", self.admin_token.clone()),
+            (
+                "AUDITLOG_CONSUMER__SESSION_TIMEOUT",
+                format!("{}s", self.session_timeout_secs),
+            ),
         ]
     }
 

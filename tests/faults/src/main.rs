@@ -51,6 +51,10 @@ struct Args {
     /// Data directory of the suite's own stack (relative to the workspace root).
     #[arg(long, default_value = ".data/faults")]
     data_dir: PathBuf,
+    /// The consumers' Kafka session timeout, seconds (`AUDITLOG_CONSUMER__SESSION_TIMEOUT`;
+    /// the consumer's own default is 10). The pause fault lasts this plus 10 s.
+    #[arg(long, default_value_t = 10)]
+    session_timeout: u64,
     /// Leave the suite's stack running at the end.
     #[arg(long)]
     keep_stack: bool,
@@ -82,7 +86,9 @@ fn scenarios(args: &Args) -> Vec<ScenarioSpec> {
     } else {
         FaultKind::StopClickHouse { min: 10, max: 60 }
     };
-    let pause = FaultKind::PauseConsumer { secs: 20 };
+    let pause = FaultKind::PauseConsumer {
+        secs: args.session_timeout + 10,
+    };
     let poison = FaultKind::PoisonBurst {
         count: if short { 60 } else { 200 },
     };
@@ -203,6 +209,7 @@ async fn main() -> Result<()> {
         consumer_ports: [args.consumer_port, args.consumer_port + 1],
         api_port: args.api_port,
         latency_threshold_ms: args.latency_threshold_ms,
+        session_timeout_secs: args.session_timeout,
         log_dir: data_dir.join("logs").join(&run_id),
         run_id,
     };

@@ -121,19 +121,32 @@ impl PoisonProducer {
         })
     }
 
-    /// Publishes `count` poison messages cycling through every kind.
+    /// Publishes `count` poison messages cycling through every kind, all at once (a burst),
+    /// and waits for the broker's answers (at most 30 s).
     pub async fn burst(&mut self, count: usize, valid: &AuditEvent) {
-        for _ in 0..count {
-            let n = self.next;
-            self.next += 1;
-            let kind = KINDS[(n % KINDS.len() as u64) as usize];
-            let bytes = poison_bytes(kind, n, valid);
+        let messages: Vec<(u64, &'static str, Vec<u8>)> = (0..count)
+            .map(|_| {
+                let n = self.next;
+                self.next += 1;
+                let kind = KINDS[(n % KINDS.len() as u64) as usize];
+                (n, kind, poison_bytes(kind, n, valid))
+            })
+            .collect();
+        let sends = messages.iter().map(|(n, _, bytes)| {
             let key = format!("poison-{n}");
-            let record = FutureRecord::to(&self.topic).key(&key).payload(&bytes);
-            match self.inner.send(record, Duration::from_secs(30)).await {
+            let inner = &self.inner;
+            let topic = &self.topic;
+            async move {
+                let record = FutureRecord::to(topic).key(&key).payload(bytes);
+                inner.send(record, Duration::from_secs(30)).await
+            }
+        });
+        let results = futures::future::join_all(sends).await;
+        for ((n, kind, bytes), result) in messages.iter().zip(results) {
+            match result {
                 Ok(d) => {
                     self.published.insert(
-                        digest(&bytes),
+                        digest(bytes),
                         Poison {
                             kind,
                             partition: d.partition,

@@ -61,6 +61,8 @@ pub struct Harness {
     pub consumer_ports: [u16; 2],
     pub api_port: u16,
     pub latency_threshold_ms: i64,
+    /// The consumers' session timeout, seconds.
+    pub session_timeout_secs: u64,
     pub log_dir: std::path::PathBuf,
     pub run_id: String,
 }
@@ -153,6 +155,7 @@ pub async fn run(h: &Harness, spec: &ScenarioSpec) -> Result<ScenarioResult> {
         database: base.clone(),
         group_id: format!("{base}_group"),
         admin_token: format!("adm_faults_{}", h.run_id),
+        session_timeout_secs: h.session_timeout_secs,
         log_dir: h.log_dir.join(spec.name),
     };
     create_topic(&brokers, &env.topic, 6).await?;
