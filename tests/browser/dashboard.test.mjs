@@ -166,7 +166,7 @@ function childEnv(env) {
 /** Publishes the events with `auditlog emit` and lets `auditlog consume` write them. */
 async function seedThroughPipeline(events, expectedRows) {
   const topic = `browser-${RUN}`;
-  const tansu = process.env.TANSU || (await which('tansu')) || path.join(os.homedir(), '.cargo/bin/tansu');
+  const tansu = process.env.TANSU || process.env.STACK_TANSU_BIN || (await which('tansu')) || path.join(os.homedir(), '.cargo/bin/tansu');
   // The topic is left on the test broker: never `tansu topic delete` on Tansu 0.6.0, whose
   // DeleteTopics removes every topic of the cluster (its topic_delete_by.sql matches on the
   // cluster, not the topic).
