@@ -136,7 +136,15 @@ spawn() {
         exec 8>&- 9>&-
         exec setsid "$@" </dev/null >>"$logfile" 2>&1
     ) &
-    echo $! >"$(pid_file "$comp")"
+    local pid=$! i
+    echo "$pid" >"$(pid_file "$comp")"
+    # /proc/PID/environ shows STACK_INSTANCE only once the child has exec'd: wait for that, so
+    # a check right after spawning never mistakes a starting component for a dead one.
+    for ((i = 0; i < 200; i++)); do
+        is_ours "$pid" && return 0
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
 }
 
 # Waits until CHECK succeeds; fails with the component's logs when it exits or times out.
@@ -465,48 +473,49 @@ ch_query() {
     curl -fsS --max-time 10 "http://127.0.0.1:$CH_HTTP_PORT/" --data-binary "$1" 2>/dev/null
 }
 
+# Seeds once per data dir: synthetic events, then a token for the busiest seeded workspace (so
+# the dashboard opens on a populated audit log) and a plan for a few workspaces.
 seed() {
     app_env
-    local token_file="$DATA_DIR/demo-token"
+    local ws_file="$DATA_DIR/demo-workspace" token_file="$DATA_DIR/demo-token"
+    if [[ ! -f "$DATA_DIR/seeded" ]]; then
+        log "seed: emitting 5000 synthetic events across 20 workspaces"
+        if ! run_app emit --synthetic 5000 --workspaces 20 >/dev/null; then
+            APP_PROBLEMS+=("emit")
+            return 0
+        fi
+        # Wait for the consumer to land them (proves the pipeline end to end).
+        local deadline=$((SECONDS + TIMEOUT)) rows=0
+        while ((SECONDS < deadline)); do
+            rows=$(ch_query "SELECT count() FROM $DATABASE.events" || echo 0)
+            ((rows >= 5000)) && break
+            sleep 1
+        done
+        log "seed: $rows events visible in ClickHouse"
+        local ws plans=("pro" "free" "enterprise --days 365" "enterprise --unlimited") i=0 ok=1
+        for ws in $(ch_query "SELECT workspace_id FROM $DATABASE.events GROUP BY workspace_id ORDER BY count() DESC, workspace_id LIMIT 4" || true); do
+            ((i == 0)) && echo "$ws" >"$ws_file"
+            # shellcheck disable=SC2086 # the plan string carries its flags
+            run_app plan set "$ws" ${plans[i]} >/dev/null || ok=0
+            log "seed: plan of $ws: ${plans[i]}"
+            i=$((i + 1))
+        done
+        ((ok)) || APP_PROBLEMS+=("plan")
+        date -u +%FT%TZ >"$DATA_DIR/seeded"
+    else
+        log "seed: demo events already seeded (remove $DATA_DIR/seeded to seed again)"
+    fi
+    [[ -s "$ws_file" ]] || echo demo >"$ws_file"
     if [[ ! -s "$token_file" ]]; then
         local out
-        if out=$(run_app token create demo --name "local stack demo"); then
+        if out=$(run_app token create "$(<"$ws_file")" --name "local stack demo"); then
             # `token create` prints only the secret on stdout.
             (umask 077 && tail -n 1 <<<"$out" >"$token_file")
-            log "seed: created the demo workspace token"
+            log "seed: created a token for workspace $(<"$ws_file")"
         else
             APP_PROBLEMS+=("token")
         fi
     fi
-    if [[ -f "$DATA_DIR/seeded" ]]; then
-        log "seed: demo events already seeded (remove $DATA_DIR/seeded to seed again)"
-        return 0
-    fi
-    log "seed: emitting 5000 synthetic events across 20 workspaces"
-    if ! run_app emit --synthetic 5000 --workspaces 20 >/dev/null; then
-        APP_PROBLEMS+=("emit")
-        return 0
-    fi
-    # Wait for the consumer to land them (proves the pipeline end to end), then give a few of
-    # the seeded workspaces each plan.
-    local deadline=$((SECONDS + TIMEOUT)) rows=0
-    while ((SECONDS < deadline)); do
-        rows=$(ch_query "SELECT count() FROM $DATABASE.events" || echo 0)
-        ((rows >= 5000)) && break
-        sleep 1
-    done
-    log "seed: $rows events visible in ClickHouse"
-    local ws plans=("free" "pro" "enterprise --days 365" "enterprise --unlimited") i=0 ok=1
-    run_app plan set demo pro >/dev/null || ok=0
-    for ws in $(ch_query "SELECT DISTINCT workspace_id FROM $DATABASE.events WHERE workspace_id != 'demo' ORDER BY workspace_id LIMIT 4" || true); do
-        # shellcheck disable=SC2086 # the plan string carries its flags
-        run_app plan set "$ws" ${plans[i]} >/dev/null || ok=0
-        log "seed: plan of $ws: ${plans[i]}"
-        i=$((i + 1))
-    done
-    ((ok)) || APP_PROBLEMS+=("plan")
-    date -u +%FT%TZ >"$DATA_DIR/seeded"
-    log "seed: done"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -557,7 +566,7 @@ cmd_up() {
     echo "  Kafka       127.0.0.1:$KAFKA_PORT  (topics $TOPIC x$PARTITIONS, $DLQ_TOPIC)"
     if ((APPS)); then
         echo "  Dashboard   http://127.0.0.1:$API_PORT/"
-        [[ -s "$DATA_DIR/demo-token" ]] && echo "  Demo token  $(<"$DATA_DIR/demo-token")   (workspace demo; paste it into the dashboard)"
+        [[ -s "$DATA_DIR/demo-token" ]] && echo "  Demo token  $(<"$DATA_DIR/demo-token")   (workspace $(cat "$DATA_DIR/demo-workspace" 2>/dev/null); paste it into the dashboard)"
         echo "  Admin token $DATA_DIR/admin-token"
         echo "  Consumer    http://127.0.0.1:$CONSUMER_PORT/metrics"
     fi
