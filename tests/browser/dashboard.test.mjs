@@ -210,14 +210,23 @@ function which(name) {
   });
 }
 
-function run(cmd, args, env) {
+/** Runs a command to completion (2 minutes at most); rejects with its output on failure. */
+function run(cmd, args, env, timeoutMs = 120_000) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${timeoutMs / 1000} s:\n${out}`));
+    }, timeoutMs);
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))));
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`));
+    });
   });
 }
 
