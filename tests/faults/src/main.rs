@@ -274,7 +274,11 @@ async fn main() -> Result<()> {
                 errors.push(format!("{}: {e:#}", spec.name));
                 // Make sure the next scenario finds the infrastructure up.
                 let s = stack.clone();
-                tokio::task::spawn_blocking(move || s.up()).await?.ok();
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || s.down().and_then(|()| s.up())).await?
+                {
+                    eprintln!("auditlog-faults: restarting the stack failed: {e:#}");
+                }
             }
         }
     }

@@ -71,8 +71,18 @@ impl Stack {
     /// track of (a broker whose PID file was removed while it was still running). Blocking.
     pub fn down(&self) -> Result<()> {
         stack_command(&self.env, &["down"])?;
+        self.kill_strays(None);
+        Ok(())
+    }
+
+    /// SIGKILLs the processes carrying this instance's `STACK_INSTANCE` marker whose command
+    /// name contains `comm` (all of them when `None`).
+    fn kill_strays(&self, comm: Option<&str>) {
         let marker = format!("STACK_INSTANCE={}", self.dir.display());
-        for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
             let Some(pid) = entry
                 .file_name()
                 .to_str()
@@ -83,14 +93,21 @@ impl Stack {
             let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
                 continue;
             };
-            if environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
-                tracing::warn!("killing stray process {pid} of the suite's stack");
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
+            if !environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
+                continue;
             }
+            let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if comm.is_some_and(|c| !name.contains(c)) {
+                continue;
+            }
+            tracing::warn!(
+                "killing stray process {pid} ({}) of the suite's stack",
+                name.trim()
+            );
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
-        Ok(())
     }
 
     /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
@@ -146,6 +163,13 @@ impl Stack {
                 Err(e) => {
                     tracing::warn!("starting {component} failed (attempt {attempt}): {e:#}");
                     last_error = Some(e);
+                    // `stack.sh` may have lost track of a process that still holds the port.
+                    self.stop(component).await.ok();
+                    self.kill_strays(Some(if component == "broker" {
+                        "tansu"
+                    } else {
+                        "python"
+                    }));
                 }
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
