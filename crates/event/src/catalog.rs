@@ -67,7 +67,7 @@ impl From<KnownEvent> for EventType {
 
 macro_rules! catalog {
     ($( $variant:ident => $name:literal, $desc:literal; )*) => {
-        /// Every event type the product audits. See the README's catalog table.
+        /// Every event type the product audits. Documented in `docs/events.md` (table generated from [`KnownEvent::ALL`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum KnownEvent {
             $( #[doc = $desc] $variant, )*
