@@ -267,7 +267,17 @@ async fn cursor_walk_is_complete_while_events_arrive() {
 
 #[tokio::test]
 async fn duplicates_appear_once() {
-    let h = Harness::new("q_dup").await;
+    for dedup in [auditlog_query::Dedup::LimitBy, auditlog_query::Dedup::Final] {
+        duplicates_appear_once_with(dedup).await;
+    }
+}
+
+async fn duplicates_appear_once_with(dedup: auditlog_query::Dedup) {
+    let cfg = auditlog_query::ApiConfig {
+        dedup,
+        ..Default::default()
+    };
+    let h = Harness::with_config("q_dup", cfg).await;
     let now = now_ms();
     let a = Seed::new("ws_d", "key.create", now - 1000);
     let b = Seed::new("ws_d", "key.delete", now - 2000);
