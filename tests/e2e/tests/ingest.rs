@@ -75,3 +75,262 @@ async fn hundred_thousand_events_end_to_end() -> Result<()> {
     again.0 = None;
     w.assert_exactly(N as u64).await
 }
+
+/// Poison mixed into good events: the good ones land, each poison one is in the dead-letter
+/// topic with its reason, original bytes and source; replay after a fix lands it, and a second
+/// replay does not duplicate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Result<()> {
+    let mut w = World::new("ingestdlq", 2).await?;
+    w.consumer_setting("max_message_bytes", "8192");
+    let good = synth(300, 21, 3);
+    let mut fixable = synth(1, 22, 1).remove(0);
+    let mut broken: serde_json::Value = serde_json::from_slice(&fixable.to_json_bytes())?;
+    broken.as_object_mut().expect("object").remove("actor");
+    let mut big = synth(1, 23, 1).remove(0);
+    big.request = serde_json::json!({ "blob": "x".repeat(10_000) });
+    let mut v2: serde_json::Value = serde_json::from_slice(&synth(1, 24, 1)[0].to_json_bytes())?;
+    v2["version"] = 2.into();
+    let poison: Vec<(&str, Vec<u8>)> = vec![
+        ("not_json", b"{this is not json".to_vec()),
+        ("invalid_utf8", b"{\"a\": \"\xff\xfe\"}".to_vec()),
+        ("invalid_field", serde_json::to_vec(&broken)?),
+        ("too_large", big.to_json_bytes()),
+        ("unknown_version", serde_json::to_vec(&v2)?),
+    ];
+    let mut msgs = messages(&good);
+    for (i, (_, bytes)) in poison.iter().enumerate() {
+        msgs.insert(i * 50 + 7, (format!("poison-{i}"), bytes.clone()));
+    }
+    let mut consumer = Guard(Some(w.spawn_consumer("a")?));
+    w.produce(&msgs).await?;
+    w.wait_rows(300, Duration::from_secs(120)).await?;
+    let dead = wait_dead_letters(&w, poison.len()).await?;
+    for (code, bytes) in &poison {
+        let d = dead
+            .iter()
+            .find(|d| d.code == *code)
+            .ok_or_else(|| anyhow::anyhow!("no dead letter with reason {code}: {dead:?}"))?;
+        use rdkafka::Message;
+        ensure!(
+            d.message.payload() == Some(bytes.as_slice()),
+            "{code}: payload differs"
+        );
+        ensure!(
+            d.source.starts_with(&format!("{}/", w.topic)),
+            "{code}: source {}",
+            d.source
+        );
+        ensure!(!d.reason.is_empty());
+    }
+    w.assert_exactly(300).await?;
+    let listed = w.cli(&["dlq", "list"])?;
+    ensure!(
+        listed.contains("unknown_version") && listed.contains("5 dead-lettered"),
+        "{listed}"
+    );
+
+    // Fix 1: a corrected payload for the schema violation.
+    let fixed_path = std::env::temp_dir().join(format!("{}_fixed.json", w.name));
+    fixable.description = "fixed by hand".into();
+    std::fs::write(&fixed_path, fixable.to_json_bytes())?;
+    let d = dead
+        .iter()
+        .find(|d| d.code == "invalid_field")
+        .expect("found above");
+    let at = format!("{}:{}", d.partition, d.offset);
+    w.cli(&[
+        "dlq",
+        "replay",
+        "--offset",
+        &at,
+        "--payload",
+        fixed_path.to_str().expect("utf8"),
+    ])?;
+    w.wait_rows(301, Duration::from_secs(60)).await?;
+    // Fix 2: a consumer that accepts bigger events, then replay by reason.
+    let status = terminate(consumer.0.as_mut().expect("running"))?;
+    ensure!(status.success(), "{status}");
+    w.consumer_setting("max_message_bytes", "1048576");
+    consumer.0 = Some(w.spawn_consumer("b")?);
+    w.cli(&["dlq", "replay", "--reason", "too_large"])?;
+    w.wait_rows(302, Duration::from_secs(60)).await?;
+    // Replaying the same again is skipped: the events are stored.
+    let again = w.cli(&[
+        "dlq",
+        "replay",
+        "--offset",
+        &at,
+        "--payload",
+        fixed_path.to_str().expect("utf8"),
+    ])?;
+    ensure!(again.contains("already stored"), "{again}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.assert_exactly(302).await?;
+    let stored: String = w
+        .client()
+        .query("SELECT description FROM events WHERE event_id = ?")
+        .bind(fixable.event_id.to_string())
+        .fetch_one()
+        .await?;
+    ensure!(stored == "fixed by hand");
+    ensure!(terminate(consumer.0.as_mut().expect("running"))?.success());
+    consumer.0 = None;
+    Ok(())
+}
+
+async fn wait_dead_letters(w: &World, n: usize) -> Result<Vec<auditlog_sink::dlq::DeadLettered>> {
+    for _ in 0..120 {
+        let d = auditlog_sink::dlq::read_all(&w.brokers, &w.dlq_topic).await?;
+        if d.len() >= n {
+            return Ok(d);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("fewer than {n} dead letters after 60 s")
+}
+
+/// Two consumers in one group; one is stopped mid-stream: nothing lost or duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_share_a_group_and_one_leaves() -> Result<()> {
+    const N: usize = 40_000;
+    let w = World::new("ingest2c", 4).await?;
+    let events = messages(&synth(N, 31, 16));
+    let mut a = Guard(Some(w.spawn_consumer("a")?));
+    let mut b = Guard(Some(w.spawn_consumer("b")?));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    w.produce(&events[..N / 2]).await?;
+    w.wait_rows(N as u64 / 4, Duration::from_secs(120)).await?;
+    ensure!(terminate(b.0.as_mut().expect("running"))?.success());
+    b.0 = None;
+    w.produce(&events[N / 2..]).await?;
+    w.wait_rows(N as u64, Duration::from_secs(180)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.assert_exactly(N as u64).await?;
+    ensure!(terminate(a.0.as_mut().expect("running"))?.success());
+    a.0 = None;
+    Ok(())
+}
+
+/// Retention: rows beyond their workspace's retention disappear when TTL is applied, a plan
+/// change (downgrade and upgrade) applies to stored rows, and rows ingested afterwards follow
+/// the new plan. (A row already beyond its retention when inserted is dropped at insert.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_follows_the_plan_for_stored_and_new_rows() -> Result<()> {
+    let mut w = World::new("ingestttl", 1).await?;
+    w.consumer_setting("plans_refresh", "500ms");
+    let (ws_a, ws_b) = ("ws_ttl_a", "ws_ttl_b");
+    let shown = w.cli(&["plan", "get", ws_a])?;
+    ensure!(
+        shown.contains("free (7 days)") && shown.contains("default"),
+        "{shown}"
+    );
+    for ws in [ws_a, ws_b] {
+        w.cli(&["plan", "set", ws, "enterprise", "--unlimited"])?;
+    }
+    let shown = w.cli(&["plan", "get", ws_a])?;
+    ensure!(shown.contains("enterprise (unlimited)"), "{shown}");
+    // Events aged 3, 10, 30 and 100 days in each workspace.
+    let mut events = Vec::new();
+    let mut seed = 40;
+    for ws in [ws_a, ws_b] {
+        for days in [3i64, 10, 30, 100] {
+            seed += 1;
+            let mut e = synth(1, seed, 1).remove(0);
+            e.workspace_id = ws.into();
+            e.time = auditlog_event::time_format::truncate_to_millis(
+                chrono::Utc::now() - chrono::TimeDelta::days(days),
+            );
+            events.push(e);
+        }
+    }
+    let mut consumer = Guard(Some(w.spawn_consumer("a")?));
+    w.produce(&messages(&events)).await?;
+    w.wait_rows(8, Duration::from_secs(60)).await?;
+    ensure!(retention_of(&w, ws_a).await? == vec![0]);
+    materialize_ttl(&w).await?;
+    ensure!(ages(&w, ws_a).await? == vec![3, 10, 30, 100]);
+
+    // Downgrades: a to pro (90 days), b to free (7 days); TTL then deletes the older rows.
+    w.cli(&["plan", "set", ws_a, "pro"])?;
+    w.cli(&["plan", "set", ws_b, "free"])?;
+    wait_mutations(&w).await?;
+    ensure!(retention_of(&w, ws_a).await? == vec![90]);
+    ensure!(retention_of(&w, ws_b).await? == vec![7]);
+    materialize_ttl(&w).await?;
+    ensure!(
+        ages(&w, ws_a).await? == vec![3, 10, 30],
+        "{:?}",
+        ages(&w, ws_a).await?
+    );
+    ensure!(
+        ages(&w, ws_b).await? == vec![3],
+        "{:?}",
+        ages(&w, ws_b).await?
+    );
+    // Upgrade b to pro: the stored row lives longer; deleted rows do not come back.
+    w.cli(&["plan", "set", ws_b, "pro"])?;
+    wait_mutations(&w).await?;
+    ensure!(retention_of(&w, ws_b).await? == vec![90]);
+    ensure!(ages(&w, ws_b).await? == vec![3]);
+    // New rows follow the new plans once the consumer's cache refreshed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut later = Vec::new();
+    for ws in [ws_a, ws_b] {
+        seed += 1;
+        let mut e = synth(1, seed, 1).remove(0);
+        e.workspace_id = ws.into();
+        later.push(e);
+    }
+    w.produce(&messages(&later)).await?;
+    w.wait_rows(6, Duration::from_secs(60)).await?;
+    ensure!(retention_of(&w, ws_a).await? == vec![90]);
+    ensure!(retention_of(&w, ws_b).await? == vec![90]);
+    ensure!(terminate(consumer.0.as_mut().expect("running"))?.success());
+    consumer.0 = None;
+    Ok(())
+}
+
+async fn retention_of(w: &World, ws: &str) -> Result<Vec<u32>> {
+    Ok(w.client()
+        .query("SELECT DISTINCT retention_days FROM events WHERE workspace_id = ? ORDER BY 1")
+        .bind(ws)
+        .fetch_all()
+        .await?)
+}
+
+async fn ages(w: &World, ws: &str) -> Result<Vec<i64>> {
+    Ok(w.client()
+        .query("SELECT toInt64(round(dateDiff('hour', time, now64(3)) / 24)) AS d FROM events WHERE workspace_id = ? ORDER BY d")
+        .bind(ws)
+        .fetch_all()
+        .await?)
+}
+
+async fn materialize_ttl(w: &World) -> Result<()> {
+    w.client()
+        .query("ALTER TABLE events MATERIALIZE TTL")
+        .with_setting("mutations_sync", "2")
+        .execute()
+        .await?;
+    w.client()
+        .query("OPTIMIZE TABLE events FINAL")
+        .execute()
+        .await?;
+    Ok(())
+}
+
+async fn wait_mutations(w: &World) -> Result<()> {
+    for _ in 0..240 {
+        let pending: u64 = w
+            .client()
+            .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = 'events' AND NOT is_done")
+            .fetch_one()
+            .await?;
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("mutations still running after 60 s")
+}

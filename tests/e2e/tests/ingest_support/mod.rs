@@ -49,6 +49,45 @@ impl World {
         })
     }
 
+    /// Like [`World::new`] on a private stack (its broker and ClickHouse).
+    pub async fn on_stack(
+        prefix: &str,
+        partitions: i32,
+        stack: &auditlog_testkit::PrivateStack,
+    ) -> Result<Self> {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let name = auditlog_testkit::unique_name(prefix);
+        let topic = format!("{name}_events");
+        let dlq_topic = format!("{name}_dlq");
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", stack.brokers())
+            .create()?;
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for (t, p) in [(&topic, partitions), (&dlq_topic, 1)] {
+            for r in admin
+                .create_topics([&NewTopic::new(t, p, TopicReplication::Fixed(1))], &opts)
+                .await?
+            {
+                r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
+            }
+        }
+        let clickhouse = ClickHouseConfig {
+            url: stack.clickhouse_url(),
+            database: name.clone(),
+            ..ClickHouseConfig::default()
+        };
+        auditlog_store::migrate(&clickhouse).await?;
+        Ok(Self {
+            brokers: stack.brokers(),
+            group: format!("{name}_group"),
+            name,
+            topic,
+            dlq_topic,
+            clickhouse,
+            env: Vec::new(),
+        })
+    }
+
     /// Sets `AUDITLOG_CONSUMER__<FIELD>` for consumers started afterwards.
     pub fn consumer_setting(&mut self, field: &str, value: &str) {
         self.env.push((
