@@ -115,6 +115,7 @@ pub async fn run(
         batchers: HashMap::new(),
         aborted: HashSet::new(),
         written: HashMap::new(),
+        rewound: HashMap::new(),
         interrupt: interrupt.clone(),
         health: health.clone(),
         summary: Summary::default(),
@@ -151,6 +152,9 @@ struct Pipeline<W: Writer> {
     aborted: HashSet<i32>,
     /// Next offset to commit per partition (everything before it is in ClickHouse).
     written: HashMap<i32, i64>,
+    /// Partitions rewound to their committed offset after an assignment started them further
+    /// on: their messages are ignored until the one at this offset arrives.
+    rewound: HashMap<i32, i64>,
     interrupt: Arc<AtomicBool>,
     health: Arc<Health>,
     summary: Summary,
@@ -213,6 +217,14 @@ impl<W: Writer> Pipeline<W> {
         if self.aborted.contains(&p) {
             return Ok(());
         }
+        if let Some(&start) = self.rewound.get(&p) {
+            if o != start {
+                return Ok(());
+            }
+            self.rewound.remove(&p);
+        } else if !self.batchers.contains_key(&p) && self.rewind_if_ahead(p, o).await {
+            return Ok(());
+        }
         metrics::counter!(observe::CONSUMED).increment(1);
         self.summary.consumed += 1;
         if !self.batchers.contains_key(&p) {
@@ -273,6 +285,55 @@ impl<W: Writer> Pipeline<W> {
         Ok(())
     }
 
+    /// Guards against a fetch that starts after the committed offset (seen after an eager
+    /// rebalance that gives a partition back to the same consumer: offsets between the last
+    /// commit and the old fetch position would be skipped). Seeks back and returns true then.
+    async fn rewind_if_ahead(&mut self, p: i32, o: i64) -> bool {
+        let mut tpl = TopicPartitionList::new();
+        let _ = tpl.add_partition(&self.topic, p);
+        let consumer = self.consumer.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            consumer.committed_offsets(tpl, Duration::from_secs(10))
+        })
+        .await;
+        let Ok(Ok(tpl)) = committed else {
+            return false;
+        };
+        let Some(Offset::Offset(c)) = tpl.find_partition(&self.topic, p).map(|e| e.offset()) else {
+            return false;
+        };
+        if c >= o {
+            return false;
+        }
+        warn!(
+            partition = p,
+            committed = c,
+            fetched = o,
+            "fetch started after the committed offset; seeking back"
+        );
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let seek = tokio::task::spawn_blocking(move || {
+            consumer.seek(&topic, p, Offset::Offset(c), Duration::from_secs(10))
+        })
+        .await;
+        match seek {
+            Ok(Ok(())) => {
+                self.rewound.insert(p, c);
+                true
+            }
+            _ => {
+                tracing::error!(
+                    partition = p,
+                    committed = c,
+                    fetched = o,
+                    "seek back failed; continuing from the fetched offset"
+                );
+                false
+            }
+        }
+    }
+
     async fn flush_due(&mut self) -> Result<()> {
         let now = Instant::now();
         let due: Vec<(i32, Batch<OwnedMessage>)> = self
@@ -297,6 +358,7 @@ impl<W: Writer> Pipeline<W> {
         for p in partitions {
             self.batchers.remove(p);
             self.aborted.remove(p);
+            self.rewound.remove(p);
             if let Some(next) = self.written.remove(p) {
                 let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(next));
             }
