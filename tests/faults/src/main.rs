@@ -152,6 +152,20 @@ fn scenarios(args: &Args) -> Vec<ScenarioSpec> {
         .collect()
 }
 
+/// An error's first line and its last 2 lines (a stack.sh failure carries 30 lines of logs;
+/// the full text is printed when it happens).
+fn first_and_last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() <= 3 {
+        return lines.join(" / ");
+    }
+    format!(
+        "{} / ... / {}",
+        lines[0],
+        lines[lines.len() - 2..].join(" / ")
+    )
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn interrupted() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -271,7 +285,11 @@ async fn main() -> Result<()> {
             }
             Err(e) => {
                 eprintln!("auditlog-faults: {} could not run: {e:#}", spec.name);
-                errors.push(format!("{}: {e:#}", spec.name));
+                errors.push(format!(
+                    "{}: {}",
+                    spec.name,
+                    first_and_last_lines(&format!("{e:#}"))
+                ));
                 // Make sure the next scenario finds the infrastructure up.
                 let s = stack.clone();
                 if let Err(e) =
