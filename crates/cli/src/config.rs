@@ -109,6 +109,8 @@ fn describe(err: figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail's closures must return figment::Error, which is large by design.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
