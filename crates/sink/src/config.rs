@@ -47,6 +47,10 @@ pub struct SinkConfig {
     pub fetch_queue_kbytes: usize,
     /// Where a group with no committed offset starts: `earliest` or `latest`. Default `earliest`.
     pub auto_offset_reset: String,
+    /// Static group membership (`group.instance.id`): a restarted process with the same id takes
+    /// its partitions back at once instead of waiting for the dead member's session to expire.
+    /// Give each process its own stable id (e.g. the pod name). Default empty (dynamic).
+    pub instance_id: String,
 }
 
 impl Default for SinkConfig {
@@ -65,6 +69,7 @@ impl Default for SinkConfig {
             session_timeout: Duration::from_secs(10),
             fetch_queue_kbytes: 16 * 1024,
             auto_offset_reset: "earliest".into(),
+            instance_id: String::new(),
         }
     }
 }

@@ -129,7 +129,11 @@ pub fn create(
         closing: AtomicBool::new(false),
         interrupt,
     };
-    ClientConfig::new()
+    let mut config = ClientConfig::new();
+    if !cfg.instance_id.is_empty() {
+        config.set("group.instance.id", &cfg.instance_id);
+    }
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")

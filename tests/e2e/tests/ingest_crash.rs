@@ -16,6 +16,8 @@ async fn sigkill_at_random_moments_leaves_exactly_one_row_per_event() -> Result<
     // Small, time-cut batches: many recorded cuts to reproduce after each kill.
     w.consumer_setting("batch_max_rows", "2000");
     w.consumer_setting("batch_max_wait", "150ms");
+    // Static membership: each restart takes the killed process's partitions back at once.
+    w.consumer_setting("instance_id", "crash-test-consumer");
     let events = messages(&synth(N, 51, 12));
     let producer = {
         let (brokers, topic, events) = (w.brokers.clone(), w.topic.clone(), events.clone());
