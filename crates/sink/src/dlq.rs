@@ -26,6 +26,10 @@ pub const H_PARTITION: &str = "dlq.source.partition";
 pub const H_OFFSET: &str = "dlq.source.offset";
 /// Header: when it was dead-lettered (RFC 3339).
 pub const H_AT: &str = "dlq.failed_at";
+/// Header set when the payload had to be truncated to fit the broker: the original size.
+pub const H_TRUNCATED: &str = "dlq.payload.truncated_from";
+/// Payload bytes kept when the broker refuses the whole message.
+const TRUNCATED_BYTES: usize = 64 * 1024;
 /// Header on a replayed message: `dlq_topic/partition/offset` it was replayed from.
 pub const H_REPLAYED_FROM: &str = "dlq.replayed_from";
 
@@ -66,18 +70,44 @@ impl DeadLetterProducer {
                 value: Some(v),
             });
         }
+        let payload = msg.payload();
+        match self.produce(msg.key(), payload, headers.clone()).await {
+            Err(rdkafka::error::KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
+            )) if payload.is_some_and(|p| p.len() > TRUNCATED_BYTES) => {
+                // Larger than the broker takes: keep a prefix and say how big it was (the full
+                // message stays in the source topic at the offset in the headers).
+                let full = payload.map_or(0, <[u8]>::len).to_string();
+                let headers = headers.insert(Header {
+                    key: H_TRUNCATED,
+                    value: Some(full.as_str()),
+                });
+                let head = payload.map(|p| &p[..TRUNCATED_BYTES]);
+                self.produce(msg.key(), head, headers).await
+            }
+            other => other,
+        }
+        .map_err(|e| Error::kafka(format!("dead-letter to {}", self.topic), e))
+    }
+
+    async fn produce(
+        &self,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> Result<(), rdkafka::error::KafkaError> {
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
-        if let Some(p) = msg.payload() {
+        if let Some(p) = payload {
             record = record.payload(p);
         }
-        if let Some(k) = msg.key() {
+        if let Some(k) = key {
             record = record.key(k);
         }
         self.producer
             .send(record, Duration::from_secs(60))
             .await
-            .map_err(|(e, _)| Error::kafka(format!("dead-letter to {}", self.topic), e))?;
-        Ok(())
+            .map(drop)
+            .map_err(|(e, _)| e)
     }
 }
 
@@ -87,6 +117,8 @@ fn producer(brokers: &str) -> Result<FutureProducer> {
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", "300000")
+        // Poison may be as large as anything the broker accepted on the source topic.
+        .set("message.max.bytes", "67108864")
         .create()
         .map_err(|e| Error::kafka("create dead-letter producer", e))
 }
