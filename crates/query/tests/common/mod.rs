@@ -9,8 +9,6 @@ use auditlog_store::ClickHouseConfig;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
-use clickhouse::Row;
-use serde::Serialize;
 use serde_json::Value;
 use tower::ServiceExt as _;
 use uuid::Uuid;
@@ -22,41 +20,19 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// One events row as written by the consumer (columns not listed take their defaults).
-#[derive(Debug, Clone, Row, Serialize)]
-pub struct Seed {
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub event_id: Uuid,
-    pub workspace_id: String,
-    pub bucket: String,
-    pub event: String,
-    pub time: i64,
-    pub actor_type: String,
-    pub actor_id: String,
-    pub actor_name: String,
-    pub actor_meta: String,
-    pub target_types: Vec<String>,
-    pub target_ids: Vec<String>,
-    pub target_names: Vec<String>,
-    pub targets: String,
-    pub description: String,
-    pub remote_ip: String,
-    pub user_agent: String,
-    pub location: String,
-    pub request: String,
-    pub response: String,
-    pub outcome: String,
-    pub failure_reason: String,
-    pub correlation_id: String,
-    pub version: u16,
-    pub retention_days: u32,
-    pub kafka_partition: i32,
-    pub kafka_offset: i64,
+/// One events row exactly as the consumer writes it (`auditlog_sink::EventRow`).
+pub use auditlog_sink::EventRow as Seed;
+
+/// Test constructors for seeded rows.
+pub trait SeedExt {
+    /// A plausible event of `ws` at `time` (epoch ms).
+    fn new(ws: &str, event: &str, time: i64) -> Self;
+    /// Replaces the targets with `(type, id)` pairs.
+    fn set_targets(&mut self, t: &[(&str, &str)]);
 }
 
-impl Seed {
-    /// A plausible event of `ws` at `time` (epoch ms).
-    pub fn new(ws: &str, event: &str, time: i64) -> Self {
+impl SeedExt for Seed {
+    fn new(ws: &str, event: &str, time: i64) -> Self {
         let mut s = Seed {
             event_id: Uuid::now_v7(),
             workspace_id: ws.into(),
@@ -89,7 +65,7 @@ impl Seed {
         s
     }
 
-    pub fn set_targets(&mut self, t: &[(&str, &str)]) {
+    fn set_targets(&mut self, t: &[(&str, &str)]) {
         self.target_types = t.iter().map(|(a, _)| a.to_string()).collect();
         self.target_ids = t.iter().map(|(_, b)| b.to_string()).collect();
         self.target_names = t.iter().map(|(_, b)| format!("name of {b}")).collect();
