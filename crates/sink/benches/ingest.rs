@@ -1,0 +1,595 @@
+//! End-to-end ingestion benchmark of `auditlog consume` against ClickHouse's own Kafka table
+//! engine, on a private broker + ClickHouse (`auditlog_testkit::PrivateStack`), same topic.
+//!
+//! ```text
+//! cargo build --release -p auditlog
+//! AUDITLOG_BIN=target/release/auditlog BENCH_EVENTS=200000 cargo bench -p auditlog-sink --bench ingest
+//! ```
+//!
+//! Env: `BENCH_EVENTS` (default 1,000,000), `BENCH_PARTITIONS` (4), `BENCH_LATENCY_SECS` (30),
+//! `BENCH_LATENCY_RATE` (5000 events/s), `BENCH_TIMEOUT_SECS` (per phase, 1800).
+//!
+//! Phases: (1) pre-produce N events of about 1 KB; (2) our consumer from start until
+//! `count() == N`, sampling its RSS every 100 ms; (3) the peer (Kafka engine + materialized view
+//! into `events_peer`, a copy of `events`) on the same topic, fresh group, until its count is N;
+//! (4) our consumer again while events are emitted at a steady rate with `time` = emit time;
+//! emit-to-visible = `inserted_at - time` of each of those rows.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use auditlog_event::synth::{Synth, SynthConfig};
+use auditlog_store::ClickHouseConfig;
+use chrono::{TimeDelta, Utc};
+use clickhouse::Client;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn env_num(name: &str, default: u64) -> Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name}={v:?} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+struct Settings {
+    events: u64,
+    partitions: i32,
+    latency_secs: u64,
+    latency_rate: u64,
+    timeout: Duration,
+}
+
+/// What one throughput phase measured.
+struct Throughput {
+    secs: f64,
+    peak_rss_kib: Option<u64>,
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --benches` / `--all-targets` does not:
+    // there the benchmark (minutes, its own stack) is skipped.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("ingest: benchmark only runs under `cargo bench`");
+        return Ok(());
+    }
+    let settings = Settings {
+        events: env_num("BENCH_EVENTS", 1_000_000)?,
+        partitions: i32::try_from(env_num("BENCH_PARTITIONS", 4)?)?,
+        latency_secs: env_num("BENCH_LATENCY_SECS", 30)?,
+        latency_rate: env_num("BENCH_LATENCY_RATE", 5_000)?,
+        timeout: Duration::from_secs(env_num("BENCH_TIMEOUT_SECS", 1800)?),
+    };
+    let bin = auditlog_testkit::auditlog_bin();
+    if !bin.exists() {
+        bail!(
+            "{} missing: run `cargo build --release -p auditlog` and set AUDITLOG_BIN",
+            bin.display()
+        );
+    }
+    eprintln!("starting a private stack ...");
+    let stack = auditlog_testkit::PrivateStack::start().context("start private stack")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(run(&stack, &settings));
+    drop(stack);
+    result
+}
+
+async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()> {
+    let name = auditlog_testkit::unique_name("bench");
+    let topic = format!("{name}_events");
+    let dlq_topic = format!("{name}_dlq");
+    create_topics(&stack.brokers(), &[(&topic, s.partitions), (&dlq_topic, 1)]).await?;
+    let ch = ClickHouseConfig {
+        url: stack.clickhouse_url(),
+        database: name.clone(),
+        ..ClickHouseConfig::default()
+    };
+    auditlog_store::migrate(&ch).await.context("migrate")?;
+    let client = ch.client();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.brokers())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .context("producer")?;
+
+    // 1. Pre-produce N events, times in the past (so phase 4's rows are told apart by time).
+    let t0 = Instant::now();
+    let bytes = produce(&producer, &topic, s.events).await?;
+    let mean_bytes = bytes as f64 / s.events as f64;
+    eprintln!(
+        "produced {} events ({:.1} MB, mean {mean_bytes:.0} B) in {:.1}s",
+        s.events,
+        bytes as f64 / 1e6,
+        t0.elapsed().as_secs_f64()
+    );
+
+    // 2. Our consumer.
+    let group = format!("{name}_sink");
+    let env = ConsumerEnv {
+        brokers: stack.brokers(),
+        topic: topic.clone(),
+        dlq_topic,
+        ch: ch.clone(),
+        group,
+    };
+    let ours = consumer_throughput(&env, &client, s).await?;
+    eprintln!("ours: {:.1}s", ours.secs);
+
+    // 3. The peer.
+    let peer = match peer_throughput(&client, &stack.brokers(), &topic, s).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("PEER FAILED: {e:#}");
+            None
+        }
+    };
+    if let Some(p) = &peer {
+        eprintln!("peer: {:.1}s", p.secs);
+    }
+    // Stop the peer consuming (it would compete for CPU with phase 4).
+    for q in [
+        "DROP TABLE IF EXISTS events_peer_mv",
+        "DROP TABLE IF EXISTS kq",
+    ] {
+        client.query(q).execute().await.context(q)?;
+    }
+
+    // 4. Latency at a steady rate, our consumer resuming from its committed offsets.
+    let latency = latency_phase(&producer, &env, &client, s).await?;
+
+    // 5. Report.
+    report(s, mean_bytes, &ours, peer.as_ref(), &latency);
+    Ok(())
+}
+
+async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("admin client")?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for (t, p) in topics {
+        for r in admin
+            .create_topics([&NewTopic::new(t, *p, TopicReplication::Fixed(1))], &opts)
+            .await?
+        {
+            r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends N synthetic ~1 KB events (times a day in the past); returns the payload bytes.
+async fn produce(producer: &FutureProducer, topic: &str, n: u64) -> Result<u64> {
+    let mut synth = Synth::new(SynthConfig {
+        seed: 1,
+        workspaces: 50,
+        now: Utc::now() - TimeDelta::days(1),
+        spread: TimeDelta::hours(1),
+        target_bytes: Some(1024),
+        ..SynthConfig::default()
+    });
+    let mut bytes = 0u64;
+    let mut pending = Vec::with_capacity(10_000);
+    for _ in 0..n {
+        let event = synth.next_event();
+        let payload = serde_json::to_vec(&event)?;
+        bytes += payload.len() as u64;
+        pending.push(send(producer, topic, &event.workspace_id, payload).await?);
+        if pending.len() == 10_000 {
+            await_all(&mut pending).await?;
+        }
+    }
+    await_all(&mut pending).await?;
+    Ok(bytes)
+}
+
+type Delivery = rdkafka::producer::DeliveryFuture;
+
+/// Enqueues one message, waiting while the local queue is full.
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: Vec<u8>,
+) -> Result<Delivery> {
+    loop {
+        match producer.send_result(FutureRecord::to(topic).key(key).payload(&payload)) {
+            Ok(d) => return Ok(d),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                _,
+            )) => tokio::time::sleep(Duration::from_millis(1)).await,
+            Err((e, _)) => return Err(e).context("produce"),
+        }
+    }
+}
+
+async fn await_all(pending: &mut Vec<Delivery>) -> Result<()> {
+    for d in pending.drain(..) {
+        d.await
+            .context("delivery canceled")?
+            .map_err(|(e, _)| e)
+            .context("delivery failed")?;
+    }
+    Ok(())
+}
+
+struct ConsumerEnv {
+    brokers: String,
+    topic: String,
+    dlq_topic: String,
+    ch: ClickHouseConfig,
+    group: String,
+}
+
+impl ConsumerEnv {
+    fn spawn(&self, tag: &str) -> Result<Child> {
+        let log = std::env::temp_dir().join(format!("{}_{tag}.log", self.group));
+        let file = std::fs::File::create(&log)?;
+        eprintln!("consumer {tag}: log {}", log.display());
+        Command::new(auditlog_testkit::auditlog_bin())
+            .arg("consume")
+            .env("AUDITLOG_KAFKA__BROKERS", &self.brokers)
+            .env("AUDITLOG_KAFKA__TOPIC", &self.topic)
+            .env("AUDITLOG_KAFKA__DLQ_TOPIC", &self.dlq_topic)
+            .env("AUDITLOG_CLICKHOUSE__URL", &self.ch.url)
+            .env("AUDITLOG_CLICKHOUSE__DATABASE", &self.ch.database)
+            .env("AUDITLOG_CONSUMER__GROUP_ID", &self.group)
+            .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .context("spawn auditlog consume")
+    }
+}
+
+async fn count(client: &Client, sql: &str) -> Result<u64> {
+    client.query(sql).fetch_one::<u64>().await.context("count")
+}
+
+/// VmRSS of a process in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Polls every 100 ms until `sql` counts `target`; samples `pid`'s RSS meanwhile.
+async fn wait_for_count(
+    client: &Client,
+    sql: &str,
+    target: u64,
+    child: Option<&mut Child>,
+    timeout: Duration,
+) -> Result<Option<u64>> {
+    let start = Instant::now();
+    let mut peak = None;
+    let mut child = child;
+    let mut last_count_at = Instant::now() - Duration::from_secs(1);
+    loop {
+        if let Some(c) = child.as_deref_mut() {
+            if let Some(status) = c.try_wait()? {
+                bail!("consumer exited: {status}");
+            }
+            if let Some(r) = rss_kib(c.id()) {
+                peak = Some(peak.map_or(r, |p: u64| p.max(r)));
+            }
+        }
+        if last_count_at.elapsed() >= Duration::from_millis(100) {
+            last_count_at = Instant::now();
+            let n = count(client, sql).await?;
+            if n >= target {
+                return Ok(peak);
+            }
+            if start.elapsed() > timeout {
+                bail!("timed out at {n} of {target} rows ({sql})");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn consumer_throughput(
+    env: &ConsumerEnv,
+    client: &Client,
+    s: &Settings,
+) -> Result<Throughput> {
+    let start = Instant::now();
+    let mut child = env.spawn("throughput")?;
+    let result = wait_for_count(
+        client,
+        "SELECT count() FROM events",
+        s.events,
+        Some(&mut child),
+        s.timeout,
+    )
+    .await;
+    let secs = start.elapsed().as_secs_f64();
+    stop(&mut child);
+    Ok(Throughput {
+        secs,
+        peak_rss_kib: result?,
+    })
+}
+
+/// SIGTERM (graceful shutdown), then wait.
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The materialized view mapping the wire JSON to the same columns the sink writes
+/// (retention: no plans exist, so every workspace is on Free, 7 days, as in the sink).
+const PEER_MV: &str = "CREATE MATERIALIZED VIEW events_peer_mv TO events_peer AS
+SELECT
+    toUUID(JSONExtractString(raw, 'event_id')) AS event_id,
+    JSONExtractString(raw, 'workspace_id') AS workspace_id,
+    if(JSONHas(raw, 'bucket'), JSONExtractString(raw, 'bucket'), 'default') AS bucket,
+    JSONExtractString(raw, 'event') AS event,
+    parseDateTime64BestEffort(JSONExtractString(raw, 'time'), 3, 'UTC') AS time,
+    JSONExtractString(raw, 'actor', 'type') AS actor_type,
+    JSONExtractString(raw, 'actor', 'id') AS actor_id,
+    JSONExtractString(raw, 'actor', 'name') AS actor_name,
+    JSONExtractRaw(raw, 'actor', 'meta') AS actor_meta,
+    arrayMap(t -> JSONExtractString(t, 'type'), JSONExtractArrayRaw(raw, 'targets')) AS target_types,
+    arrayMap(t -> JSONExtractString(t, 'id'), JSONExtractArrayRaw(raw, 'targets')) AS target_ids,
+    arrayMap(t -> JSONExtractString(t, 'name'), JSONExtractArrayRaw(raw, 'targets')) AS target_names,
+    JSONExtractRaw(raw, 'targets') AS targets,
+    JSONExtractString(raw, 'description') AS description,
+    JSONExtractString(raw, 'context', 'remote_ip') AS remote_ip,
+    JSONExtractString(raw, 'context', 'user_agent') AS user_agent,
+    JSONExtractString(raw, 'context', 'location') AS location,
+    JSONExtractRaw(raw, 'request') AS request,
+    JSONExtractRaw(raw, 'response') AS response,
+    JSONExtractString(raw, 'outcome', 'status') AS outcome,
+    JSONExtractString(raw, 'outcome', 'reason') AS failure_reason,
+    JSONExtractString(raw, 'correlation_id') AS correlation_id,
+    toUInt16(JSONExtractUInt(raw, 'version')) AS version,
+    toUInt32(7) AS retention_days,
+    toInt32(_partition) AS kafka_partition,
+    toInt64(_offset) AS kafka_offset
+FROM kq";
+
+async fn peer_throughput(
+    client: &Client,
+    brokers: &str,
+    topic: &str,
+    s: &Settings,
+) -> Result<Throughput> {
+    client
+        .query("CREATE TABLE events_peer AS events")
+        .execute()
+        .await
+        .context("create events_peer")?;
+    let consumers = s.partitions.clamp(1, 2);
+    let kq = format!(
+        "CREATE TABLE kq (raw String) ENGINE = Kafka SETTINGS \
+         kafka_broker_list = '{brokers}', kafka_topic_list = '{topic}', \
+         kafka_group_name = '{topic}_peer', kafka_format = 'JSONAsString', \
+         kafka_num_consumers = {consumers}, kafka_thread_per_consumer = 1, \
+         kafka_flush_interval_ms = 1000"
+    );
+    let start = Instant::now();
+    client.query(&kq).execute().await.context("create kq")?;
+    client
+        .query(PEER_MV)
+        .execute()
+        .await
+        .context("create events_peer_mv")?;
+    wait_for_count(
+        client,
+        "SELECT count() FROM events_peer",
+        s.events,
+        None,
+        s.timeout,
+    )
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    // Same rows? Compare a checksum of the mapped columns over both tables.
+    let sums = |t: &str| {
+        format!(
+            "SELECT sum(cityHash64(event_id, workspace_id, bucket, event, time, actor_type, \
+             actor_id, actor_name, actor_meta, target_types, target_ids, target_names, targets, \
+             description, remote_ip, user_agent, location, request, response, outcome, \
+             failure_reason, correlation_id, version, retention_days, kafka_partition, \
+             kafka_offset)) FROM {t}"
+        )
+    };
+    let a = count(client, &sums("events")).await?;
+    let b = count(client, &sums("events_peer")).await?;
+    if a == b {
+        eprintln!("peer rows identical to ours (checksum over all mapped columns)");
+    } else {
+        eprintln!("WARNING: peer rows differ from ours (checksum {a} vs {b})");
+    }
+    Ok(Throughput {
+        secs,
+        peak_rss_kib: None,
+    })
+}
+
+struct Latency {
+    sent: u64,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    peak_rss_kib: Option<u64>,
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Quantiles {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+async fn latency_phase(
+    producer: &FutureProducer,
+    env: &ConsumerEnv,
+    client: &Client,
+    s: &Settings,
+) -> Result<Latency> {
+    let mut child = env.spawn("latency")?;
+    // Let the consumer join its group before the clock starts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let phase_start = Utc::now();
+    let mut synth = Synth::new(SynthConfig {
+        seed: 2,
+        workspaces: 50,
+        target_bytes: Some(1024),
+        ..SynthConfig::default()
+    });
+    let total = s.latency_rate * s.latency_secs;
+    let per_tick = (s.latency_rate / 100).max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut pending = Vec::new();
+    let mut peak: Option<u64> = None;
+    while sent < total {
+        tick.tick().await;
+        for _ in 0..per_tick.min(total - sent) {
+            let mut event = synth.next_event();
+            event.time = Utc::now();
+            let payload = serde_json::to_vec(&event)?;
+            pending.push(send(producer, &env.topic, &event.workspace_id, payload).await?);
+            sent += 1;
+        }
+        if sent % s.latency_rate < per_tick {
+            if let Some(r) = rss_kib(child.id()) {
+                peak = Some(peak.map_or(r, |p| p.max(r)));
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("consumer exited: {status}");
+            }
+        }
+        if pending.len() >= 10_000 {
+            // Deliveries of a second ago: already done, this does not stall the pacing.
+            let old: Vec<_> = pending.drain(..5_000).collect();
+            let mut old = old;
+            await_all(&mut old).await?;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    producer
+        .flush(Duration::from_secs(30))
+        .context("flush producer")?;
+    await_all(&mut pending).await?;
+    let since = phase_start.timestamp_millis() - 1_000;
+    let visible_sql = format!(
+        "SELECT count() FROM events WHERE time >= fromUnixTimestamp64Milli({since}, 'UTC')"
+    );
+    let waited = wait_for_count(client, &visible_sql, total, Some(&mut child), s.timeout).await;
+    stop(&mut child);
+    let rss_tail = waited?;
+    let peak = match (peak, rss_tail) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let q: Quantiles = client
+        .query(&format!(
+            "SELECT toFloat64(quantileExact(0.5)(d)) AS p50, toFloat64(quantileExact(0.99)(d)) AS p99, \
+             toFloat64(max(d)) AS max FROM (SELECT toUnixTimestamp64Milli(inserted_at) - \
+             toUnixTimestamp64Milli(time) AS d FROM events \
+             WHERE time >= fromUnixTimestamp64Milli({since}, 'UTC'))"
+        ))
+        .fetch_one()
+        .await
+        .context("latency quantiles")?;
+    Ok(Latency {
+        sent,
+        secs,
+        p50_ms: q.p50,
+        p99_ms: q.p99,
+        max_ms: q.max,
+        peak_rss_kib: peak,
+    })
+}
+
+fn report(
+    s: &Settings,
+    mean_bytes: f64,
+    ours: &Throughput,
+    peer: Option<&Throughput>,
+    lat: &Latency,
+) {
+    let rate = |t: &Throughput| s.events as f64 / t.secs;
+    let mbs = |t: &Throughput| s.events as f64 * mean_bytes / t.secs / 1e6;
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    let rss_mib = |k: Option<u64>| k.map_or(f64::NAN, |k| k as f64 * 1024.0 / MIB);
+    let peak_rss = rss_mib(ours.peak_rss_kib).max(rss_mib(lat.peak_rss_kib));
+    println!();
+    println!(
+        "N = {} events, mean {mean_bytes:.0} B, {} partitions",
+        s.events, s.partitions
+    );
+    println!("| measurement | value | target | result |");
+    println!("|---|---|---|---|");
+    println!(
+        "| ours: auditlog consume | {:.0} events/s ({:.1} MB/s), {:.1} s | | |",
+        rate(ours),
+        mbs(ours),
+        ours.secs
+    );
+    match peer {
+        Some(p) => {
+            let ratio = rate(ours) / rate(p);
+            println!(
+                "| peer: Kafka engine + MV | {:.0} events/s ({:.1} MB/s), {:.1} s | | |",
+                rate(p),
+                mbs(p),
+                p.secs
+            );
+            println!(
+                "| throughput ratio ours/peer | {ratio:.2}x | >= 1.5x | {} |",
+                met(ratio >= 1.5)
+            );
+        }
+        None => println!("| peer: Kafka engine + MV | FAILED (see stderr) | | |"),
+    }
+    println!(
+        "| emit-to-visible at {}/s for {:.1} s ({} events) | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms | p99 < 2000 ms | {} |",
+        s.latency_rate,
+        lat.secs,
+        lat.sent,
+        lat.p50_ms,
+        lat.p99_ms,
+        lat.max_ms,
+        met(lat.p99_ms < 2000.0)
+    );
+    println!(
+        "| consumer peak RSS (throughput {:.1} MiB, latency {:.1} MiB) | {peak_rss:.1} MiB | < 256 MiB | {} |",
+        rss_mib(ours.peak_rss_kib),
+        rss_mib(lat.peak_rss_kib),
+        met(peak_rss < 256.0)
+    );
+}
