@@ -51,6 +51,51 @@ struct Settings {
 struct Throughput {
     secs: f64,
     peak_rss_kib: Option<u64>,
+    /// CPU seconds used during the phase by: the consumer, the broker, ClickHouse.
+    cpu: Cpu,
+}
+
+/// CPU seconds (user + system) per process during a phase; `None` when not measured.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    consumer: Option<f64>,
+    broker: f64,
+    clickhouse: f64,
+}
+
+/// User + system CPU seconds of a process so far (`/proc/PID/stat`, 100 ticks/s).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU counters of the stack's broker and ClickHouse.
+#[derive(Clone, Copy)]
+struct StackPids {
+    broker: u32,
+    clickhouse: u32,
+}
+
+impl StackPids {
+    fn snapshot(self) -> (f64, f64) {
+        (
+            cpu_secs(self.broker).unwrap_or(f64::NAN),
+            cpu_secs(self.clickhouse).unwrap_or(f64::NAN),
+        )
+    }
+
+    fn since(self, start: (f64, f64), consumer: Option<f64>) -> Cpu {
+        let now = self.snapshot();
+        Cpu {
+            consumer,
+            broker: now.0 - start.0,
+            clickhouse: now.1 - start.1,
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -94,6 +139,10 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     };
     auditlog_store::migrate(&ch).await.context("migrate")?;
     let client = ch.client();
+    let pids = StackPids {
+        broker: stack.pid("broker")?,
+        clickhouse: stack.pid("clickhouse")?,
+    };
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", stack.brokers())
         .set("enable.idempotence", "true")
@@ -124,11 +173,11 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
         ch: ch.clone(),
         group,
     };
-    let ours = consumer_throughput(&env, &client, s).await?;
+    let ours = consumer_throughput(&env, &client, s, pids).await?;
     eprintln!("ours: {:.1}s", ours.secs);
 
     // 3. The peer.
-    let peer = match peer_throughput(&client, &stack.brokers(), &topic, s).await {
+    let peer = match peer_throughput(&client, &stack.brokers(), &topic, s, pids).await {
         Ok(t) => Some(t),
         Err(e) => {
             eprintln!("PEER FAILED: {e:#}");
@@ -309,7 +358,9 @@ async fn consumer_throughput(
     env: &ConsumerEnv,
     client: &Client,
     s: &Settings,
+    pids: StackPids,
 ) -> Result<Throughput> {
+    let stack_cpu = pids.snapshot();
     let start = Instant::now();
     let mut child = env.spawn("throughput")?;
     let result = wait_for_count(
@@ -321,10 +372,12 @@ async fn consumer_throughput(
     )
     .await;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = pids.since(stack_cpu, cpu_secs(child.id()));
     stop(&mut child);
     Ok(Throughput {
         secs,
         peak_rss_kib: result?,
+        cpu,
     })
 }
 
@@ -382,6 +435,7 @@ async fn peer_throughput(
     brokers: &str,
     topic: &str,
     s: &Settings,
+    pids: StackPids,
 ) -> Result<Throughput> {
     client
         .query("CREATE TABLE events_peer AS events")
@@ -396,6 +450,7 @@ async fn peer_throughput(
          kafka_num_consumers = {consumers}, kafka_thread_per_consumer = 1, \
          kafka_flush_interval_ms = 1000"
     );
+    let stack_cpu = pids.snapshot();
     let start = Instant::now();
     client.query(&kq).execute().await.context("create kq")?;
     client
@@ -412,6 +467,7 @@ async fn peer_throughput(
     )
     .await?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = pids.since(stack_cpu, None);
     // Same rows? Compare a checksum of the mapped columns over both tables.
     let sums = |t: &str| {
         format!(
@@ -432,6 +488,7 @@ async fn peer_throughput(
     Ok(Throughput {
         secs,
         peak_rss_kib: None,
+        cpu,
     })
 }
 
@@ -575,6 +632,20 @@ fn report(
             );
         }
         None => println!("| peer: Kafka engine + MV | FAILED (see stderr) | | |"),
+    }
+    let cpu_line = |label: &str, t: &Throughput| {
+        let c = t.cpu;
+        println!(
+            "| CPU s during {label} | consumer {}, broker {:.1}, ClickHouse {:.1} (wall {:.1} s) | | |",
+            c.consumer.map_or("-".to_string(), |v| format!("{v:.1}")),
+            c.broker,
+            c.clickhouse,
+            t.secs
+        );
+    };
+    cpu_line("ours", ours);
+    if let Some(p) = peer {
+        cpu_line("peer", p);
     }
     println!(
         "| emit-to-visible at {}/s for {:.1} s ({} events) | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms | p99 < 2000 ms | {} |",
