@@ -133,7 +133,25 @@ pub struct PrivateStack {
 impl PrivateStack {
     /// Starts ClickHouse and the broker (topics and the `auditlog` schema included; takes about
     /// 2 s when the stack's software is installed). Blocking.
+    ///
+    /// The free ports are found by binding and releasing them, so another process can take one
+    /// in between: a failed start is retried (up to 3 times) on new ports, and each failure is
+    /// reported with the tail of the stack's logs before its data directory is removed.
     pub fn start() -> Result<Self> {
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            match Self::try_start() {
+                Ok(stack) => return Ok(stack),
+                Err(e) => {
+                    eprintln!("PrivateStack: start attempt {attempt} failed: {e:#}");
+                    failures.push(format!("attempt {attempt}: {e:#}"));
+                }
+            }
+        }
+        bail!("PrivateStack did not start:\n{}", failures.join("\n"))
+    }
+
+    fn try_start() -> Result<Self> {
         let ports = free_ports(5)?;
         let dir = workspace_root()
             .join(".data/private")
@@ -157,8 +175,25 @@ impl PrivateStack {
             clickhouse_port: ports[0],
             kafka_port: ports[2],
         };
-        stack_command(&stack.env, &["up"])?;
+        if let Err(e) = stack_command(&stack.env, &["up"]) {
+            return Err(e.context(stack.log_tails()));
+        }
         Ok(stack)
+    }
+
+    /// The last lines of every log of this stack (for failure reports).
+    fn log_tails(&self) -> String {
+        let mut out = format!("logs of {}:", self.dir.display());
+        let entries = std::fs::read_dir(self.dir.join("logs"))
+            .into_iter()
+            .flatten();
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            out.push_str(&format!("\n--- {}\n{tail}", entry.path().display()));
+        }
+        out
     }
 
     /// ClickHouse HTTP URL of this stack.
