@@ -7,7 +7,10 @@
 //! ```
 //!
 //! Env: `BENCH_EVENTS` (default 1,000,000), `BENCH_PARTITIONS` (4), `BENCH_LATENCY_SECS` (30),
-//! `BENCH_LATENCY_RATE` (5000 events/s), `BENCH_TIMEOUT_SECS` (per phase, 1800).
+//! `BENCH_LATENCY_RATE` (5000 events/s), `BENCH_TIMEOUT_SECS` (per phase, 1800),
+//! `BENCH_BROKER_STORAGE` (empty: the stack's broker, Tansu with sqlite storage; else a
+//! Tansu storage URL such as `memory://tansu/` for a broker of the bench's own on a free port,
+//! `tansu` from `PATH` or `~/.cargo/bin`).
 //!
 //! Phases: (1) pre-produce N events of about 1 KB; (2) our consumer from start until
 //! `count() == N`, sampling its RSS every 100 ms; (3) the peer (Kafka engine + materialized view
@@ -127,11 +130,86 @@ fn main() -> Result<()> {
     result
 }
 
+/// A Tansu broker of the bench's own (killed on drop).
+struct OwnBroker {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnBroker {
+    fn start(storage: &str) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = tempfile::tempdir()?;
+        let bin = which_tansu();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("tansu.log"))?;
+        let child = Command::new(&bin)
+            .current_dir(dir.path())
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", storage])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("own Tansu broker did not listen on {port}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("own Tansu broker ({storage}) on port {port}");
+        Ok(Self {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which_tansu() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("STACK_TANSU_BIN") {
+        return p.into();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("tansu"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("CARGO_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cargo")
+                });
+            home.join("bin/tansu")
+        })
+}
+
 async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()> {
+    let own_broker = match std::env::var("BENCH_BROKER_STORAGE") {
+        Ok(storage) if !storage.is_empty() => Some(OwnBroker::start(&storage)?),
+        _ => None,
+    };
+    let (brokers, broker_pid) = match &own_broker {
+        Some(b) => (format!("127.0.0.1:{}", b.port), b.child.id()),
+        None => (stack.brokers(), stack.pid("broker")?),
+    };
     let name = auditlog_testkit::unique_name("bench");
     let topic = format!("{name}_events");
     let dlq_topic = format!("{name}_dlq");
-    create_topics(&stack.brokers(), &[(&topic, s.partitions), (&dlq_topic, 1)]).await?;
+    create_topics(&brokers, &[(&topic, s.partitions), (&dlq_topic, 1)]).await?;
     let ch = ClickHouseConfig {
         url: stack.clickhouse_url(),
         database: name.clone(),
@@ -140,11 +218,11 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     auditlog_store::migrate(&ch).await.context("migrate")?;
     let client = ch.client();
     let pids = StackPids {
-        broker: stack.pid("broker")?,
+        broker: broker_pid,
         clickhouse: stack.pid("clickhouse")?,
     };
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.brokers())
+        .set("bootstrap.servers", &brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
@@ -167,7 +245,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     // 2. Our consumer.
     let group = format!("{name}_sink");
     let env = ConsumerEnv {
-        brokers: stack.brokers(),
+        brokers: brokers.clone(),
         topic: topic.clone(),
         dlq_topic,
         ch: ch.clone(),
@@ -177,7 +255,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     eprintln!("ours: {:.1}s", ours.secs);
 
     // 3. The peer.
-    let peer = match peer_throughput(&client, &stack.brokers(), &topic, s, pids).await {
+    let peer = match peer_throughput(&client, &brokers, &topic, s, pids).await {
         Ok(t) => Some(t),
         Err(e) => {
             eprintln!("PEER FAILED: {e:#}");
