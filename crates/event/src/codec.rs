@@ -110,8 +110,11 @@ pub fn decode_with_defaults(bytes: &[u8]) -> Result<AuditEvent, DecodeError> {
 impl AuditEvent {
     /// The wire form: compact JSON, `time` as RFC 3339 with milliseconds.
     pub fn to_json_bytes(&self) -> Vec<u8> {
+        // Most events are 0.5-2 KB: start big enough to skip the first few regrowths.
+        let mut out = Vec::with_capacity(2048);
         // The model has string map keys only, so serializing cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        let _ = serde_json::to_writer(&mut out, self);
+        out
     }
 }
 

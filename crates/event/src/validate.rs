@@ -137,29 +137,24 @@ impl AuditEvent {
 
     /// Checks every rule, judging `time` against `now`. Returns the first broken rule.
     pub fn validate_at(&self, now: DateTime<Utc>) -> Result {
-        self.validate_fields_at(now)?;
-        size("(event)", self, MAX_EVENT_BYTES)
+        let total = serialized_len(self);
+        self.validate_fields_at(now, total)?;
+        whole_event(total)
     }
 
     /// Validates and serializes in one go (the event is serialized once, not twice): the wire
     /// bytes of a valid event, or the first broken rule.
     pub fn to_validated_json_bytes(&self) -> Result<Vec<u8>> {
-        self.validate_fields_at(Utc::now())?;
         let bytes = self.to_json_bytes();
-        if bytes.len() > MAX_EVENT_BYTES {
-            return Err(ValidationError::new(
-                "(event)",
-                Rule::TooLarge {
-                    max: MAX_EVENT_BYTES,
-                    actual: bytes.len(),
-                },
-            ));
-        }
+        self.validate_fields_at(Utc::now(), bytes.len())?;
+        whole_event(bytes.len())?;
         Ok(bytes)
     }
 
-    /// Every rule but the whole-event size.
-    fn validate_fields_at(&self, now: DateTime<Utc>) -> Result {
+    /// Every rule but the whole-event size. `total` is the event's serialized size: a part
+    /// is never larger than the whole, so a part's own size is measured (serialized again)
+    /// only when the whole event is over that part's limit.
+    fn validate_fields_at(&self, now: DateTime<Utc>, total: usize) -> Result {
         if self.version != SCHEMA_VERSION {
             return Err(ValidationError::new(
                 "version",
@@ -185,7 +180,7 @@ impl AuditEvent {
         }
         id("actor.id", &self.actor.id)?;
         text("actor.name", &self.actor.name, MAX_NAME_LEN)?;
-        meta("actor.meta", self.actor.meta.as_ref())?;
+        meta("actor.meta", self.actor.meta.as_ref(), total)?;
         if self.targets.is_empty() {
             return Err(ValidationError::new("targets", Rule::Required));
         }
@@ -199,10 +194,15 @@ impl AuditEvent {
             ));
         }
         for (i, t) in self.targets.iter().enumerate() {
-            bucket(&format!("targets[{i}].type"), &t.kind)?;
-            id(&format!("targets[{i}].id"), &t.id)?;
-            text(&format!("targets[{i}].name"), &t.name, MAX_NAME_LEN)?;
-            meta(&format!("targets[{i}].meta"), t.meta.as_ref())?;
+            // Field names are built only for an error: this loop runs for every event sent.
+            let at = |e: ValidationError| ValidationError {
+                field: format!("targets[{i}].{}", e.field),
+                ..e
+            };
+            bucket("type", &t.kind).map_err(at)?;
+            id("id", &t.id).map_err(at)?;
+            text("name", &t.name, MAX_NAME_LEN).map_err(at)?;
+            meta("meta", t.meta.as_ref(), total).map_err(at)?;
         }
         required("description", &self.description)?;
         text("description", &self.description, MAX_DESCRIPTION_LEN)?;
@@ -221,8 +221,8 @@ impl AuditEvent {
         if let Some(loc) = &self.context.location {
             text("context.location", loc, MAX_LOCATION_LEN)?;
         }
-        size("request", &self.request, MAX_PAYLOAD_BYTES)?;
-        size("response", &self.response, MAX_PAYLOAD_BYTES)?;
+        size("request", &self.request, MAX_PAYLOAD_BYTES, total)?;
+        size("response", &self.response, MAX_PAYLOAD_BYTES, total)?;
         match (self.outcome.status, &self.outcome.reason) {
             (OutcomeStatus::Failure, None) => {
                 return Err(ValidationError::new("outcome.reason", Rule::ReasonRequired))
@@ -310,14 +310,31 @@ fn bucket(field: &str, s: &str) -> Result {
     token(field, s, MAX_BUCKET_LEN, ok, expected)
 }
 
-fn meta(field: &str, m: Option<&Metadata>) -> Result {
+fn meta(field: &str, m: Option<&Metadata>, total: usize) -> Result {
     match m {
-        Some(m) => size(field, m, MAX_METADATA_BYTES),
+        Some(m) => size(field, m, MAX_METADATA_BYTES, total),
         None => Ok(()),
     }
 }
 
-fn size<T: Serialize + ?Sized>(field: &str, v: &T, max: usize) -> Result {
+fn whole_event(total: usize) -> Result {
+    if total > MAX_EVENT_BYTES {
+        return Err(ValidationError::new(
+            "(event)",
+            Rule::TooLarge {
+                max: MAX_EVENT_BYTES,
+                actual: total,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// `v` (a part of an event whose serialized size is `total`) is at most `max` bytes.
+fn size<T: Serialize + ?Sized>(field: &str, v: &T, max: usize, total: usize) -> Result {
+    if total <= max {
+        return Ok(());
+    }
     let actual = serialized_len(v);
     if actual > max {
         return Err(ValidationError::new(field, Rule::TooLarge { max, actual }));

@@ -48,6 +48,7 @@ async fn generate(ch: &ClickHouseConfig, rows: u64) -> Result<()> {
     client.query("TRUNCATE TABLE events").execute().await?;
     let start = Instant::now();
     let chunk = 1_000_000u64;
+    let chunks = rows.div_ceil(chunk);
     let mut done = 0;
     while done < rows {
         let n = chunk.min(rows - done);
@@ -63,7 +64,7 @@ async fn generate(ch: &ClickHouseConfig, rows: u64) -> Result<()> {
                ['key.create','key.create','key.create','key.update','key.delete','key.verify_failed', \
                 'api.create','api.update','permission.create','permission.delete','role.create', \
                 'role.update','ratelimit.update','member.invite','workspace.update'][1 + cityHash64(n, 2) % 15] AS event, \
-               fromUnixTimestamp64Milli(toInt64(toUnixTimestamp64Milli(now64(3)) - (cityHash64(n, 3) % {span})), 'UTC') AS time, \
+               fromUnixTimestamp64Milli(toInt64(toUnixTimestamp64Milli(now64(3)) - {span} + {offset} + (cityHash64(n, 3) % {slice})), 'UTC') AS time, \
                now64(3) AS inserted_at, \
                multiIf(cityHash64(n, 4) % 20 < 14, 'user', cityHash64(n, 4) % 20 < 19, 'root_key', 'system') AS actor_type, \
                concat('actor_', toString(cityHash64(n, 5) % 50)) AS actor_id, \
@@ -85,6 +86,10 @@ async fn generate(ch: &ClickHouseConfig, rows: u64) -> Result<()> {
                1 AS version, 90 AS retention_days, toInt32(n % 6) AS kafka_partition, toInt64(n) AS kafka_offset \
              FROM (SELECT number + {done} AS n FROM numbers({n}))",
             span = 90 * DAY_MS,
+            // Chunk k covers the k-th slice of the 90 days: rows arrive in time order, as
+            // the consumer writes them, so recent events sit in recent parts.
+            slice = 90 * DAY_MS / chunks as i64,
+            offset = 90 * DAY_MS / chunks as i64 * (done / chunk) as i64,
         );
         client
             .query(&sql)
@@ -108,6 +113,28 @@ async fn generate(ch: &ClickHouseConfig, rows: u64) -> Result<()> {
         .await?;
     println!(
         "generated {rows} rows in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    settle(&client).await
+}
+
+/// Waits (at most 10 minutes) until ClickHouse's background merges of the events table are
+/// done, as they would be on a server that has been ingesting for a while.
+async fn settle(client: &clickhouse::Client) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(600) {
+        // Merges are scheduled a moment after an insert: look, then look again.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let merging: u64 = client
+            .query("SELECT count() FROM system.merges WHERE database = currentDatabase() AND table = 'events'")
+            .fetch_one()
+            .await?;
+        if merging == 0 {
+            break;
+        }
+    }
+    println!(
+        "background merges settled after {:.0} s",
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -244,8 +271,15 @@ async fn main() -> Result<()> {
             event_id: last["event_id"].as_str().unwrap_or("").parse()?,
             fingerprint: filter.fingerprint(ws),
         };
-        let first_sql = sql::list(ws, &filter, Order::Desc, 50, None, dedup);
-        let deep_sql = sql::list(ws, &filter, Order::Desc, 50, Some(&pos), dedup);
+        // The statement the API runs for a full page.
+        let page_sql = |after: Option<&Cursor>| match dedup {
+            Dedup::LimitBy => {
+                sql::list_fast(ws, &filter, Order::Desc, 50, after, sql::key_budget(50))
+            }
+            Dedup::Final => sql::list(ws, &filter, Order::Desc, 50, after, dedup),
+        };
+        let first_sql = page_sql(None);
+        let deep_sql = page_sql(Some(&pos));
         for (name, url, q) in [
             ("first page", &first_url, &first_sql),
             ("page 201", &deep_url, &deep_sql),

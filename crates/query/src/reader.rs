@@ -211,8 +211,17 @@ impl Reader {
         limit: u32,
         after: Option<&Cursor>,
     ) -> Result<Page> {
-        let q = sql::list(ws, f, order, limit, after, self.dedup).query(&self.client);
-        let mut rows: Vec<EventRow> = self.timed("list events", q.fetch_all()).await?;
+        let mut rows: Vec<EventRow> = Vec::new();
+        if self.dedup == Dedup::LimitBy {
+            let keys = sql::key_budget(limit);
+            let q = sql::list_fast(ws, f, order, limit, after, keys).query(&self.client);
+            rows = self.timed("list events", q.fetch_all()).await?;
+        }
+        if rows.len() <= limit as usize {
+            // The last page (or duplicates ate the key budget): the exact statement.
+            let q = sql::list(ws, f, order, limit, after, self.dedup).query(&self.client);
+            rows = self.timed("list events", q.fetch_all()).await?;
+        }
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.cursor(order, f.fingerprint(ws)))

@@ -257,6 +257,41 @@ pub fn list(
     sql
 }
 
+/// Keys [`list_fast`] reads for a page of `limit`: twice the page (a page loses keys only to
+/// duplicates, which are rare).
+pub fn key_budget(limit: u32) -> u32 {
+    limit.saturating_add(1).saturating_mul(2)
+}
+
+/// The fast form of a `limit_by` page: the keys step takes the newest `keys` rows *without*
+/// removing duplicates, so ClickHouse reads in key order and stops early (`LIMIT 1 BY` in that
+/// step makes it read the whole range); the rows step removes duplicates. Copies of one event
+/// share `(time, event_id)`, so they are adjacent in that order: when the result has
+/// `limit + 1` rows, they are exactly the page [`list`] returns. Fewer rows may mean
+/// duplicates used up the `keys` budget, so the caller must then run [`list`].
+pub fn list_fast(
+    ws: &str,
+    f: &Filter,
+    order: Order,
+    limit: u32,
+    after: Option<&Cursor>,
+    keys: u32,
+) -> Sql {
+    let mut sql = Sql::default();
+    let w = conditions(&mut sql, ws, f, after);
+    let k = sql.bind("UInt32", Param::Int(i64::from(keys)));
+    let n = sql.bind("UInt32", Param::Int(i64::from(limit) + 1));
+    let o = order.sql();
+    let by_key = format!("ORDER BY time {o}, event_id {o}");
+    sql.text = format!(
+        "SELECT {cols} FROM events WHERE workspace_id = {{p0:String}} AND (time, event_id) IN \
+         (SELECT time, event_id FROM events WHERE {w} {by_key} LIMIT {k}) \
+         {by_key} LIMIT 1 BY event_id LIMIT {n}",
+        cols = columns(false),
+    );
+    sql
+}
+
 /// Every matching row with payloads, in list order (the export).
 pub fn export(ws: &str, f: &Filter, order: Order, dedup: Dedup) -> Sql {
     let mut sql = Sql::default();
