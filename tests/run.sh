@@ -10,10 +10,7 @@
 # Environment: the STACK_* variables of deploy/local/stack.sh (ports, STACK_DATA_DIR) choose where
 # the test stack runs; RUN_BROWSER=0 skips the browser suite. See docs/local-stack.md.
 #
-# Known broker limitation (Tansu 0.6.0's group coordinator, see RELIABILITY.md and ARCHITECTURE.md):
-# a consumer SIGKILLed and restarted is not reliably given its partitions back, so the SIGKILL
-# test (tests/e2e/tests/ingest_crash.rs) and the fault-injection suite (tests/faults/run.sh) do
-# not pass on it yet. They are not part of the default run; RUN_CRASH=1 and RUN_FAULTS=1 add them.
+# RUN_FAULTS=0 skips the short fault-injection suite (tests/faults/run.sh --short).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -114,20 +111,16 @@ run env STACK_AUDITLOG_BIN="$AUDITLOG_BIN" "$STACK" up
 failed=()
 say "running the Rust tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
-    filter=()
-    [[ "${RUN_CRASH:-0}" != 0 ]] || filter=(-E 'not binary(ingest_crash)')
-    run cargo nextest run --workspace --no-fail-fast "${filter[@]}" "$@" || failed+=("cargo nextest")
+    run cargo nextest run --workspace --no-fail-fast "$@" || failed+=("cargo nextest")
 else
-    skip=()
-    [[ "${RUN_CRASH:-0}" != 0 ]] || skip=(-- --skip sigkill_at_random_moments)
-    run cargo test --workspace --no-fail-fast "$@" "${skip[@]}" || failed+=("cargo test")
+    run cargo test --workspace --no-fail-fast "$@" || failed+=("cargo test")
 fi
 
 if [[ -x tests/browser/run.sh && "${RUN_BROWSER:-1}" != 0 ]]; then
     say "running the browser tests (tests/browser/run.sh)"
     run tests/browser/run.sh || failed+=("tests/browser/run.sh")
 fi
-if [[ -x tests/faults/run.sh && "${RUN_FAULTS:-0}" != 0 ]]; then
+if [[ -x tests/faults/run.sh && "${RUN_FAULTS:-1}" != 0 ]]; then
     say "running the fault-injection tests (tests/faults/run.sh --short)"
     run tests/faults/run.sh --short || failed+=("tests/faults/run.sh")
 fi

@@ -352,6 +352,10 @@ start_broker() {
         --storage-engine "sqlite://tansu/tansu.db"
     pid=$(<"$(pid_file broker)")
     wait_healthy broker broker_healthy "$pid" "$LOG_DIR/tansu.log"
+    # Tansu 0.6.0 has no index for its per-record header lookup: without this one, fetches
+    # slow down with every message stored and starve the group coordinator (see the script).
+    python3 "$HERE/tansu_index.py" "$DATA_DIR/tansu/tansu.db" ||
+        die "broker: could not add the header index to $DATA_DIR/tansu/tansu.db"
     log "broker: healthy (PID $pid)"
 }
 

@@ -152,6 +152,10 @@ pub fn create(
             "queued.max.messages.kbytes",
             cfg.fetch_queue_kbytes.to_string(),
         )
+        .set(
+            "fetch.wait.max.ms",
+            cfg.fetch_wait_max.as_millis().to_string(),
+        )
         .set("statistics.interval.ms", "5000")
         .create_with_context(ctx)
         .map_err(|e| Error::kafka("create consumer", e))

@@ -32,6 +32,7 @@ pub mod observe;
 pub mod retention;
 pub mod row;
 pub mod sink;
+pub mod watchdog;
 pub mod write;
 
 pub use config::SinkConfig;

@@ -23,6 +23,7 @@ use crate::decode::{decode, DeadLetter};
 use crate::dlq::DeadLetterProducer;
 use crate::observe::{self, Health};
 use crate::retention::Retention;
+use crate::watchdog;
 use crate::write::{insert_isolating, ClickHouseWriter, WriteError, Writer};
 use crate::{Error, Result, SinkConfig};
 
@@ -101,7 +102,15 @@ pub async fn run(
     consumer
         .subscribe(&[&kafka.topic])
         .map_err(|e| Error::kafka(format!("subscribe to {}", kafka.topic), e))?;
-    let reader = tokio::spawn(consume::run(consumer.clone(), tx, stop_rx));
+    let reader = tokio::spawn(consume::run(consumer.clone(), tx, stop_rx.clone()));
+    let watchdog = tokio::spawn(watchdog::run(
+        consumer.clone(),
+        kafka.topic.clone(),
+        client.clone(),
+        (cfg.session_timeout / 2).max(Duration::from_secs(1)),
+        cfg.session_timeout * 2,
+        stop_rx,
+    ));
     info!(topic = %kafka.topic, group = %cfg.group_id, "consuming");
     health.running.store(true, Ordering::SeqCst);
 
@@ -126,6 +135,7 @@ pub async fn run(
     consumer.context().closing.store(true, Ordering::SeqCst);
     let _ = stop_tx.send(true);
     let _ = reader.await;
+    let _ = watchdog.await;
     if let Some(s) = server {
         let _ = s.await;
     }

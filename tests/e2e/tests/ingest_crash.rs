@@ -16,8 +16,9 @@ async fn sigkill_at_random_moments_leaves_exactly_one_row_per_event() -> Result<
     // Small, time-cut batches: many recorded cuts to reproduce after each kill.
     w.consumer_setting("batch_max_rows", "2000");
     w.consumer_setting("batch_max_wait", "150ms");
-    // Static membership: each restart takes the killed process's partitions back at once.
-    w.consumer_setting("instance_id", "crash-test-consumer");
+    // Dynamic membership (Tansu 0.6.0 mishandles static members, see ARCHITECTURE.md): each
+    // restarted process gets the partitions once the killed one's session has expired.
+    w.consumer_setting("session_timeout", "6s");
     let events = messages(&synth(N, 51, 12));
     let producer = {
         let (brokers, topic, events) = (w.brokers.clone(), w.topic.clone(), events.clone());
@@ -35,7 +36,7 @@ async fn sigkill_at_random_moments_leaves_exactly_one_row_per_event() -> Result<
         let mut c = Guard(Some(w.spawn_consumer(&format!("k{round}"))?));
         // Each incarnation first waits out the group rejoin, then runs a random while.
         let before = w.count(false).await?;
-        for _ in 0..120 {
+        for _ in 0..600 {
             if w.count(false).await? > before {
                 break;
             }

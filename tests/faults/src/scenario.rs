@@ -28,7 +28,7 @@ use crate::verify::{account, drain, Accounting};
 pub enum FaultKind {
     /// SIGKILL a consumer, start it again.
     KillConsumer,
-    /// Stop and start the broker.
+    /// SIGKILL the broker and start it again.
     RestartBroker,
     /// Stop ClickHouse for `min..=max` seconds.
     StopClickHouse { min: u64, max: u64 },
@@ -225,12 +225,14 @@ pub async fn run(h: &Harness, spec: &ScenarioSpec) -> Result<ScenarioResult> {
                 format!("SIGKILL consumer-{} + restart", i + 1)
             }
             FaultKind::RestartBroker => {
-                h.stack.stop("broker").await?;
+                h.stack.crash_broker();
                 let starts = h.stack.start_until_stable("broker").await?;
                 if starts > 1 {
-                    format!("broker restart ({starts} starts: the broker crashed on restart)")
+                    format!(
+                        "broker SIGKILL + restart ({starts} starts: the broker crashed on restart)"
+                    )
                 } else {
-                    "broker restart".to_string()
+                    "broker SIGKILL + restart".to_string()
                 }
             }
             FaultKind::StopClickHouse { min, max } => {

@@ -110,6 +110,14 @@ impl Stack {
         }
     }
 
+    /// SIGKILLs the broker: a crash, not a shutdown. (On SIGTERM Tansu 0.6.0 answers the
+    /// produce requests in flight with UNKNOWN_SERVER_ERROR; librdkafka then bumps the
+    /// idempotent producers' epoch, and the restarted Tansu panics on the bumped epoch in
+    /// `idempotent_message_check`, tansu-storage `lite.rs:503`, at every start.)
+    pub fn crash_broker(&self) {
+        self.kill_strays(Some("tansu"));
+    }
+
     /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
     pub async fn stop(&self, component: &str) -> Result<()> {
         self.run(vec!["stop".into(), component.into()])
