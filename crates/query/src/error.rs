@@ -56,20 +56,25 @@ impl Error {
         use clickhouse::error::Error as Ch;
         match &e {
             Ch::Network(_) | Ch::TimedOut => Self::Unavailable(format!("{what}: {e}")),
-            Ch::BadResponse(text) if is_overload(text) => Self::Unavailable(format!("{what}: {e}")),
+            Ch::BadResponse(text) if is_transient(text) => {
+                Self::Unavailable(format!("{what}: {e}"))
+            }
             _ => Self::Internal(format!("{what}: {e}")),
         }
     }
 }
 
-/// ClickHouse errors that mean "busy, try again": too many queries, memory limit, timeout.
-fn is_overload(text: &str) -> bool {
+/// ClickHouse errors that mean "try again": busy (too many queries, memory limit, timeout) or
+/// going down (a server shutting down cancels the queries it is running).
+fn is_transient(text: &str) -> bool {
     [
         "TOO_MANY_SIMULTANEOUS_QUERIES",
         "MEMORY_LIMIT_EXCEEDED",
         "TIMEOUT_EXCEEDED",
         "SOCKET_TIMEOUT",
         "TABLE_IS_READ_ONLY",
+        "QUERY_WAS_CANCELLED",
+        "ABORTED",
     ]
     .iter()
     .any(|c| text.contains(c))
@@ -89,3 +94,27 @@ impl From<auditlog_store::Error> for Error {
 
 /// Result with the query crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_and_shutting_down_servers_are_unavailable_not_internal() {
+        let shutdown = "Code: 394. DB::Exception: Query was cancelled. (QUERY_WAS_CANCELLED) (version 25.8.2.1)";
+        let busy = "Code: 202. DB::Exception: Too many simultaneous queries. (TOO_MANY_SIMULTANEOUS_QUERIES)";
+        let bug = "Code: 47. DB::Exception: Unknown identifier: x. (UNKNOWN_IDENTIFIER)";
+        for text in [shutdown, busy] {
+            let e = Error::clickhouse(
+                "list events",
+                clickhouse::error::Error::BadResponse(text.into()),
+            );
+            assert!(matches!(e, Error::Unavailable(_)), "{text}: {e:?}");
+        }
+        let e = Error::clickhouse(
+            "list events",
+            clickhouse::error::Error::BadResponse(bug.into()),
+        );
+        assert!(matches!(e, Error::Internal(_)), "{e:?}");
+    }
+}
