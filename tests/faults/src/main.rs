@@ -2,7 +2,7 @@
 //!
 //! Starts its own ClickHouse + broker (own ports and data directory), then runs each scenario
 //! against fresh topics and a fresh database: two `auditlog consume` processes, `auditlog
-//! serve`, several producer tasks, query clients, and seeded faults. Prints a summary table,
+//! serve`, several producer processes, query clients, and seeded faults. Prints a summary table,
 //! writes it to a Markdown report, and exits non-zero when any scenario failed.
 
 mod apps;
@@ -193,6 +193,11 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // `auditlog-faults produce ...`: one producer process of the load (started by the suite).
+    if std::env::args().nth(1).as_deref() == Some("produce") {
+        let args = load::ProduceArgs::parse_from(std::env::args().skip(1));
+        return load::child_main(args).await;
+    }
     let args = Args::parse();
     let root = auditlog_testkit::workspace_root();
     let data_dir = if args.data_dir.is_absolute() {
@@ -319,7 +324,7 @@ async fn main() -> Result<()> {
         )
     });
     let context = format!(
-        "Run at {} UTC on {} ({} cores), auditlog binary `{}`; load {} events/s from 4 producer tasks over 100 workspaces, \
+        "Run at {} UTC on {} ({} cores), auditlog binary `{}`; load {} events/s from 4 producer processes over 100 workspaces, \
          2 consumers in one group, 3 API query clients; recovery = seconds after the fault ended until \
          events emitted in 3 consecutive seconds were all visible within {} ms.",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),

@@ -14,7 +14,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::apps::{App, AppEnv};
-use crate::emit::Emitter;
 use crate::flag::CancelFlag;
 use crate::load::{workspaces_of, Load, LoadSpec};
 use crate::poison::{check_dlq, DlqCheck, PoisonProducer};
@@ -199,11 +198,7 @@ pub async fn run(h: &Harness, spec: &ScenarioSpec) -> Result<ScenarioResult> {
     let sampler_stop = CancelFlag::default();
     let sampler = tokio::spawn(sample_memory(pids.clone(), sampler_stop.clone()));
 
-    let mut emitters = Vec::new();
-    for _ in 0..spec.load.producers {
-        emitters.push(Emitter::new(&brokers, &env.topic).await?);
-    }
-    let load = Load::start(&spec.load, emitters);
+    let load = Load::start(&spec.load, &brokers, &env.topic)?;
     let queries = Queries::start(&api.base_url(), tokens, spec.seed, t0);
     let mut poison = PoisonProducer::new(&brokers, &env.topic)?;
     let valid = Synth::new(SynthConfig {

@@ -23,6 +23,21 @@ use crate::load::Ledger;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 32]);
 
+impl Fingerprint {
+    /// All 32 bytes as hex (how producer processes report it).
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The inverse of [`Fingerprint::to_hex`].
+    pub fn from_hex(text: &str) -> anyhow::Result<Self> {
+        let bytes = hex::decode(text)?;
+        let array = <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("a fingerprint is 32 bytes, not {}", bytes.len()))?;
+        Ok(Self(array))
+    }
+}
+
 impl std::fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&hex::encode(&self.0[..8]))
