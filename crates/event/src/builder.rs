@@ -20,12 +20,11 @@
 //! ```
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::catalog::EventType;
 use crate::model::{
-    Actor, ActorType, AuditEvent, Context, Metadata, Outcome, Target, DEFAULT_BUCKET,
+    Actor, ActorType, AuditEvent, Context, Metadata, Outcome, Payload, Target, DEFAULT_BUCKET,
     SCHEMA_VERSION,
 };
 use crate::time_format::truncate_to_millis;
@@ -58,8 +57,8 @@ impl AuditEvent {
                 targets: Vec::new(),
                 description: String::new(),
                 context: Context::default(),
-                request: Value::Null,
-                response: Value::Null,
+                request: Payload::null(),
+                response: Payload::null(),
                 outcome: Outcome::success(),
                 correlation_id: None,
                 version: SCHEMA_VERSION,
@@ -131,15 +130,16 @@ impl AuditEventBuilder {
         self
     }
 
-    /// Sets the request payload.
-    pub fn request(mut self, request: Value) -> Self {
-        self.event.request = request;
+    /// Sets the request payload: a [`serde_json::Value`] (`json!({...})`), or a [`Payload`] made from
+    /// JSON text the service already has ([`Payload::from_json`]).
+    pub fn request(mut self, request: impl Into<Payload>) -> Self {
+        self.event.request = request.into();
         self
     }
 
-    /// Sets the response payload.
-    pub fn response(mut self, response: Value) -> Self {
-        self.event.response = response;
+    /// Sets the response payload (as [`AuditEventBuilder::request`]).
+    pub fn response(mut self, response: impl Into<Payload>) -> Self {
+        self.event.response = response.into();
         self
     }
 

@@ -79,8 +79,13 @@ impl From<ValidationError> for DecodeError {
 /// Parses and validates one event from its wire bytes (what the consumer calls).
 pub fn decode(bytes: &[u8]) -> Result<AuditEvent, DecodeError> {
     let text = precheck(bytes)?;
-    let event = parse::<AuditEvent>(text)?;
-    event.validate()?;
+    // Nearly every message is well formed: parse without tracking the path, and parse again
+    // with it only to explain a failure.
+    let event: AuditEvent = match serde_json::from_str(text) {
+        Ok(event) => event,
+        Err(_) => parse(text)?,
+    };
+    event.validate_decoded(bytes.len())?;
     Ok(event)
 }
 

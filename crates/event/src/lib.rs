@@ -17,7 +17,7 @@ pub use builder::{new_event_id, AuditEventBuilder};
 pub use catalog::{EventType, KnownEvent};
 pub use codec::{decode, decode_with_defaults, DecodeError};
 pub use model::{
-    Actor, ActorType, AuditEvent, Context, Metadata, Outcome, OutcomeStatus, Target,
+    Actor, ActorType, AuditEvent, Context, Metadata, Outcome, OutcomeStatus, Payload, Target,
     DEFAULT_BUCKET, SCHEMA_VERSION,
 };
 pub use validate::{Rule, ValidationError};

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -47,10 +48,10 @@ pub struct AuditEvent {
     pub context: Context,
     /// Request payload (any JSON; `null` when there was none).
     #[serde(default)]
-    pub request: Value,
+    pub request: Payload,
     /// Response payload (any JSON; `null` when there was none).
     #[serde(default)]
-    pub response: Value,
+    pub response: Payload,
     /// Success or failure (with a reason).
     #[serde(default)]
     pub outcome: Outcome,
@@ -59,6 +60,77 @@ pub struct AuditEvent {
     pub correlation_id: Option<String>,
     /// Wire format version; [`SCHEMA_VERSION`].
     pub version: u16,
+}
+
+/// A request or response payload: any JSON document, kept as its compact text.
+///
+/// Payloads are carried, never looked into: keeping the text means the producer copies it
+/// into the wire bytes and the consumer copies it into its column, instead of building and
+/// re-serializing a tree of values on each side. Built from a [`Value`] (serialized once,
+/// compact) or from JSON text a service already has ([`Payload::from_json`], checked to be
+/// one JSON document and kept as given).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// `null`: no payload.
+    pub fn null() -> Self {
+        Self::default()
+    }
+
+    /// Payload from JSON text, kept byte for byte; an error when it is not exactly one JSON
+    /// document.
+    pub fn from_json(json: impl Into<String>) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(json.into()).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Whether the payload is `null`.
+    pub fn is_null(&self) -> bool {
+        self.as_json() == "null"
+    }
+
+    /// The payload parsed into a [`Value`].
+    pub fn to_value(&self) -> Value {
+        // The text was checked to be JSON when the payload was made.
+        serde_json::from_str(self.as_json()).unwrap_or(Value::Null)
+    }
+
+    /// The JSON text, without a copy.
+    pub fn into_json(self) -> String {
+        Box::<str>::from(self.0).into_string()
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Self::from(&value)
+    }
+}
+
+impl From<&Value> for Payload {
+    fn from(value: &Value) -> Self {
+        // A `Value` has string keys only, so serializing it cannot fail.
+        Self(serde_json::value::to_raw_value(value).unwrap_or_default())
+    }
+}
+
+/// Two payloads are equal when they are the same JSON (whitespace and key order aside).
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json() || self.to_value() == other.to_value()
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_json())
+    }
 }
 
 fn default_bucket() -> String {
@@ -189,5 +261,49 @@ impl OutcomeStatus {
             OutcomeStatus::Success => "success",
             OutcomeStatus::Failure => "failure",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn payload_keeps_json_text_and_rejects_what_is_not_one_document() {
+        let p = Payload::from_json(r#"{ "b": 1, "a": [true, null] }"#).unwrap();
+        assert_eq!(p.as_json(), r#"{ "b": 1, "a": [true, null] }"#);
+        assert_eq!(p.to_value(), json!({"a": [true, null], "b": 1}));
+        assert_eq!(p, Payload::from(json!({"a": [true, null], "b": 1})));
+        assert_ne!(p, Payload::from(json!({"a": [true], "b": 1})));
+        for bad in ["", "{", "1 2", "{\"a\":}", "nul"] {
+            assert!(Payload::from_json(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Payload::null().is_null());
+        assert!(Payload::default().is_null());
+        assert_eq!(Payload::from(json!("x")).into_json(), r#""x""#);
+    }
+
+    #[test]
+    fn payload_text_survives_the_wire_format() {
+        let e = AuditEvent::builder("ws_1", "key.create")
+            .target(Target::new("key", "key_1", "prod"))
+            .description("created")
+            .request(Payload::from_json(r#"{"x": [1, 2]}"#).unwrap())
+            .build()
+            .unwrap();
+        let bytes = e.to_json_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(r#""request":{"x": [1, 2]},"response":null"#),
+            "{text}"
+        );
+        let back = crate::decode(&bytes).unwrap();
+        assert_eq!(back.request.as_json(), r#"{"x": [1, 2]}"#);
+        assert_eq!(back, e);
+        // The path that fills defaults goes through a `Value` first.
+        let filled = crate::decode_with_defaults(&bytes).unwrap();
+        assert_eq!(filled.request.to_value(), json!({"x": [1, 2]}));
     }
 }

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::builder::AuditEventBuilder;
 use crate::catalog::KnownEvent;
-use crate::model::{Actor, AuditEvent, Target};
+use crate::model::{Actor, AuditEvent, Payload, Target};
 use crate::validate::serialized_len;
 
 /// What to generate.
@@ -446,9 +446,14 @@ fn pad(event: &mut AuditEvent, target: usize) {
     let Some(missing) = target.checked_sub(len + 10) else {
         return;
     };
-    if let Value::Object(map) = &mut event.request {
+    let json = event.request.as_json();
+    if let Some(body) = json.strip_suffix('}') {
         const FILLER: &str = "lorem ipsum dolor sit amet consectetur adipiscing elit ";
         let note: String = FILLER.chars().cycle().take(missing).collect();
-        map.insert("note".into(), Value::String(note));
+        let sep = if body == "{" { "" } else { "," };
+        // The filler needs no escaping, so the result is JSON whenever the request was.
+        if let Ok(p) = Payload::from_json(format!("{body}{sep}\"note\":\"{note}\"}}")) {
+            event.request = p;
+        }
     }
 }

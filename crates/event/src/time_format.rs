@@ -2,7 +2,9 @@
 //! written as RFC 3339 UTC with exactly three fractional digits.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use serde::{de, Deserialize, Deserializer, Serializer};
+use std::fmt;
+
+use serde::{de, Deserializer, Serializer};
 
 /// Truncates a timestamp to whole milliseconds (the precision of the model).
 pub fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -18,22 +20,34 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 
 /// Deserializes RFC 3339 (any offset, converted to UTC) or epoch milliseconds.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Wire {
-        Millis(i64),
-        Text(String),
+    d.deserialize_any(TimeVisitor).map(truncate_to_millis)
+}
+
+/// Reads the two wire forms straight from the parser (no buffering of the value).
+struct TimeVisitor;
+
+impl de::Visitor<'_> for TimeVisitor {
+    type Value = DateTime<Utc>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an RFC 3339 string or integer epoch milliseconds")
     }
-    let t = match Wire::deserialize(d).map_err(|_| {
-        de::Error::custom("time: expected an RFC 3339 string or integer epoch milliseconds")
-    })? {
-        Wire::Millis(ms) => Utc
-            .timestamp_millis_opt(ms)
+
+    fn visit_i64<E: de::Error>(self, ms: i64) -> Result<Self::Value, E> {
+        Utc.timestamp_millis_opt(ms)
             .single()
-            .ok_or_else(|| de::Error::custom(format!("time: {ms} ms is out of range")))?,
-        Wire::Text(s) => DateTime::parse_from_rfc3339(&s)
-            .map_err(|e| de::Error::custom(format!("time: {s:?} is not RFC 3339: {e}")))?
-            .with_timezone(&Utc),
-    };
-    Ok(truncate_to_millis(t))
+            .ok_or_else(|| E::custom(format!("time: {ms} ms is out of range")))
+    }
+
+    fn visit_u64<E: de::Error>(self, ms: u64) -> Result<Self::Value, E> {
+        let ms =
+            i64::try_from(ms).map_err(|_| E::custom(format!("time: {ms} ms is out of range")))?;
+        self.visit_i64(ms)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| E::custom(format!("time: {s:?} is not RFC 3339: {e}")))
+    }
 }

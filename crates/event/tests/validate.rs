@@ -188,12 +188,12 @@ fn outcome() {
 fn sizes() {
     let big = |n: usize| Value::String("x".repeat(n));
     rejects(
-        |e| e.request = big(MAX_PAYLOAD_BYTES),
+        |e| e.request = big(MAX_PAYLOAD_BYTES).into(),
         "request",
         "too_large",
     );
     rejects(
-        |e| e.response = big(MAX_PAYLOAD_BYTES),
+        |e| e.response = big(MAX_PAYLOAD_BYTES).into(),
         "response",
         "too_large",
     );
@@ -215,8 +215,8 @@ fn sizes() {
     // Each payload under its limit, the whole event over its limit.
     rejects(
         |e| {
-            e.request = big(MAX_PAYLOAD_BYTES - 100);
-            e.response = big(MAX_PAYLOAD_BYTES - 100);
+            e.request = big(MAX_PAYLOAD_BYTES - 100).into();
+            e.response = big(MAX_PAYLOAD_BYTES - 100).into();
             e.actor.meta = Some(meta(MAX_METADATA_BYTES - 100));
             for t in &mut e.targets {
                 t.meta = Some(meta(MAX_METADATA_BYTES - 100));

@@ -4,7 +4,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use auditlog_event::{
-    Actor, ActorType, AuditEvent, Context, EventType, Metadata, Outcome, OutcomeStatus, Target,
+    Actor, ActorType, AuditEvent, Context, EventType, Metadata, Outcome, OutcomeStatus, Payload,
+    Target,
 };
 use chrono::{TimeZone, Utc};
 use clickhouse::query::RowCursor;
@@ -65,12 +66,13 @@ pub struct EventRow {
     pub inserted_ms: i64,
 }
 
-fn json_or_null(text: &str) -> Value {
+/// A stored payload column back as JSON: empty is `null`, text that is not JSON (written by
+/// hand into the table) a JSON string.
+fn payload(text: &str) -> Payload {
     if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+        return Payload::null();
     }
+    Payload::from_json(text).unwrap_or_else(|_| Value::String(text.to_owned()).into())
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -104,8 +106,8 @@ impl EventRow {
                 user_agent: self.user_agent.clone(),
                 location: non_empty(&self.location),
             },
-            request: json_or_null(&self.request),
-            response: json_or_null(&self.response),
+            request: payload(&self.request),
+            response: payload(&self.response),
             outcome: Outcome {
                 status: if self.outcome == "failure" {
                     OutcomeStatus::Failure

@@ -26,8 +26,6 @@ use auditlog_event::synth::{Synth, SynthConfig};
 use auditlog_store::ClickHouseConfig;
 use chrono::{TimeDelta, Utc};
 use clickhouse::Client;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
@@ -209,7 +207,8 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     let name = auditlog_testkit::unique_name("bench");
     let topic = format!("{name}_events");
     let dlq_topic = format!("{name}_dlq");
-    create_topics(&brokers, &[(&topic, s.partitions), (&dlq_topic, 1)]).await?;
+    auditlog_testkit::create_topic_on(&brokers, &topic, s.partitions).await?;
+    auditlog_testkit::create_topic_on(&brokers, &dlq_topic, 1).await?;
     let ch = ClickHouseConfig {
         url: stack.clickhouse_url(),
         database: name.clone(),
@@ -281,23 +280,6 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     Ok(())
 }
 
-async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .context("admin client")?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for (t, p) in topics {
-        for r in admin
-            .create_topics([&NewTopic::new(t, *p, TopicReplication::Fixed(1))], &opts)
-            .await?
-        {
-            r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
 /// Sends N synthetic ~1 KB events (times a day in the past); returns the payload bytes.
 async fn produce(producer: &FutureProducer, topic: &str, n: u64) -> Result<u64> {
     let mut synth = Synth::new(SynthConfig {
@@ -365,18 +347,24 @@ struct ConsumerEnv {
 }
 
 impl ConsumerEnv {
+    fn target(&self) -> auditlog_testkit::AuditlogTarget<'_> {
+        auditlog_testkit::AuditlogTarget {
+            brokers: &self.brokers,
+            topic: &self.topic,
+            dlq_topic: &self.dlq_topic,
+            clickhouse_url: &self.ch.url,
+            database: &self.ch.database,
+            group_id: &self.group,
+        }
+    }
+
     fn spawn(&self, tag: &str) -> Result<Child> {
         let log = std::env::temp_dir().join(format!("{}_{tag}.log", self.group));
         let file = std::fs::File::create(&log)?;
         eprintln!("consumer {tag}: log {}", log.display());
         Command::new(auditlog_testkit::auditlog_bin())
             .arg("consume")
-            .env("AUDITLOG_KAFKA__BROKERS", &self.brokers)
-            .env("AUDITLOG_KAFKA__TOPIC", &self.topic)
-            .env("AUDITLOG_KAFKA__DLQ_TOPIC", &self.dlq_topic)
-            .env("AUDITLOG_CLICKHOUSE__URL", &self.ch.url)
-            .env("AUDITLOG_CLICKHOUSE__DATABASE", &self.ch.database)
-            .env("AUDITLOG_CONSUMER__GROUP_ID", &self.group)
+            .envs(self.target().vars())
             .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())

@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(targets, e.targets);
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&row.request).unwrap(),
-            e.request
+            e.request.to_value()
         );
     }
 

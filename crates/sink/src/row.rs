@@ -77,7 +77,6 @@ pub struct RowContext {
 impl EventRow {
     /// Flattens an event into a row.
     pub fn from_event(e: AuditEvent, ctx: RowContext) -> Self {
-        let json = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_default();
         let targets = serde_json::to_string(&e.targets).unwrap_or_default();
         let actor_meta = e
             .actor
@@ -103,8 +102,8 @@ impl EventRow {
             remote_ip: e.context.remote_ip,
             user_agent: e.context.user_agent,
             location: e.context.location.unwrap_or_default(),
-            request: json(&e.request),
-            response: json(&e.response),
+            request: e.request.into_json(),
+            response: e.response.into_json(),
             outcome: e.outcome.status.as_str().to_owned(),
             failure_reason: e.outcome.reason.unwrap_or_default(),
             correlation_id: e.correlation_id.unwrap_or_default(),

@@ -88,7 +88,7 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
     let mut broken: serde_json::Value = serde_json::from_slice(&fixable.to_json_bytes())?;
     broken.as_object_mut().expect("object").remove("actor");
     let mut big = synth(1, 23, 1).remove(0);
-    big.request = serde_json::json!({ "blob": "x".repeat(10_000) });
+    big.request = serde_json::json!({ "blob": "x".repeat(10_000) }).into();
     let mut v2: serde_json::Value = serde_json::from_slice(&synth(1, 24, 1)[0].to_json_bytes())?;
     v2["version"] = 2.into();
     let poison: Vec<(&str, Vec<u8>)> = vec![

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use auditlog_testkit::AuditlogTarget;
 use tokio::process::{Child, Command};
 
 /// Where one scenario's processes read and write.
@@ -25,19 +26,23 @@ pub struct AppEnv {
 
 impl AppEnv {
     fn vars(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AUDITLOG_KAFKA__BROKERS", self.brokers.clone()),
-            ("AUDITLOG_KAFKA__TOPIC", self.topic.clone()),
-            ("AUDITLOG_KAFKA__DLQ_TOPIC", self.dlq_topic.clone()),
-            ("AUDITLOG_CLICKHOUSE__URL", self.clickhouse_url.clone()),
-            ("AUDITLOG_CLICKHOUSE__DATABASE", self.database.clone()),
-            ("AUDITLOG_CONSUMER__GROUP_ID", self.group_id.clone()),
+        let mut vars = AuditlogTarget {
+            brokers: &self.brokers,
+            topic: &self.topic,
+            dlq_topic: &self.dlq_topic,
+            clickhouse_url: &self.clickhouse_url,
+            database: &self.database,
+            group_id: &self.group_id,
+        }
+        .vars();
+        vars.extend([
             ("AUDITLOG_API__ADMIN_TOKEN", self.admin_token.clone()),
             (
                 "AUDITLOG_CONSUMER__SESSION_TIMEOUT",
                 format!("{}s", self.session_timeout_secs),
             ),
-        ]
+        ]);
+        vars
     }
 
     fn command(&self, log_name: &str) -> Result<Command> {

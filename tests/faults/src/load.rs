@@ -57,16 +57,18 @@ pub struct LoadSpec {
 
 /// Workspace ids producer `task` writes to (for API tokens).
 pub fn workspaces_of(spec: &LoadSpec, task: usize) -> Vec<String> {
-    Synth::new(synth_config(spec, task))
+    Synth::new(synth_config(spec.seed, spec.workspaces_per_producer, task))
         .workspace_ids()
         .map(str::to_owned)
         .collect()
 }
 
-fn synth_config(spec: &LoadSpec, task: usize) -> SynthConfig {
+/// The synthetic event stream of producer `task` of a load seeded with `seed`, writing to
+/// `workspaces` workspaces.
+fn synth_config(seed: u64, workspaces: usize, task: usize) -> SynthConfig {
     SynthConfig {
-        seed: spec.seed.wrapping_mul(1000).wrapping_add(task as u64),
-        workspaces: spec.workspaces_per_producer,
+        seed: seed.wrapping_mul(1000).wrapping_add(task as u64),
+        workspaces,
         ..SynthConfig::default()
     }
 }
@@ -208,13 +210,7 @@ pub struct ProduceArgs {
 /// A producer process: emits seeded synthetic events at `rate` until SIGTERM, then waits for
 /// every in-flight emit; one JSON line per emit on stdout.
 pub async fn child_main(args: ProduceArgs) -> Result<()> {
-    let spec = LoadSpec {
-        seed: args.seed,
-        producers: args.task + 1,
-        workspaces_per_producer: args.workspaces,
-        rate: 0,
-    };
-    let synth = Synth::new(synth_config(&spec, args.task));
+    let synth = Synth::new(synth_config(args.seed, args.workspaces, args.task));
     let emitter = Emitter::new(&args.brokers, &args.topic).await?;
     let stop = CancelFlag::default();
     let on_term = stop.clone();

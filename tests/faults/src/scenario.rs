@@ -4,14 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use auditlog_event::synth::{Synth, SynthConfig};
+use auditlog_testkit::create_topic_on;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::types::RDKafkaErrorCode;
 
 use crate::apps::{App, AppEnv};
 use crate::flag::CancelFlag;
@@ -102,22 +99,6 @@ impl ScenarioResult {
     }
 }
 
-async fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .context("admin client")?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for r in admin.create_topics([&topic], &opts).await? {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => anyhow::bail!("create topic {t}: {code}"),
-        }
-    }
-    Ok(())
-}
-
 /// Seeded fault moments: fault `i` of `n` lands at a random point of slot `i` of the window
 /// from 15% to 60% of the load, so every fault ends with load left to measure recovery.
 fn schedule(spec: &ScenarioSpec, rng: &mut StdRng) -> Vec<(f64, FaultKind)> {
@@ -157,8 +138,8 @@ pub async fn run(h: &Harness, spec: &ScenarioSpec) -> Result<ScenarioResult> {
         session_timeout_secs: h.session_timeout_secs,
         log_dir: h.log_dir.join(spec.name),
     };
-    create_topic(&brokers, &env.topic, 6).await?;
-    create_topic(&brokers, &env.dlq_topic, 1).await?;
+    create_topic_on(&brokers, &env.topic, 6).await?;
+    create_topic_on(&brokers, &env.dlq_topic, 1).await?;
     env.migrate().await?;
     let ch = auditlog_store::ClickHouseConfig {
         url: env.clickhouse_url.clone(),

@@ -76,12 +76,22 @@ impl Stack {
     }
 
     /// SIGKILLs the processes carrying this instance's `STACK_INSTANCE` marker whose command
-    /// name contains `comm` (all of them when `None`).
+    /// name contains `comm` (all of them when `None`), as strays `stack.sh` lost track of.
     fn kill_strays(&self, comm: Option<&str>) {
+        for (pid, name) in self.processes(comm) {
+            tracing::warn!("killing stray process {pid} ({name}) of the suite's stack");
+            sigkill(pid);
+        }
+    }
+
+    /// The processes (PID, command name) carrying this instance's `STACK_INSTANCE` marker whose
+    /// command name contains `comm` (all of them when `None`).
+    fn processes(&self, comm: Option<&str>) -> Vec<(u32, String)> {
         let marker = format!("STACK_INSTANCE={}", self.dir.display());
         let Ok(entries) = std::fs::read_dir("/proc") else {
-            return;
+            return Vec::new();
         };
+        let mut found = Vec::new();
         for entry in entries.flatten() {
             let Some(pid) = entry
                 .file_name()
@@ -100,14 +110,9 @@ impl Stack {
             if comm.is_some_and(|c| !name.contains(c)) {
                 continue;
             }
-            tracing::warn!(
-                "killing stray process {pid} ({}) of the suite's stack",
-                name.trim()
-            );
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            found.push((pid, name.trim().to_string()));
         }
+        found
     }
 
     /// SIGKILLs the broker: a crash, not a shutdown. (On SIGTERM Tansu 0.6.0 answers the
@@ -115,7 +120,10 @@ impl Stack {
     /// idempotent producers' epoch, and the restarted Tansu panics on the bumped epoch in
     /// `idempotent_message_check`, tansu-storage `lite.rs:503`, at every start.)
     pub fn crash_broker(&self) {
-        self.kill_strays(Some("tansu"));
+        for (pid, name) in self.processes(Some("tansu")) {
+            tracing::info!("killing broker process {pid} ({name}) (SIGKILL)");
+            sigkill(pid);
+        }
     }
 
     /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
@@ -194,4 +202,11 @@ impl Stack {
         })
         .await?
     }
+}
+
+/// `kill -KILL PID`; a process that is already gone is no error.
+fn sigkill(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
 }

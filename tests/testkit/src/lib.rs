@@ -50,8 +50,14 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// Creates a topic on the test broker with `partitions` partitions (an existing one is fine).
 pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
+    create_topic_on(&brokers(), name, partitions).await
+}
+
+/// Creates a topic on `brokers` with `partitions` partitions and replication factor 1
+/// (an existing one is fine).
+pub async fn create_topic_on(brokers: &str, name: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .context("admin client")?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
@@ -59,7 +65,7 @@ pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
     let results = admin
         .create_topics([&topic], &opts)
         .await
-        .with_context(|| format!("create topic {name} on {}", brokers()))?;
+        .with_context(|| format!("create topic {name} on {brokers}"))?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -69,11 +75,46 @@ pub async fn create_topic(name: &str, partitions: i32) -> Result<()> {
     Ok(())
 }
 
+/// Where a spawned `auditlog` binary reads and writes: the broker, its topics, ClickHouse and
+/// the consumer group. [`AuditlogTarget::vars`] gives the matching `AUDITLOG_*` variables.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditlogTarget<'a> {
+    pub brokers: &'a str,
+    pub topic: &'a str,
+    pub dlq_topic: &'a str,
+    pub clickhouse_url: &'a str,
+    pub database: &'a str,
+    pub group_id: &'a str,
+}
+
+impl AuditlogTarget<'_> {
+    /// The `AUDITLOG_*` variables pointing `auditlog` at this target (for `Command::envs`).
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        [
+            ("AUDITLOG_KAFKA__BROKERS", self.brokers),
+            ("AUDITLOG_KAFKA__TOPIC", self.topic),
+            ("AUDITLOG_KAFKA__DLQ_TOPIC", self.dlq_topic),
+            ("AUDITLOG_CLICKHOUSE__URL", self.clickhouse_url),
+            ("AUDITLOG_CLICKHOUSE__DATABASE", self.database),
+            ("AUDITLOG_CONSUMER__GROUP_ID", self.group_id),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect()
+    }
+}
+
 /// ClickHouse settings for a new database named after `prefix`, with every migration applied.
 pub async fn fresh_database(prefix: &str) -> Result<ClickHouseConfig> {
+    migrated_database(&clickhouse_url(), &unique_name(prefix)).await
+}
+
+/// ClickHouse settings for database `database` at `url`, with every migration applied
+/// (the database is created when missing).
+pub async fn migrated_database(url: &str, database: &str) -> Result<ClickHouseConfig> {
     let cfg = ClickHouseConfig {
-        url: clickhouse_url(),
-        database: unique_name(prefix),
+        url: url.to_owned(),
+        database: database.to_owned(),
         ..ClickHouseConfig::default()
     };
     auditlog_store::migrate(&cfg)

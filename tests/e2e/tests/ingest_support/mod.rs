@@ -33,20 +33,16 @@ impl World {
     /// on the shared test stack.
     pub async fn new(prefix: &str, partitions: i32) -> Result<Self> {
         let name = auditlog_testkit::unique_name(prefix);
-        let topic = format!("{name}_events");
-        let dlq_topic = format!("{name}_dlq");
-        auditlog_testkit::create_topic(&topic, partitions).await?;
-        auditlog_testkit::create_topic(&dlq_topic, 1).await?;
-        let clickhouse = auditlog_testkit::fresh_database(prefix).await?;
-        Ok(Self {
-            brokers: auditlog_testkit::brokers(),
-            group: format!("{name}_group"),
+        let database = auditlog_testkit::unique_name(prefix);
+        let clickhouse_url = auditlog_testkit::clickhouse_url();
+        Self::create(
             name,
-            topic,
-            dlq_topic,
-            clickhouse,
-            env: Vec::new(),
-        })
+            partitions,
+            auditlog_testkit::brokers(),
+            &clickhouse_url,
+            &database,
+        )
+        .await
     }
 
     /// Like [`World::new`] on a private stack (its broker and ClickHouse).
@@ -55,30 +51,35 @@ impl World {
         partitions: i32,
         stack: &auditlog_testkit::PrivateStack,
     ) -> Result<Self> {
-        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
         let name = auditlog_testkit::unique_name(prefix);
+        let database = name.clone();
+        let clickhouse_url = stack.clickhouse_url();
+        Self::create(
+            name,
+            partitions,
+            stack.brokers(),
+            &clickhouse_url,
+            &database,
+        )
+        .await
+    }
+
+    /// Creates the topics of the world `name` on `brokers` (`partitions` for the events, one for
+    /// the dead letters) and the migrated `database` at `clickhouse_url`.
+    async fn create(
+        name: String,
+        partitions: i32,
+        brokers: String,
+        clickhouse_url: &str,
+        database: &str,
+    ) -> Result<Self> {
         let topic = format!("{name}_events");
         let dlq_topic = format!("{name}_dlq");
-        let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", stack.brokers())
-            .create()?;
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        for (t, p) in [(&topic, partitions), (&dlq_topic, 1)] {
-            for r in admin
-                .create_topics([&NewTopic::new(t, p, TopicReplication::Fixed(1))], &opts)
-                .await?
-            {
-                r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
-            }
-        }
-        let clickhouse = ClickHouseConfig {
-            url: stack.clickhouse_url(),
-            database: name.clone(),
-            ..ClickHouseConfig::default()
-        };
-        auditlog_store::migrate(&clickhouse).await?;
+        auditlog_testkit::create_topic_on(&brokers, &topic, partitions).await?;
+        auditlog_testkit::create_topic_on(&brokers, &dlq_topic, 1).await?;
+        let clickhouse = auditlog_testkit::migrated_database(clickhouse_url, database).await?;
         Ok(Self {
-            brokers: stack.brokers(),
+            brokers,
             group: format!("{name}_group"),
             name,
             topic,
@@ -100,16 +101,23 @@ impl World {
         self.clickhouse.client()
     }
 
+    /// Where this world's `auditlog` processes read and write.
+    fn target(&self) -> auditlog_testkit::AuditlogTarget<'_> {
+        auditlog_testkit::AuditlogTarget {
+            brokers: &self.brokers,
+            topic: &self.topic,
+            dlq_topic: &self.dlq_topic,
+            clickhouse_url: &self.clickhouse.url,
+            database: &self.clickhouse.database,
+            group_id: &self.group,
+        }
+    }
+
     /// `auditlog ARGS` with this world's configuration.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(auditlog_testkit::auditlog_bin());
         cmd.args(args)
-            .env("AUDITLOG_KAFKA__BROKERS", &self.brokers)
-            .env("AUDITLOG_KAFKA__TOPIC", &self.topic)
-            .env("AUDITLOG_KAFKA__DLQ_TOPIC", &self.dlq_topic)
-            .env("AUDITLOG_CLICKHOUSE__URL", &self.clickhouse.url)
-            .env("AUDITLOG_CLICKHOUSE__DATABASE", &self.clickhouse.database)
-            .env("AUDITLOG_CONSUMER__GROUP_ID", &self.group)
+            .envs(self.target().vars())
             .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
             .env("AUDITLOG_CONSUMER__SESSION_TIMEOUT", "6s")
             .env("AUDITLOG_CONSUMER__BATCH_MAX_WAIT", "300ms")
