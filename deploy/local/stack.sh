@@ -90,6 +90,18 @@ is_ours() {
     { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qxF "$INSTANCE"
 }
 
+# Whether PID is a live process (not a zombie). Once a PID is known to be ours, this is the
+# check to watch it with: `is_ours` reads /proc/PID/environ, which is briefly unreadable while
+# the process execs (spawn's `setsid` execs the component), and a starting component must not
+# be taken for a dead one then (it would keep running, untracked).
+alive() {
+    local pid=$1 stat
+    kill -0 "$pid" 2>/dev/null || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ "${stat%% *}" != Z ]]
+}
+
 # Prints the PID of a running component of this stack; removes a stale PID file.
 running_pid() {
     local f pid
@@ -153,7 +165,7 @@ wait_healthy() {
     shift 3
     local deadline=$((SECONDS + TIMEOUT))
     until $check; do
-        if ! is_ours "$pid"; then
+        if ! alive "$pid"; then
             rm -f "$(pid_file "$comp")"
             show_logs "$@"
             die "$comp exited during startup (logs above; full logs in $LOG_DIR)"
@@ -176,7 +188,7 @@ stop_component() {
     log "$comp: stopping PID $pid (SIGTERM)"
     kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + STOP_TIMEOUT))
-    while is_ours "$pid"; do
+    while alive "$pid"; do
         if ((SECONDS >= deadline)); then
             warn "$comp: PID $pid still running after ${STOP_TIMEOUT}s; sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
@@ -185,7 +197,7 @@ stop_component() {
         fi
         sleep 0.2
     done
-    while is_ours "$pid"; do sleep 0.1; done
+    while alive "$pid"; do sleep 0.1; done
     rm -f "$(pid_file "$comp")"
     log "$comp: stopped"
 }
@@ -435,7 +447,7 @@ start_app() {
     pid=$(<"$(pid_file "$comp")")
     local deadline=$((SECONDS + TIMEOUT))
     until [[ -n "$(http_get "$url")" ]]; do
-        if ! is_ours "$pid"; then
+        if ! alive "$pid"; then
             rm -f "$(pid_file "$comp")"
             if grep -q "not built yet" "$logfile"; then
                 warn "$comp: 'auditlog $sub' is not built yet; $comp not started"

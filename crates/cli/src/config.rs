@@ -148,4 +148,20 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn clickhouse_compression_is_read_and_a_bad_one_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_CLICKHOUSE__COMPRESSION", "none");
+            let cfg = Config::load(None).unwrap();
+            assert_eq!(
+                cfg.clickhouse.compression,
+                auditlog_store::Compression::None
+            );
+            jail.set_env("AUDITLOG_CLICKHOUSE__COMPRESSION", "gzip");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("compression") && msg.contains("gzip"), "{msg}");
+            Ok(())
+        });
+    }
 }

@@ -272,12 +272,8 @@ async fn main() -> Result<()> {
             fingerprint: filter.fingerprint(ws),
         };
         // The statement the API runs for a full page.
-        let page_sql = |after: Option<&Cursor>| match dedup {
-            Dedup::LimitBy => {
-                sql::list_fast(ws, &filter, Order::Desc, 50, after, sql::key_budget(50))
-            }
-            Dedup::Final => sql::list(ws, &filter, Order::Desc, 50, after, dedup),
-        };
+        let page_sql =
+            |after: Option<&Cursor>| sql::list_first(ws, &filter, Order::Desc, 50, after, dedup);
         let first_sql = page_sql(None);
         let deep_sql = page_sql(Some(&pos));
         for (name, url, q) in [

@@ -213,13 +213,9 @@ impl Reader {
         limit: u32,
         after: Option<&Cursor>,
     ) -> Result<Page> {
-        let mut rows: Vec<EventRow> = Vec::new();
-        if self.dedup == Dedup::LimitBy {
-            let keys = sql::key_budget(limit);
-            let q = sql::list_fast(ws, f, order, limit, after, keys).query(&self.client);
-            rows = self.timed("list events", q.fetch_all()).await?;
-        }
-        if rows.len() <= limit as usize {
+        let q = sql::list_first(ws, f, order, limit, after, self.dedup).query(&self.client);
+        let mut rows: Vec<EventRow> = self.timed("list events", q.fetch_all()).await?;
+        if rows.len() <= limit as usize && self.dedup == Dedup::LimitBy {
             // The last page (or duplicates ate the key budget): the exact statement.
             let q = sql::list(ws, f, order, limit, after, self.dedup).query(&self.client);
             rows = self.timed("list events", q.fetch_all()).await?;

@@ -257,6 +257,23 @@ pub fn list(
     sql
 }
 
+/// The first statement a page runs: [`list_fast`] for `limit_by` (with [`key_budget`] keys),
+/// the exact [`list`] for `final`. When it returns `limit` rows or fewer, the page is
+/// [`list`]'s (the last page, or duplicates used up the key budget).
+pub fn list_first(
+    ws: &str,
+    f: &Filter,
+    order: Order,
+    limit: u32,
+    after: Option<&Cursor>,
+    dedup: Dedup,
+) -> Sql {
+    match dedup {
+        Dedup::LimitBy => list_fast(ws, f, order, limit, after, key_budget(limit)),
+        Dedup::Final => list(ws, f, order, limit, after, dedup),
+    }
+}
+
 /// Keys [`list_fast`] reads for a page of `limit`: twice the page (a page loses keys only to
 /// duplicates, which are rare).
 pub fn key_budget(limit: u32) -> u32 {

@@ -366,6 +366,9 @@ impl ConsumerEnv {
             .arg("consume")
             .envs(self.target().vars())
             .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
+            // ClickHouse is on this host (and the peer runs inside it): no transport
+            // compression, as documented for a same-host ClickHouse.
+            .env("AUDITLOG_CLICKHOUSE__COMPRESSION", "none")
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(file)

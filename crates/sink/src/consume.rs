@@ -156,6 +156,10 @@ pub fn create(
             "fetch.wait.max.ms",
             cfg.fetch_wait_max.as_millis().to_string(),
         )
+        // When the prefetch queue is full librdkafka waits this long before fetching the
+        // partition again (default 1 s): with a backlog, the queue drains in far less and the
+        // consumer would sit idle for the rest.
+        .set("fetch.queue.backoff.ms", "20")
         .set("statistics.interval.ms", "5000")
         .create_with_context(ctx)
         .map_err(|e| Error::kafka("create consumer", e))

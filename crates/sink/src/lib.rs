@@ -23,6 +23,7 @@
 //! ```
 
 pub mod batch;
+mod commit;
 pub mod config;
 pub mod consume;
 pub mod decode;

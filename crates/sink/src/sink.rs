@@ -1,8 +1,10 @@
 //! The pipeline, read top to bottom: consume -> decode -> batch (per partition) -> write ->
-//! commit. One task owns all batching and writing state, so a partition's batches are written
-//! and committed strictly in offset order.
+//! commit. One task owns the batching state and hands the batches it cuts, in order, to the
+//! write stage ([`crate::commit`]), which writes and commits them one at a time: a
+//! partition's batches are written and committed strictly in offset order, and ClickHouse
+//! works on one batch while the pipeline reads and cuts the next.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,21 +12,23 @@ use std::time::{Duration, Instant};
 
 use auditlog_producer::KafkaConfig;
 use auditlog_store::ClickHouseConfig;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::RuntimeFlavor;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::batch::{Batch, PartitionBatcher, Policy};
+use crate::commit::{self, Aborted, Committer, Job, Retry, Written};
 use crate::consume::{self, Input, SinkConsumer};
-use crate::decode::{decode, DeadLetter};
+use crate::decode::decode;
 use crate::dlq::DeadLetterProducer;
 use crate::observe::{self, Health};
 use crate::retention::Retention;
 use crate::watchdog;
-use crate::write::{insert_isolating, ClickHouseWriter, WriteError, Writer};
+use crate::write::{ClickHouseWriter, Writer};
 use crate::{Error, Result, SinkConfig};
 
 /// Messages buffered between the consume task and the pipeline.
@@ -88,7 +92,7 @@ pub async fn run(
             }
         }
     };
-    let dlq = DeadLetterProducer::new(&kafka.brokers, &kafka.dlq_topic)?;
+    let dlq = Arc::new(DeadLetterProducer::new(&kafka.brokers, &kafka.dlq_topic)?);
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -114,6 +118,19 @@ pub async fn run(
     info!(topic = %kafka.topic, group = %cfg.group_id, "consuming");
     health.running.store(true, Ordering::SeqCst);
 
+    let retry = Retry::new(cfg, consumer.clone(), interrupt.clone(), health.clone());
+    let aborted = Arc::new(Aborted::default());
+    let (jobs, jobs_rx) = mpsc::channel(commit::QUEUE);
+    let committer = Committer {
+        topic: kafka.topic.clone(),
+        writer: writer.clone(),
+        dlq: dlq.clone(),
+        retry: retry.clone(),
+        aborted: aborted.clone(),
+        written: HashMap::new(),
+        health: health.clone(),
+        tally: Written::default(),
+    };
     let mut pipeline = Pipeline {
         cfg: cfg.clone(),
         topic: kafka.topic.clone(),
@@ -121,12 +138,13 @@ pub async fn run(
         writer,
         dlq,
         retention,
+        retry,
         batchers: HashMap::new(),
-        aborted: HashSet::new(),
-        written: HashMap::new(),
+        aborted,
         rewound: HashMap::new(),
+        jobs: Some(jobs),
+        stage: Some(tokio::spawn(committer.run(jobs_rx))),
         interrupt: interrupt.clone(),
-        health: health.clone(),
         summary: Summary::default(),
     };
     let result = pipeline.run(rx, &mut shutdown, &stop_tx).await;
@@ -144,33 +162,31 @@ pub async fn run(
     result
 }
 
-/// Why a write was given up.
-#[derive(Debug)]
-struct Aborted;
-
 struct Pipeline<W: Writer> {
     cfg: SinkConfig,
     topic: String,
     consumer: Arc<SinkConsumer>,
     writer: W,
-    dlq: DeadLetterProducer,
+    dlq: Arc<DeadLetterProducer>,
     retention: Retention,
+    retry: Retry,
     /// Open batches per partition (created when the partition's first message arrives).
     batchers: HashMap<i32, PartitionBatcher<OwnedMessage>>,
-    /// Partitions whose write was given up (revocation or shutdown during retries): their
-    /// further messages are ignored until the revocation completes; nothing more is committed.
-    aborted: HashSet<i32>,
-    /// Next offset to commit per partition (everything before it is in ClickHouse).
-    written: HashMap<i32, i64>,
+    /// Partitions whose write was given up: their further messages are ignored until the
+    /// revocation completes; nothing more is committed.
+    aborted: Arc<Aborted>,
     /// Partitions rewound to their committed offset after an assignment started them further
     /// on: their messages are ignored until the one at this offset arrives.
     rewound: HashMap<i32, i64>,
+    /// To the write stage (`None` once it is closed at shutdown).
+    jobs: Option<mpsc::Sender<Job>>,
+    /// The write stage.
+    stage: Option<JoinHandle<Result<Written>>>,
     interrupt: Arc<AtomicBool>,
-    health: Arc<Health>,
     summary: Summary,
 }
 
-impl<W: Writer> Pipeline<W> {
+impl<W: Writer + Clone + 'static> Pipeline<W> {
     async fn run(
         &mut self,
         mut rx: mpsc::Receiver<Input>,
@@ -212,6 +228,11 @@ impl<W: Writer> Pipeline<W> {
         while rx.recv().await.is_some() {}
         let partitions: Vec<i32> = self.batchers.keys().copied().collect();
         self.on_revoke(&partitions).await?;
+        // Every batch is written: close the write stage and collect its tally.
+        self.jobs = None;
+        let written = self.join_stage().await?;
+        self.summary.inserted = written.inserted;
+        self.summary.dead_lettered += written.dead_lettered;
         info!(
             consumed = self.summary.consumed,
             inserted = self.summary.inserted,
@@ -224,7 +245,9 @@ impl<W: Writer> Pipeline<W> {
     /// Decode one message, dead-letter it or add its row, write the batches it completes.
     async fn on_message(&mut self, m: OwnedMessage) -> Result<()> {
         let (p, o) = (m.partition(), m.offset());
-        if self.aborted.contains(&p) {
+        if self.aborted.contains(p) {
+            // Given up by the write stage: drop the open batch too (uncommitted).
+            self.batchers.remove(&p);
             return Ok(());
         }
         if let Some(&start) = self.rewound.get(&p) {
@@ -240,10 +263,11 @@ impl<W: Writer> Pipeline<W> {
         if !self.batchers.contains_key(&p) {
             // First message since assignment: reproduce the batches recorded from here on.
             let Ok(recorded) = self
-                .with_retry("read recorded batches", || self.writer.recorded_cuts(p, o))
+                .retry
+                .run("read recorded batches", || self.writer.recorded_cuts(p, o))
                 .await
             else {
-                self.abort(p);
+                self.aborted.insert(p);
                 return Ok(());
             };
             debug!(
@@ -265,7 +289,8 @@ impl<W: Writer> Pipeline<W> {
         ) {
             Ok(row) => Some((row, m)),
             Err(why) => {
-                self.dead_letter(&m, &why).await?;
+                commit::dead_letter(&self.dlq, &m, &why).await?;
+                self.summary.dead_lettered += 1;
                 None
             }
         };
@@ -357,115 +382,76 @@ impl<W: Writer> Pipeline<W> {
         Ok(())
     }
 
-    /// Flushes the partitions' open batches, commits synchronously, forgets the partitions.
+    /// Flushes the partitions' open batches, waits until the write stage has written them and
+    /// committed synchronously, forgets the partitions.
     async fn on_revoke(&mut self, partitions: &[i32]) -> Result<()> {
         for &p in partitions {
             if let Some(batch) = self.batchers.get_mut(&p).and_then(PartitionBatcher::take) {
                 self.write(p, batch).await?;
             }
         }
-        let mut tpl = TopicPartitionList::new();
+        let (done, released) = oneshot::channel();
+        self.send(Job::Release {
+            partitions: partitions.to_vec(),
+            done,
+        })
+        .await?;
+        if released.await.is_err() {
+            return Err(self.stage_failure().await);
+        }
         for p in partitions {
             self.batchers.remove(p);
-            self.aborted.remove(p);
             self.rewound.remove(p);
-            if let Some(next) = self.written.remove(p) {
-                let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(next));
-            }
-        }
-        if tpl.count() > 0 {
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
-                metrics::counter!(observe::COMMIT_ERRORS).increment(1);
-                warn!(error = %e, "final commit of revoked partitions failed; their last batches will be consumed again and deduplicated");
-            }
         }
         self.interrupt.store(false, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Write one batch: record its range, insert it (isolating refused rows), dead-letter the
-    /// refused rows, then commit `last + 1`.
+    /// Hands a batch to the write stage, with the rows' retention stamped from the plans as
+    /// they are now (a plan may have changed since the rows were decoded).
     async fn write(&mut self, p: i32, mut batch: Batch<OwnedMessage>) -> Result<()> {
-        if self.aborted.contains(&p) {
+        if self.aborted.contains(p) {
             return Ok(());
         }
-        let started = Instant::now();
         self.retention.refresh_if_due().await;
         for row in &mut batch.rows {
             row.retention_days = self.retention.days(&row.workspace_id);
         }
-        let mut inserted = 0;
-        if !batch.rows.is_empty() {
-            let (first, last, rows) = (batch.first, batch.last, batch.rows.len());
-            if !batch.recorded
-                && self
-                    .with_retry("record batch", || {
-                        self.writer.record_cut(p, first, last, rows)
-                    })
-                    .await
-                    .is_err()
-            {
-                self.abort(p);
-                return Ok(());
-            }
-            let topic = self.topic.clone();
-            let Ok(refused) = self
-                .with_retry("insert batch", || {
-                    insert_isolating(&self.writer, &topic, p, &batch)
-                })
+        self.send(Job::Write {
+            partition: p,
+            batch,
+        })
+        .await
+    }
+
+    /// Sends a job to the write stage (waiting while it is busy with the one before).
+    async fn send(&mut self, job: Job) -> Result<()> {
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send(job).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.stage_failure().await)
+        }
+    }
+
+    /// Why the write stage stopped early.
+    async fn stage_failure(&mut self) -> Error {
+        match self.join_stage().await {
+            Err(e) => e,
+            Ok(_) => Error::Runtime("the write stage stopped".into()),
+        }
+    }
+
+    async fn join_stage(&mut self) -> Result<Written> {
+        match self.stage.take() {
+            Some(stage) => stage
                 .await
-            else {
-                self.abort(p);
-                return Ok(());
-            };
-            inserted = batch.rows.len() - refused.len();
-            for r in refused {
-                warn!(partition = p, offset = r.offset, error = %r.message, "ClickHouse refused a row; dead-lettering it");
-                self.dead_letter(&r.raw, &DeadLetter::rejected(r.message))
-                    .await?;
-            }
+                .map_err(|e| Error::Runtime(format!("the write stage failed: {e}")))?,
+            None => Err(Error::Runtime("the write stage stopped".into())),
         }
-        let next = batch.last + 1;
-        let mut tpl = TopicPartitionList::new();
-        let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-            metrics::counter!(observe::COMMIT_ERRORS).increment(1);
-            warn!(partition = p, error = %e, "commit failed");
-        }
-        self.written.insert(p, next);
-        self.summary.inserted += inserted as u64;
-        metrics::counter!(observe::INSERTED).increment(inserted as u64);
-        metrics::counter!(observe::BATCHES).increment(1);
-        metrics::histogram!(observe::BATCH_ROWS).record(batch.rows.len() as f64);
-        metrics::histogram!(observe::BATCH_BYTES).record(batch.bytes as f64);
-        metrics::histogram!(observe::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
-        self.health.batches.fetch_add(1, Ordering::Relaxed);
-        debug!(
-            partition = p,
-            first = batch.first,
-            last = batch.last,
-            rows = inserted,
-            "batch written"
-        );
-        Ok(())
-    }
-
-    async fn dead_letter(&mut self, m: &OwnedMessage, why: &DeadLetter) -> Result<()> {
-        warn!(partition = m.partition(), offset = m.offset(), code = why.code, reason = %why.message, "dead-lettering message");
-        self.dlq.send(m, why).await?;
-        metrics::counter!(observe::DEAD_LETTERED, "reason" => why.code).increment(1);
-        self.summary.dead_lettered += 1;
-        Ok(())
-    }
-
-    /// Gives up a partition until it is revoked: its open batch is dropped uncommitted.
-    fn abort(&mut self, p: i32) {
-        warn!(
-            partition = p,
-            "giving up the partition's pending rows (not committed; they will be consumed again)"
-        );
-        self.aborted.insert(p);
-        self.batchers.remove(&p);
     }
 
     fn policy(&self) -> Policy {
@@ -473,63 +459,6 @@ impl<W: Writer> Pipeline<W> {
             max_rows: self.cfg.batch_max_rows,
             max_bytes: self.cfg.batch_max_bytes,
             max_wait: self.cfg.batch_max_wait,
-        }
-    }
-
-    /// Retries `f` with capped exponential backoff, consumption paused meanwhile, until it
-    /// succeeds or a revocation/shutdown interrupts.
-    async fn with_retry<T, F, Fut>(&self, what: &str, f: F) -> Result<T, Aborted>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, WriteError>>,
-    {
-        let mut backoff = self.cfg.retry_initial_backoff;
-        let mut paused = false;
-        loop {
-            match f().await {
-                Ok(v) => {
-                    if paused {
-                        self.set_paused(false);
-                        info!(what, "ClickHouse write recovered; consumption resumed");
-                    }
-                    return Ok(v);
-                }
-                Err(e) => {
-                    metrics::counter!(observe::RETRIES).increment(1);
-                    if !paused {
-                        self.set_paused(true);
-                        paused = true;
-                    }
-                    warn!(what, error = %e, retry_in = ?backoff, "ClickHouse write failed; consumption paused");
-                    let until = Instant::now() + backoff;
-                    while Instant::now() < until {
-                        if self.interrupt.load(Ordering::SeqCst) {
-                            self.set_paused(false);
-                            return Err(Aborted);
-                        }
-                        tokio::time::sleep(Duration::from_millis(50).min(backoff)).await;
-                    }
-                    backoff = (backoff * 2).min(self.cfg.retry_max_backoff);
-                }
-            }
-        }
-    }
-
-    fn set_paused(&self, paused: bool) {
-        self.health
-            .clickhouse_failing
-            .store(paused, Ordering::SeqCst);
-        metrics::gauge!(observe::PAUSED).set(if paused { 1.0 } else { 0.0 });
-        let Ok(assignment) = self.consumer.assignment() else {
-            return;
-        };
-        let r = if paused {
-            self.consumer.pause(&assignment)
-        } else {
-            self.consumer.resume(&assignment)
-        };
-        if let Err(e) = r {
-            warn!(error = %e, paused, "could not pause/resume partitions");
         }
     }
 }

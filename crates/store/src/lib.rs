@@ -13,7 +13,7 @@ pub mod error;
 pub mod migrate;
 pub mod plans;
 
-pub use config::ClickHouseConfig;
+pub use config::{ClickHouseConfig, Compression};
 pub use error::{Error, Result};
 pub use migrate::{migrate, MIGRATIONS};
 pub use plans::{Plan, WorkspacePlan};

@@ -80,39 +80,17 @@ impl Stack {
     fn kill_strays(&self, comm: Option<&str>) {
         for (pid, name) in self.processes(comm) {
             tracing::warn!("killing stray process {pid} ({name}) of the suite's stack");
-            sigkill(pid);
+            auditlog_testkit::sigkill(pid);
         }
     }
 
     /// The processes (PID, command name) carrying this instance's `STACK_INSTANCE` marker whose
     /// command name contains `comm` (all of them when `None`).
     fn processes(&self, comm: Option<&str>) -> Vec<(u32, String)> {
-        let marker = format!("STACK_INSTANCE={}", self.dir.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let mut found = Vec::new();
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            if !environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
-                continue;
-            }
-            let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            if comm.is_some_and(|c| !name.contains(c)) {
-                continue;
-            }
-            found.push((pid, name.trim().to_string()));
-        }
-        found
+        auditlog_testkit::stack_processes(&self.dir)
+            .into_iter()
+            .filter(|(_, name)| comm.is_none_or(|c| name.contains(c)))
+            .collect()
     }
 
     /// SIGKILLs the broker: a crash, not a shutdown. (On SIGTERM Tansu 0.6.0 answers the
@@ -122,7 +100,7 @@ impl Stack {
     pub fn crash_broker(&self) {
         for (pid, name) in self.processes(Some("tansu")) {
             tracing::info!("killing broker process {pid} ({name}) (SIGKILL)");
-            sigkill(pid);
+            auditlog_testkit::sigkill(pid);
         }
     }
 
@@ -202,11 +180,4 @@ impl Stack {
         })
         .await?
     }
-}
-
-/// `kill -KILL PID`; a process that is already gone is no error.
-fn sigkill(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
 }

@@ -6,7 +6,7 @@
 //! The stack's addresses come from `TEST_CLICKHOUSE_URL` and `TEST_KAFKA_BROKERS`, defaulting
 //! to the test profile's ports. A test that cannot reach the stack fails; it is never skipped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -279,8 +279,52 @@ impl Drop for PrivateStack {
             eprintln!("PrivateStack: {e:#}");
             return;
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // A component the script lost track of (it cannot stop what it does not know) must not
+        // outlive the stack: it would hold ports, memory and CPU for the rest of the run.
+        for (pid, name) in stack_processes(&self.dir) {
+            eprintln!("PrivateStack: killing leftover process {pid} ({name})");
+            sigkill(pid);
+        }
+        // KEEP_PRIVATE_STACK=1 keeps the data and logs (to look into a failure).
+        if std::env::var_os("KEEP_PRIVATE_STACK").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+/// The processes (PID, command name) started by the stack whose data directory is `dir`: those
+/// carrying its `STACK_INSTANCE` marker in their environment.
+pub fn stack_processes(dir: &Path) -> Vec<(u32, String)> {
+    let marker = format!("STACK_INSTANCE={}", dir.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
+            continue;
+        }
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        found.push((pid, name.trim().to_string()));
+    }
+    found
+}
+
+/// `kill -KILL PID`; a process that is already gone is no error.
+pub fn sigkill(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
 }
 
 /// `n` distinct TCP ports free on 127.0.0.1 right now.

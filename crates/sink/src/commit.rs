@@ -1,0 +1,292 @@
+//! Write and commit: a task of its own that takes the batches the pipeline cuts, writes them
+//! one at a time in the order they were cut (record the range, insert, dead-letter the rows
+//! ClickHouse refuses) and commits each batch's offsets once its rows are in ClickHouse.
+//!
+//! Running beside the pipeline, it lets ClickHouse work on one batch while the next ones are
+//! read, decoded and cut. The channel between the two holds at most one batch, so a slow
+//! ClickHouse slows the pipeline down (and through it the reading) instead of growing memory.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::batch::Batch;
+use crate::consume::SinkConsumer;
+use crate::decode::DeadLetter;
+use crate::dlq::DeadLetterProducer;
+use crate::observe::{self, Health};
+use crate::write::{insert_isolating, WriteError, Writer};
+use crate::{Result, SinkConfig};
+
+/// Work for the write stage, done in the order sent.
+pub(crate) enum Job {
+    /// Write a batch of `partition`, then commit `batch.last + 1`.
+    Write {
+        partition: i32,
+        batch: Batch<OwnedMessage>,
+    },
+    /// Commit what was written of `partitions` synchronously and forget them (revocation,
+    /// shutdown). `done` fires when this and every job before it are finished.
+    Release {
+        partitions: Vec<i32>,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What the write stage did, for the run's summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Written {
+    pub inserted: u64,
+    pub dead_lettered: u64,
+}
+
+/// Partitions whose writes were given up (revocation or shutdown during retries): nothing
+/// more is written or committed for them until they are released. Shared by the pipeline
+/// (which drops their messages) and the write stage.
+#[derive(Debug, Default)]
+pub(crate) struct Aborted(Mutex<HashSet<i32>>);
+
+impl Aborted {
+    pub fn contains(&self, p: i32) -> bool {
+        self.lock().contains(&p)
+    }
+
+    /// Gives up `p` until it is released: its open batch is dropped uncommitted.
+    pub fn insert(&self, p: i32) {
+        warn!(
+            partition = p,
+            "giving up the partition's pending rows (not committed; they will be consumed again)"
+        );
+        self.lock().insert(p);
+    }
+
+    fn remove(&self, p: i32) {
+        self.lock().remove(&p);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A retry loop was interrupted (revocation or shutdown) before the call succeeded.
+#[derive(Debug)]
+pub(crate) struct Interrupted;
+
+/// Retries ClickHouse calls with capped exponential backoff, consumption paused meanwhile.
+#[derive(Clone)]
+pub(crate) struct Retry {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub consumer: Arc<SinkConsumer>,
+    pub interrupt: Arc<AtomicBool>,
+    pub health: Arc<Health>,
+}
+
+impl Retry {
+    pub fn new(
+        cfg: &SinkConfig,
+        consumer: Arc<SinkConsumer>,
+        interrupt: Arc<AtomicBool>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            initial_backoff: cfg.retry_initial_backoff,
+            max_backoff: cfg.retry_max_backoff,
+            consumer,
+            interrupt,
+            health,
+        }
+    }
+
+    /// Runs `f` until it succeeds or a revocation/shutdown interrupts.
+    pub async fn run<T, F, Fut>(&self, what: &str, f: F) -> Result<T, Interrupted>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, WriteError>>,
+    {
+        let mut backoff = self.initial_backoff;
+        let mut paused = false;
+        loop {
+            match f().await {
+                Ok(v) => {
+                    if paused {
+                        self.set_paused(false);
+                        info!(what, "ClickHouse write recovered; consumption resumed");
+                    }
+                    return Ok(v);
+                }
+                Err(e) => {
+                    metrics::counter!(observe::RETRIES).increment(1);
+                    if !paused {
+                        self.set_paused(true);
+                        paused = true;
+                    }
+                    warn!(what, error = %e, retry_in = ?backoff, "ClickHouse write failed; consumption paused");
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until {
+                        if self.interrupt.load(Ordering::SeqCst) {
+                            self.set_paused(false);
+                            return Err(Interrupted);
+                        }
+                        tokio::time::sleep(Duration::from_millis(50).min(backoff)).await;
+                    }
+                    backoff = (backoff * 2).min(self.max_backoff);
+                }
+            }
+        }
+    }
+
+    fn set_paused(&self, paused: bool) {
+        self.health
+            .clickhouse_failing
+            .store(paused, Ordering::SeqCst);
+        metrics::gauge!(observe::PAUSED).set(if paused { 1.0 } else { 0.0 });
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let r = if paused {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        if let Err(e) = r {
+            warn!(error = %e, paused, "could not pause/resume partitions");
+        }
+    }
+}
+
+/// The write stage's state.
+pub(crate) struct Committer<W: Writer> {
+    pub topic: String,
+    pub writer: W,
+    pub dlq: Arc<DeadLetterProducer>,
+    pub retry: Retry,
+    pub aborted: Arc<Aborted>,
+    /// Next offset to commit per partition (everything before it is in ClickHouse).
+    pub written: HashMap<i32, i64>,
+    pub health: Arc<Health>,
+    pub tally: Written,
+}
+
+/// Room in the channel to the write stage: one batch waits while one is written.
+pub(crate) const QUEUE: usize = 1;
+
+impl<W: Writer + 'static> Committer<W> {
+    /// Does the jobs in order until the channel closes; an error (the dead-letter topic
+    /// failing) ends the stage and, through the closed channel, the run.
+    pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) -> Result<Written> {
+        while let Some(job) = jobs.recv().await {
+            match job {
+                Job::Write { partition, batch } => self.write(partition, batch).await?,
+                Job::Release { partitions, done } => {
+                    self.release(&partitions);
+                    let _ = done.send(());
+                }
+            }
+        }
+        Ok(self.tally)
+    }
+
+    /// Write one batch: record its range, insert it (isolating refused rows), dead-letter the
+    /// refused rows, then commit `last + 1`.
+    async fn write(&mut self, p: i32, batch: Batch<OwnedMessage>) -> Result<()> {
+        if self.aborted.contains(p) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut inserted = 0;
+        if !batch.rows.is_empty() {
+            let (first, last, rows) = (batch.first, batch.last, batch.rows.len());
+            if !batch.recorded
+                && self
+                    .retry
+                    .run("record batch", || {
+                        self.writer.record_cut(p, first, last, rows)
+                    })
+                    .await
+                    .is_err()
+            {
+                self.aborted.insert(p);
+                return Ok(());
+            }
+            let Ok(refused) = self
+                .retry
+                .run("insert batch", || {
+                    insert_isolating(&self.writer, &self.topic, p, &batch)
+                })
+                .await
+            else {
+                self.aborted.insert(p);
+                return Ok(());
+            };
+            inserted = batch.rows.len() - refused.len();
+            for r in refused {
+                warn!(partition = p, offset = r.offset, error = %r.message, "ClickHouse refused a row; dead-lettering it");
+                dead_letter(&self.dlq, &r.raw, &DeadLetter::rejected(r.message)).await?;
+                self.tally.dead_lettered += 1;
+            }
+        }
+        let next = batch.last + 1;
+        let mut tpl = TopicPartitionList::new();
+        let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
+        if let Err(e) = self.retry.consumer.commit(&tpl, CommitMode::Async) {
+            metrics::counter!(observe::COMMIT_ERRORS).increment(1);
+            warn!(partition = p, error = %e, "commit failed");
+        }
+        self.written.insert(p, next);
+        self.tally.inserted += inserted as u64;
+        metrics::counter!(observe::INSERTED).increment(inserted as u64);
+        metrics::counter!(observe::BATCHES).increment(1);
+        metrics::histogram!(observe::BATCH_ROWS).record(batch.rows.len() as f64);
+        metrics::histogram!(observe::BATCH_BYTES).record(batch.bytes as f64);
+        metrics::histogram!(observe::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+        self.health.batches.fetch_add(1, Ordering::Relaxed);
+        debug!(
+            partition = p,
+            first = batch.first,
+            last = batch.last,
+            rows = inserted,
+            "batch written"
+        );
+        Ok(())
+    }
+
+    /// Commits what was written of `partitions` synchronously and forgets them.
+    fn release(&mut self, partitions: &[i32]) {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            self.aborted.remove(p);
+            if let Some(next) = self.written.remove(&p) {
+                let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.retry.consumer.commit(&tpl, CommitMode::Sync) {
+                metrics::counter!(observe::COMMIT_ERRORS).increment(1);
+                warn!(error = %e, "final commit of released partitions failed; their last batches will be consumed again and deduplicated");
+            }
+        }
+    }
+}
+
+/// Sends `m` to the dead-letter topic with the reason.
+pub(crate) async fn dead_letter(
+    dlq: &DeadLetterProducer,
+    m: &OwnedMessage,
+    why: &DeadLetter,
+) -> Result<()> {
+    use rdkafka::message::Message;
+    warn!(partition = m.partition(), offset = m.offset(), code = why.code, reason = %why.message, "dead-lettering message");
+    dlq.send(m, why).await?;
+    metrics::counter!(observe::DEAD_LETTERED, "reason" => why.code).increment(1);
+    Ok(())
+}
