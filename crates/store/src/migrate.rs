@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_workspace_plans.sql"),
     migration!(3, "0003_api_tokens.sql"),
     migration!(4, "0004_sink_batches.sql"),
+    migration!(5, "0005_events_merge_old_partitions.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.
