@@ -85,7 +85,9 @@ pub fn decode(bytes: &[u8]) -> Result<AuditEvent, DecodeError> {
         Ok(event) => event,
         Err(_) => parse(text)?,
     };
-    event.validate_decoded(bytes.len())?;
+    // The size rules measure the wire bytes (never fewer than the compact form's) instead of
+    // serializing the event again.
+    event.validate_sized(chrono::Utc::now(), bytes.len())?;
     Ok(event)
 }
 

@@ -137,32 +137,22 @@ impl AuditEvent {
 
     /// Checks every rule, judging `time` against `now`. Returns the first broken rule.
     pub fn validate_at(&self, now: DateTime<Utc>) -> Result {
-        let total = serialized_len(self);
-        self.validate_fields_at(now, total)?;
-        whole_event(total)
-    }
-
-    /// Checks every rule for an event just read from `wire_len` bytes of JSON: the size
-    /// rules measure the wire form (never smaller than the compact one) instead of
-    /// serializing the event again.
-    pub(crate) fn validate_decoded(&self, wire_len: usize) -> Result {
-        self.validate_fields_at(Utc::now(), wire_len)?;
-        whole_event(wire_len)
+        self.validate_sized(now, serialized_len(self))
     }
 
     /// Validates and serializes in one go (the event is serialized once, not twice): the wire
     /// bytes of a valid event, or the first broken rule.
     pub fn to_validated_json_bytes(&self) -> Result<Vec<u8>> {
         let bytes = self.to_json_bytes();
-        self.validate_fields_at(Utc::now(), bytes.len())?;
-        whole_event(bytes.len())?;
+        self.validate_sized(Utc::now(), bytes.len())?;
         Ok(bytes)
     }
 
-    /// Every rule but the whole-event size. `total` is the event's serialized size: a part
-    /// is never larger than the whole, so a part's own size is measured (serialized again)
-    /// only when the whole event is over that part's limit.
-    fn validate_fields_at(&self, now: DateTime<Utc>, total: usize) -> Result {
+    /// Every rule, given the event's size as JSON: `total` is its serialized size (or the
+    /// size of the wire bytes it was read from, never smaller). A part is never larger than
+    /// the whole, so a part's own size is measured (serialized again) only when the whole
+    /// event is over that part's limit.
+    pub(crate) fn validate_sized(&self, now: DateTime<Utc>, total: usize) -> Result {
         if self.version != SCHEMA_VERSION {
             return Err(ValidationError::new(
                 "version",
@@ -250,7 +240,7 @@ impl AuditEvent {
         if let Some(c) = &self.correlation_id {
             id("correlation_id", c)?;
         }
-        Ok(())
+        whole_event(total)
     }
 }
 

@@ -209,12 +209,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     let dlq_topic = format!("{name}_dlq");
     auditlog_testkit::create_topic_on(&brokers, &topic, s.partitions).await?;
     auditlog_testkit::create_topic_on(&brokers, &dlq_topic, 1).await?;
-    let ch = ClickHouseConfig {
-        url: stack.clickhouse_url(),
-        database: name.clone(),
-        ..ClickHouseConfig::default()
-    };
-    auditlog_store::migrate(&ch).await.context("migrate")?;
+    let ch = auditlog_testkit::migrated_database(&stack.clickhouse_url(), &name).await?;
     let client = ch.client();
     let pids = StackPids {
         broker: broker_pid,

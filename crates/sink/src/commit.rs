@@ -173,7 +173,6 @@ pub(crate) struct Committer<W: Writer> {
     pub aborted: Arc<Aborted>,
     /// Next offset to commit per partition (everything before it is in ClickHouse).
     pub written: HashMap<i32, i64>,
-    pub health: Arc<Health>,
     pub tally: Written,
 }
 
@@ -249,7 +248,7 @@ impl<W: Writer + 'static> Committer<W> {
         metrics::histogram!(observe::BATCH_ROWS).record(batch.rows.len() as f64);
         metrics::histogram!(observe::BATCH_BYTES).record(batch.bytes as f64);
         metrics::histogram!(observe::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
-        self.health.batches.fetch_add(1, Ordering::Relaxed);
+        self.retry.health.batches.fetch_add(1, Ordering::Relaxed);
         debug!(
             partition = p,
             first = batch.first,

@@ -128,7 +128,6 @@ pub async fn run(
         retry: retry.clone(),
         aborted: aborted.clone(),
         written: HashMap::new(),
-        health: health.clone(),
         tally: Written::default(),
     };
     let mut pipeline = Pipeline {
