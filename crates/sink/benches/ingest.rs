@@ -54,6 +54,48 @@ struct Throughput {
     peak_rss_kib: Option<u64>,
     /// CPU seconds used during the phase by: the consumer, the broker, ClickHouse.
     cpu: Cpu,
+    /// What ClickHouse did with the table's parts during the phase.
+    parts: Option<PartStats>,
+}
+
+/// Parts written and merged in one table during a phase (`system.part_log`).
+#[derive(clickhouse::Row, serde::Deserialize, Clone, Copy)]
+struct PartStats {
+    new_parts: u64,
+    new_rows: u64,
+    merges: u64,
+    merged_rows: u64,
+    /// User + system CPU seconds of those merges.
+    merge_cpu: f64,
+}
+
+/// ClickHouse's clock, microseconds since the epoch (part_log is stamped with it).
+async fn ch_now_micros(client: &Client) -> Result<i64> {
+    Ok(client
+        .query("SELECT toUnixTimestamp64Micro(now64(6))")
+        .fetch_one::<i64>()
+        .await?)
+}
+
+/// The part_log summary of `table` between `from` and now (microseconds, ClickHouse's clock).
+async fn part_stats(client: &Client, table: &str, from: i64) -> Result<PartStats> {
+    client.query("SYSTEM FLUSH LOGS").execute().await?;
+    Ok(client
+        .query(
+            "SELECT countIf(event_type = 'NewPart') AS new_parts, \
+             sumIf(rows, event_type = 'NewPart') AS new_rows, \
+             countIf(event_type = 'MergeParts') AS merges, \
+             sumIf(rows, event_type = 'MergeParts') AS merged_rows, \
+             sumIf(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds'], \
+                   event_type = 'MergeParts') / 1e6 AS merge_cpu \
+             FROM system.part_log \
+             WHERE database = currentDatabase() AND table = ? \
+               AND event_time_microseconds >= fromUnixTimestamp64Micro(?)",
+        )
+        .bind(table)
+        .bind(from)
+        .fetch_one()
+        .await?)
 }
 
 /// CPU seconds (user + system) per process during a phase; `None` when not measured.
@@ -424,6 +466,7 @@ async fn consumer_throughput(
     s: &Settings,
     pids: StackPids,
 ) -> Result<Throughput> {
+    let since = ch_now_micros(client).await?;
     let stack_cpu = pids.snapshot();
     let start = Instant::now();
     let mut child = env.spawn("throughput")?;
@@ -438,10 +481,12 @@ async fn consumer_throughput(
     let secs = start.elapsed().as_secs_f64();
     let cpu = pids.since(stack_cpu, cpu_secs(child.id()));
     stop(&mut child);
+    let parts = part_stats(client, "events", since).await.ok();
     Ok(Throughput {
         secs,
         peak_rss_kib: result?,
         cpu,
+        parts,
     })
 }
 
@@ -514,6 +559,7 @@ async fn peer_throughput(
          kafka_num_consumers = {consumers}, kafka_thread_per_consumer = 1, \
          kafka_flush_interval_ms = 1000"
     );
+    let since = ch_now_micros(client).await?;
     let stack_cpu = pids.snapshot();
     let start = Instant::now();
     client.query(&kq).execute().await.context("create kq")?;
@@ -532,6 +578,7 @@ async fn peer_throughput(
     .await?;
     let secs = start.elapsed().as_secs_f64();
     let cpu = pids.since(stack_cpu, None);
+    let parts = part_stats(client, "events_peer", since).await.ok();
     // Same rows? Compare a checksum of the mapped columns over both tables.
     let sums = |t: &str| {
         format!(
@@ -553,6 +600,7 @@ async fn peer_throughput(
         secs,
         peak_rss_kib: None,
         cpu,
+        parts,
     })
 }
 
@@ -706,6 +754,16 @@ fn report(
             c.clickhouse,
             t.secs
         );
+        if let Some(p) = t.parts {
+            println!(
+                "| ClickHouse parts during {label} | {} new ({:.0} rows each), {} merges of {} rows, {:.1} CPU s merging | | |",
+                p.new_parts,
+                p.new_rows as f64 / p.new_parts.max(1) as f64,
+                p.merges,
+                p.merged_rows,
+                p.merge_cpu
+            );
+        }
     };
     cpu_line("ours", ours);
     if let Some(p) = peer {

@@ -26,24 +26,26 @@ pub struct Policy {
 
 /// A contiguous range of one partition's offsets, ready to be written and then committed.
 /// Poison messages inside the range are already dead-lettered; they have no row.
+///
+/// Only the rows are kept, not the messages they were decoded from: that halves the memory a
+/// batch holds. A row ClickHouse refuses is dead-lettered with its original message read
+/// back from the topic at its offset ([`crate::dlq::fetch_original`]): nothing is committed
+/// before the batch is written, so the message is still there.
 #[derive(Debug)]
-pub struct Batch<R> {
+pub struct Batch {
     /// First offset the batch covers.
     pub first: i64,
     /// Last offset the batch covers (the commit after writing it is `last + 1`).
     pub last: i64,
     /// The rows, in offset order.
     pub rows: Vec<EventRow>,
-    /// The original message of each row (same index), kept to dead-letter a row ClickHouse
-    /// refuses.
-    pub raws: Vec<R>,
     /// Message bytes in the batch.
     pub bytes: usize,
     /// Whether this range was already recorded (a replay of a recorded batch).
     pub recorded: bool,
 }
 
-impl<R> Batch<R> {
+impl Batch {
     /// The deduplication token of a range: `topic:partition:first-last`.
     pub fn token(topic: &str, partition: i32, first: i64, last: i64) -> String {
         format!("{topic}:{partition}:{first}-{last}")
@@ -51,8 +53,8 @@ impl<R> Batch<R> {
 }
 
 #[derive(Debug)]
-struct Open<R> {
-    batch: Batch<R>,
+struct Open {
+    batch: Batch,
     opened: Instant,
     /// Set when reproducing a recorded batch: cut exactly at this offset.
     forced_last: Option<i64>,
@@ -60,13 +62,13 @@ struct Open<R> {
 
 /// One partition's batcher.
 #[derive(Debug)]
-pub struct PartitionBatcher<R> {
+pub struct PartitionBatcher {
     policy: Policy,
-    open: Option<Open<R>>,
+    open: Option<Open>,
     recorded: VecDeque<(i64, i64)>,
 }
 
-impl<R> PartitionBatcher<R> {
+impl PartitionBatcher {
     /// A batcher following `recorded` cut ranges `(first, last)` first (any order, overlaps
     /// dropped).
     pub fn new(policy: Policy, mut recorded: Vec<(i64, i64)>) -> Self {
@@ -89,10 +91,10 @@ impl<R> PartitionBatcher<R> {
     pub fn push(
         &mut self,
         offset: i64,
-        item: Option<(EventRow, R)>,
+        row: Option<EventRow>,
         bytes: usize,
         now: Instant,
-    ) -> Vec<Batch<R>> {
+    ) -> Vec<Batch> {
         let mut done = Vec::new();
         // A recorded batch whose last offset never came (gap), or a free batch that would run
         // into the next recorded range: close it first.
@@ -123,7 +125,6 @@ impl<R> PartitionBatcher<R> {
                     first: forced.map_or(offset, |(f, _)| f),
                     last: offset,
                     rows: Vec::new(),
-                    raws: Vec::new(),
                     bytes: 0,
                     recorded: forced.is_some(),
                 },
@@ -136,9 +137,8 @@ impl<R> PartitionBatcher<R> {
         };
         open.batch.last = offset;
         open.batch.bytes += bytes;
-        if let Some((row, raw)) = item {
+        if let Some(row) = row {
             open.batch.rows.push(row);
-            open.batch.raws.push(raw);
         }
         let cut = match open.forced_last {
             Some(l) => offset >= l,
@@ -167,7 +167,7 @@ impl<R> PartitionBatcher<R> {
     }
 
     /// The open batch if its time is up.
-    pub fn take_due(&mut self, now: Instant) -> Option<Batch<R>> {
+    pub fn take_due(&mut self, now: Instant) -> Option<Batch> {
         if self.deadline().is_some_and(|d| d <= now) {
             self.take()
         } else {
@@ -176,7 +176,7 @@ impl<R> PartitionBatcher<R> {
     }
 
     /// The open batch, whatever its size (flush on revoke, shutdown or memory pressure).
-    pub fn take(&mut self) -> Option<Batch<R>> {
+    pub fn take(&mut self) -> Option<Batch> {
         self.open.take().map(|o| o.batch)
     }
 
@@ -212,7 +212,7 @@ mod tests {
         }
     }
 
-    fn ranges(b: &[Batch<()>]) -> Vec<(i64, i64, usize)> {
+    fn ranges(b: &[Batch]) -> Vec<(i64, i64, usize)> {
         b.iter().map(|b| (b.first, b.last, b.rows.len())).collect()
     }
 
@@ -222,14 +222,14 @@ mod tests {
         let mut p = PartitionBatcher::new(policy(), vec![]);
         let mut out = Vec::new();
         for o in 0..7 {
-            out.extend(p.push(o, Some((row(o), ())), 10, t));
+            out.extend(p.push(o, Some(row(o)), 10, t));
         }
         assert_eq!(ranges(&out), vec![(0, 2, 3), (3, 5, 3)]);
         // Bytes.
-        let out = p.push(7, Some((row(7), ())), 990, t);
+        let out = p.push(7, Some(row(7)), 990, t);
         assert_eq!(ranges(&out), vec![(6, 7, 2)]);
         // Time.
-        assert!(p.push(8, Some((row(8), ())), 1, t).is_empty());
+        assert!(p.push(8, Some(row(8)), 1, t).is_empty());
         assert!(p.take_due(t + Duration::from_millis(999)).is_none());
         let b = p.take_due(t + Duration::from_secs(1)).unwrap();
         assert_eq!((b.first, b.last), (8, 8));
@@ -239,9 +239,9 @@ mod tests {
     #[test]
     fn dead_lettered_messages_extend_the_range_without_a_row() {
         let t = Instant::now();
-        let mut p = PartitionBatcher::<()>::new(policy(), vec![]);
+        let mut p = PartitionBatcher::new(policy(), vec![]);
         assert!(p.push(0, None, 5, t).is_empty());
-        assert!(p.push(1, Some((row(1), ())), 5, t).is_empty());
+        assert!(p.push(1, Some(row(1)), 5, t).is_empty());
         let b = p.take().unwrap();
         assert_eq!((b.first, b.last, b.rows.len(), b.bytes), (0, 1, 1, 10));
     }
@@ -251,19 +251,19 @@ mod tests {
         // First run: a time cut after offsets 10..=11, then a row cut.
         let t = Instant::now();
         let mut first = PartitionBatcher::new(policy(), vec![]);
-        first.push(10, Some((row(10), ())), 1, t);
-        first.push(11, Some((row(11), ())), 1, t);
+        first.push(10, Some(row(10)), 1, t);
+        first.push(11, Some(row(11)), 1, t);
         let a = first.take_due(t + Duration::from_secs(2)).unwrap();
         let mut b = Vec::new();
         for o in 12..15 {
-            b.extend(first.push(o, Some((row(o), ())), 1, t));
+            b.extend(first.push(o, Some(row(o)), 1, t));
         }
         let recorded = vec![(a.first, a.last), (b[0].first, b[0].last)];
         // Replay from 10 with no time passing: the same two batches, then free cuts again.
         let mut replay = PartitionBatcher::new(policy(), recorded.clone());
         let mut out = Vec::new();
         for o in 10..18 {
-            out.extend(replay.push(o, Some((row(o), ())), 1, t));
+            out.extend(replay.push(o, Some(row(o)), 1, t));
         }
         assert_eq!(ranges(&out), vec![(10, 11, 2), (12, 14, 3), (15, 17, 3)]);
         assert!(out[0].recorded && out[1].recorded && !out[2].recorded);
@@ -277,10 +277,10 @@ mod tests {
         // Resumes at 5: (0, 4) is stale; (5, 6) is reproduced; the free batch from 7 must stop
         // before the recorded 20.
         for o in [5, 6, 7, 8] {
-            out.extend(p.push(o, Some((row(o), ())), 1, t));
+            out.extend(p.push(o, Some(row(o)), 1, t));
         }
-        out.extend(p.push(20, Some((row(20), ())), 1, t));
-        out.extend(p.push(21, Some((row(21), ())), 1, t));
+        out.extend(p.push(20, Some(row(20)), 1, t));
+        out.extend(p.push(21, Some(row(21)), 1, t));
         assert_eq!(ranges(&out), vec![(5, 6, 2), (7, 8, 2), (20, 21, 2)]);
     }
 
@@ -289,8 +289,8 @@ mod tests {
         let t = Instant::now();
         let mut p = PartitionBatcher::new(policy(), vec![(0, 5)]);
         let mut out = Vec::new();
-        out.extend(p.push(0, Some((row(0), ())), 1, t));
-        out.extend(p.push(9, Some((row(9), ())), 1, t));
+        out.extend(p.push(0, Some(row(0)), 1, t));
+        out.extend(p.push(9, Some(row(9)), 1, t));
         assert_eq!(ranges(&out), vec![(0, 5, 1)]);
         assert_eq!(p.deadline(), Some(t + Duration::from_secs(1)));
     }

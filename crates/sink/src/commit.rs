@@ -29,10 +29,7 @@ use crate::{Result, SinkConfig};
 /// Work for the write stage, done in the order sent.
 pub(crate) enum Job {
     /// Write a batch of `partition`, then commit `batch.last + 1`.
-    Write {
-        partition: i32,
-        batch: Batch<OwnedMessage>,
-    },
+    Write { partition: i32, batch: Batch },
     /// Commit what was written of `partitions` synchronously and forget them (revocation,
     /// shutdown). `done` fires when this and every job before it are finished.
     Release {
@@ -197,7 +194,7 @@ impl<W: Writer + 'static> Committer<W> {
 
     /// Write one batch: record its range, insert it (isolating refused rows), dead-letter the
     /// refused rows, then commit `last + 1`.
-    async fn write(&mut self, p: i32, batch: Batch<OwnedMessage>) -> Result<()> {
+    async fn write(&mut self, p: i32, batch: Batch) -> Result<()> {
         if self.aborted.contains(p) {
             return Ok(());
         }
@@ -228,10 +225,16 @@ impl<W: Writer + 'static> Committer<W> {
                 return Ok(());
             };
             inserted = batch.rows.len() - refused.len();
-            for r in refused {
-                warn!(partition = p, offset = r.offset, error = %r.message, "ClickHouse refused a row; dead-lettering it");
-                dead_letter(&self.dlq, &r.raw, &DeadLetter::rejected(r.message)).await?;
-                self.tally.dead_lettered += 1;
+            if !refused.is_empty() {
+                // The batch keeps rows only: read the originals back (not committed yet, so
+                // still in the topic) to dead-letter them byte for byte.
+                let offsets: Vec<i64> = refused.iter().map(|r| r.offset).collect();
+                let originals = self.dlq.fetch_originals(&self.topic, p, &offsets).await?;
+                for (r, original) in refused.into_iter().zip(originals) {
+                    warn!(partition = p, offset = r.offset, error = %r.message, "ClickHouse refused a row; dead-lettering it");
+                    dead_letter(&self.dlq, &original, &DeadLetter::rejected(r.message)).await?;
+                    self.tally.dead_lettered += 1;
+                }
             }
         }
         let next = batch.last + 1;

@@ -8,27 +8,71 @@
 //! flushed (or dropped, uncommitted) the revoked partitions' rows and committed what it wrote.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::FutureExt as _;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::{BorrowedMessage, Message as _, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
+use crate::decode::{decode, DeadLetter};
 use crate::observe;
+use crate::row::EventRow;
 use crate::{Error, Result, SinkConfig};
+
+/// Messages handed to the pipeline at once, at most (those already fetched when the consume
+/// task looks: one hand-off per chunk instead of one per message).
+const CHUNK: usize = 256;
+
+/// One message, decoded by the consume task (so only its row, not a copy of the message,
+/// travels on, unless it is poison).
+#[derive(Debug)]
+pub struct Consumed {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Kafka offset.
+    pub offset: i64,
+    /// Payload plus key bytes (what the batch limits count).
+    pub bytes: usize,
+    /// The row (retention provisional: the pipeline stamps it when the batch is written), or
+    /// the message and why it goes to the dead-letter topic.
+    pub row: Result<EventRow, Box<(OwnedMessage, DeadLetter)>>,
+}
+
+impl Consumed {
+    /// Decodes a message; messages larger than `max_bytes` are poison.
+    pub fn decode(m: &BorrowedMessage<'_>, max_bytes: usize) -> Self {
+        let (partition, offset) = (m.partition(), m.offset());
+        let row = decode(
+            m.payload(),
+            max_bytes,
+            |_| auditlog_store::plans::FREE_DAYS,
+            partition,
+            offset,
+        )
+        .map_err(|why| Box::new((m.detach(), why)));
+        Self {
+            partition,
+            offset,
+            bytes: m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len),
+            row,
+        }
+    }
+}
 
 /// What the consume task hands to the pipeline, in order.
 #[derive(Debug)]
 pub enum Input {
-    /// A message.
-    Message(OwnedMessage),
+    /// Messages, in the order they were consumed.
+    Messages(Vec<Consumed>),
     /// These partitions are being revoked: flush or drop their rows, commit, then reply.
     Revoke {
         /// The revoked partitions of our topic.
@@ -48,6 +92,16 @@ pub struct SinkContext {
     pub closing: AtomicBool,
     /// Set when a revocation starts: a write being retried gives up (its rows stay uncommitted).
     pub interrupt: Arc<AtomicBool>,
+    /// The chunk the consume task is filling. A revocation (which librdkafka delivers inside
+    /// the consume task's `recv`) hands it over before the `Revoke`, so the pipeline sees
+    /// every message of a revoked partition before the revocation.
+    pending: Mutex<Vec<Consumed>>,
+}
+
+impl SinkContext {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Consumed>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl ClientContext for SinkContext {
@@ -83,8 +137,12 @@ impl ConsumerContext for SinkContext {
                 // Quickwit's pattern: hand the revocation to the async side and wait for it.
                 // This runs inside the consume task's poll; block_in_place lets the runtime move
                 // the pipeline task to another worker meanwhile.
+                let chunk = std::mem::take(&mut *self.pending());
                 tokio::task::block_in_place(|| {
                     self.runtime.block_on(async move {
+                        if !chunk.is_empty() && tx.send(Input::Messages(chunk)).await.is_err() {
+                            return;
+                        }
                         if tx.send(Input::Revoke { partitions, done }).await.is_ok() {
                             let _ = wait.await;
                         }
@@ -128,6 +186,7 @@ pub fn create(
         runtime: Handle::current(),
         closing: AtomicBool::new(false),
         interrupt,
+        pending: Mutex::new(Vec::with_capacity(CHUNK)),
     };
     let mut config = ClientConfig::new();
     if !cfg.instance_id.is_empty() {
@@ -165,25 +224,35 @@ pub fn create(
         .map_err(|e| Error::kafka("create consumer", e))
 }
 
-/// Reads messages and hands them to the pipeline until `stop` or until the pipeline is gone.
+/// Reads and decodes messages and hands them to the pipeline, in chunks of what is already
+/// fetched, until `stop` or until the pipeline is gone. Messages over `max_bytes` are poison.
 pub async fn run(
     consumer: Arc<SinkConsumer>,
     tx: mpsc::Sender<Input>,
     mut stop: watch::Receiver<bool>,
+    max_bytes: usize,
 ) {
+    let ctx = consumer.context();
+    let take_in = |m: rdkafka::error::KafkaResult<BorrowedMessage<'_>>| match m {
+        Ok(m) => ctx.pending().push(Consumed::decode(&m, max_bytes)),
+        Err(e) => warn!(error = %e, "kafka consumer error"),
+    };
     loop {
-        let msg = tokio::select! {
+        tokio::select! {
             biased;
             _ = stop.changed() => break,
-            m = consumer.recv() => m,
-        };
-        match msg {
-            Ok(m) => {
-                if tx.send(Input::Message(m.detach())).await.is_err() {
-                    break;
-                }
+            m = consumer.recv() => take_in(m),
+        }
+        // Whatever else is fetched already, without waiting.
+        while ctx.pending().len() < CHUNK {
+            match consumer.recv().now_or_never() {
+                Some(m) => take_in(m),
+                None => break,
             }
-            Err(e) => warn!(error = %e, "kafka consumer error"),
+        }
+        let chunk = std::mem::take(&mut *ctx.pending());
+        if !chunk.is_empty() && tx.send(Input::Messages(chunk)).await.is_err() {
+            break;
         }
     }
 }

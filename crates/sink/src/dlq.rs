@@ -37,6 +37,7 @@ pub const H_REPLAYED_FROM: &str = "dlq.replayed_from";
 pub struct DeadLetterProducer {
     producer: FutureProducer,
     topic: String,
+    brokers: String,
 }
 
 impl DeadLetterProducer {
@@ -45,7 +46,26 @@ impl DeadLetterProducer {
         Ok(Self {
             producer: producer(brokers)?,
             topic: topic.to_owned(),
+            brokers: brokers.to_owned(),
         })
+    }
+
+    /// Reads back the messages at `offsets` of `topic`/`partition` (the originals of rows
+    /// ClickHouse refused: batches keep rows only), in the order given. Commits nothing.
+    pub async fn fetch_originals(
+        &self,
+        topic: &str,
+        partition: i32,
+        offsets: &[i64],
+    ) -> Result<Vec<OwnedMessage>> {
+        let brokers = self.brokers.clone();
+        let topic = topic.to_owned();
+        let offsets = offsets.to_vec();
+        tokio::task::spawn_blocking(move || {
+            fetch_originals_blocking(&brokers, &topic, partition, &offsets)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("original message reader: {e}")))?
     }
 
     /// Sends `msg` (read from `msg.topic()`) to the dead-letter topic and returns once the
@@ -194,17 +214,64 @@ pub async fn read_all(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
         .map_err(|e| Error::Runtime(format!("dead-letter reader: {e}")))?
 }
 
-fn read_all_blocking(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// A consumer that reads assigned partitions and commits nothing (throwaway group).
+fn reader(brokers: &str, what: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set(
             "group.id",
-            format!("auditlog-dlq-reader-{}", uuid::Uuid::new_v4().simple()),
+            format!("auditlog-{what}-{}", uuid::Uuid::new_v4().simple()),
         )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()
-        .map_err(|e| Error::kafka("create dead-letter reader", e))?;
+        .map_err(|e| Error::kafka(format!("create {what}"), e))
+}
+
+fn fetch_originals_blocking(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    offsets: &[i64],
+) -> Result<Vec<OwnedMessage>> {
+    let Some(&first) = offsets.iter().min() else {
+        return Ok(Vec::new());
+    };
+    let last = offsets.iter().copied().max().unwrap_or(first);
+    let consumer = reader(brokers, "original-reader")?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(first))
+        .map_err(|e| Error::kafka("assign", e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Error::kafka(format!("assign {topic}/{partition}"), e))?;
+    let mut found: HashMap<i64, OwnedMessage> = HashMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while found.len() < offsets.len() && std::time::Instant::now() < deadline {
+        let Some(r) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = r.map_err(|e| Error::kafka(format!("read {topic}/{partition}"), e))?;
+        if offsets.contains(&m.offset()) {
+            found.insert(m.offset(), m.detach());
+        } else if m.offset() > last {
+            break;
+        }
+    }
+    offsets
+        .iter()
+        .map(|o| {
+            found.remove(o).ok_or_else(|| {
+                Error::Runtime(format!(
+                    "could not read back the message at {topic}/{partition}/{o}"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn read_all_blocking(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
+    let consumer = reader(brokers, "dlq-reader")?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)

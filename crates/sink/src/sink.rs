@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use auditlog_producer::KafkaConfig;
 use auditlog_store::ClickHouseConfig;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -22,8 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::batch::{Batch, PartitionBatcher, Policy};
 use crate::commit::{self, Aborted, Committer, Job, Retry, Written};
-use crate::consume::{self, Input, SinkConsumer};
-use crate::decode::decode;
+use crate::consume::{self, Consumed, Input, SinkConsumer};
 use crate::dlq::DeadLetterProducer;
 use crate::observe::{self, Health};
 use crate::retention::Retention;
@@ -31,8 +29,8 @@ use crate::watchdog;
 use crate::write::{ClickHouseWriter, Writer};
 use crate::{Error, Result, SinkConfig};
 
-/// Messages buffered between the consume task and the pipeline.
-const CHANNEL_CAPACITY: usize = 2048;
+/// Chunks of messages buffered between the consume task and the pipeline.
+const CHANNEL_CAPACITY: usize = 8;
 
 /// What a run did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +104,12 @@ pub async fn run(
     consumer
         .subscribe(&[&kafka.topic])
         .map_err(|e| Error::kafka(format!("subscribe to {}", kafka.topic), e))?;
-    let reader = tokio::spawn(consume::run(consumer.clone(), tx, stop_rx.clone()));
+    let reader = tokio::spawn(consume::run(
+        consumer.clone(),
+        tx,
+        stop_rx.clone(),
+        cfg.max_message_bytes,
+    ));
     let watchdog = tokio::spawn(watchdog::run(
         consumer.clone(),
         kafka.topic.clone(),
@@ -170,7 +173,7 @@ struct Pipeline<W: Writer> {
     retention: Retention,
     retry: Retry,
     /// Open batches per partition (created when the partition's first message arrives).
-    batchers: HashMap<i32, PartitionBatcher<OwnedMessage>>,
+    batchers: HashMap<i32, PartitionBatcher>,
     /// Partitions whose write was given up: their further messages are ignored until the
     /// revocation completes; nothing more is committed.
     aborted: Arc<Aborted>,
@@ -208,7 +211,12 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
                 biased;
                 _ = &mut *shutdown => break,
                 input = rx.recv() => match input {
-                    Some(Input::Message(m)) => self.on_message(m).await?,
+                    Some(Input::Messages(chunk)) => {
+                        metrics::counter!(observe::CONSUMED).increment(chunk.len() as u64);
+                        for m in chunk {
+                            self.on_message(m).await?;
+                        }
+                    }
                     Some(Input::Revoke { partitions, done }) => {
                         self.on_revoke(&partitions).await?;
                         let _ = done.send(());
@@ -241,9 +249,9 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
         Ok(self.summary)
     }
 
-    /// Decode one message, dead-letter it or add its row, write the batches it completes.
-    async fn on_message(&mut self, m: OwnedMessage) -> Result<()> {
-        let (p, o) = (m.partition(), m.offset());
+    /// Dead-letters a poison message or adds its row, writes the batches it completes.
+    async fn on_message(&mut self, m: Consumed) -> Result<()> {
+        let (p, o) = (m.partition, m.offset);
         if self.aborted.contains(p) {
             // Given up by the write stage: drop the open batch too (uncommitted).
             self.batchers.remove(&p);
@@ -257,7 +265,6 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
         } else if !self.batchers.contains_key(&p) && self.rewind_if_ahead(p, o).await {
             return Ok(());
         }
-        metrics::counter!(observe::CONSUMED).increment(1);
         self.summary.consumed += 1;
         if !self.batchers.contains_key(&p) {
             // First message since assignment: reproduce the batches recorded from here on.
@@ -278,23 +285,17 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
             self.batchers
                 .insert(p, PartitionBatcher::new(self.policy(), recorded));
         }
-        let bytes = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
-        let item = match decode(
-            m.payload(),
-            self.cfg.max_message_bytes,
-            |ws| self.retention.days(ws),
-            p,
-            o,
-        ) {
-            Ok(row) => Some((row, m)),
-            Err(why) => {
-                commit::dead_letter(&self.dlq, &m, &why).await?;
+        let row = match m.row {
+            Ok(row) => Some(row),
+            Err(poison) => {
+                let (message, why) = *poison;
+                commit::dead_letter(&self.dlq, &message, &why).await?;
                 self.summary.dead_lettered += 1;
                 None
             }
         };
         let done = match self.batchers.get_mut(&p) {
-            Some(b) => b.push(o, item, bytes, Instant::now()),
+            Some(b) => b.push(o, row, m.bytes, Instant::now()),
             None => Vec::new(),
         };
         for batch in done {
@@ -370,7 +371,7 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
 
     async fn flush_due(&mut self) -> Result<()> {
         let now = Instant::now();
-        let due: Vec<(i32, Batch<OwnedMessage>)> = self
+        let due: Vec<(i32, Batch)> = self
             .batchers
             .iter_mut()
             .filter_map(|(&p, b)| b.take_due(now).map(|batch| (p, batch)))
@@ -408,7 +409,7 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
 
     /// Hands a batch to the write stage, with the rows' retention stamped from the plans as
     /// they are now (a plan may have changed since the rows were decoded).
-    async fn write(&mut self, p: i32, mut batch: Batch<OwnedMessage>) -> Result<()> {
+    async fn write(&mut self, p: i32, mut batch: Batch) -> Result<()> {
         if self.aborted.contains(p) {
             return Ok(());
         }

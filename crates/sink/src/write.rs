@@ -226,12 +226,10 @@ impl Writer for ClickHouseWriter {
     }
 }
 
-/// A row ClickHouse refused, with its original message.
+/// A row ClickHouse refused.
 #[derive(Debug)]
-pub struct Refused<R> {
-    /// The original message.
-    pub raw: R,
-    /// Kafka offset.
+pub struct Refused {
+    /// Kafka offset of its message.
     pub offset: i64,
     /// ClickHouse's error.
     pub message: String,
@@ -241,12 +239,12 @@ pub struct Refused<R> {
 /// with its own token, derived from its offsets) until the refused rows are alone.
 /// Returns the refused rows; a retryable error aborts (retrying the whole call is safe: the
 /// parts already inserted are deduplicated by their tokens, and the split is deterministic).
-pub async fn insert_isolating<W: Writer, R: Clone>(
+pub async fn insert_isolating<W: Writer>(
     writer: &W,
     topic: &str,
     partition: i32,
-    batch: &Batch<R>,
-) -> Result<Vec<Refused<R>>, WriteError> {
+    batch: &Batch,
+) -> Result<Vec<Refused>, WriteError> {
     let mut refused = Vec::new();
     let mut todo = vec![(0usize, batch.rows.len(), true)];
     while let Some((lo, hi, whole)) = todo.pop() {
@@ -255,11 +253,11 @@ pub async fn insert_isolating<W: Writer, R: Clone>(
         }
         let rows = &batch.rows[lo..hi];
         let token = if whole {
-            Batch::<R>::token(topic, partition, batch.first, batch.last)
+            Batch::token(topic, partition, batch.first, batch.last)
         } else {
             format!(
                 "{}/part:{}-{}",
-                Batch::<R>::token(topic, partition, batch.first, batch.last),
+                Batch::token(topic, partition, batch.first, batch.last),
                 rows[0].kafka_offset,
                 rows[rows.len() - 1].kafka_offset
             )
@@ -268,7 +266,6 @@ pub async fn insert_isolating<W: Writer, R: Clone>(
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::Retryable => return Err(e),
             Err(e) if hi - lo == 1 => refused.push(Refused {
-                raw: batch.raws[lo].clone(),
                 offset: batch.rows[lo].kafka_offset,
                 message: e.message,
             }),

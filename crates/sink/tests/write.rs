@@ -32,11 +32,10 @@ fn rows(n: usize, seed: u64, first_offset: i64) -> Vec<EventRow> {
         .collect()
 }
 
-fn batch(rows: Vec<EventRow>) -> Batch<i64> {
+fn batch(rows: Vec<EventRow>) -> Batch {
     Batch {
         first: rows[0].kafka_offset,
         last: rows[rows.len() - 1].kafka_offset,
-        raws: rows.iter().map(|r| r.kafka_offset).collect(),
         bytes: 0,
         recorded: false,
         rows,
@@ -58,7 +57,7 @@ async fn a_batch_inserted_twice_with_its_token_is_stored_once() -> Result<()> {
     let client = ch.client();
     let writer = ClickHouseWriter::new(client.clone(), "t");
     let b = batch(rows(100, 1, 500));
-    let token = Batch::<i64>::token("t", 0, b.first, b.last);
+    let token = Batch::token("t", 0, b.first, b.last);
     writer.insert(&b.rows, &token).await?;
     writer.insert(&b.rows, &token).await?;
     assert_eq!(count(&client, false).await?, 100);
@@ -124,7 +123,7 @@ async fn refused_rows_are_isolated_and_the_rest_inserted_in_order() -> Result<()
     };
     let b = batch(rows(100, 2, 100));
     let refused = insert_isolating(&w, "t", 0, &b).await?;
-    let refused: Vec<i64> = refused.iter().map(|r| r.raw).collect();
+    let refused: Vec<i64> = refused.iter().map(|r| r.offset).collect();
     assert_eq!(refused, vec![103, 170, 171]);
     let inserted = w.inserted.lock().unwrap().clone();
     let expected: Vec<i64> = (100..200)
@@ -154,7 +153,7 @@ async fn a_row_refused_by_a_real_constraint_is_isolated() -> Result<()> {
     let writer = ClickHouseWriter::new(client.clone(), "t");
     let refused = insert_isolating(&writer, "t", 0, &b).await?;
     assert_eq!(refused.len(), 1);
-    assert_eq!(refused[0].raw, 17);
+    assert_eq!(refused[0].offset, 17);
     assert!(
         refused[0].message.contains("469") || refused[0].message.contains("VIOLATED_CONSTRAINT"),
         "{}",

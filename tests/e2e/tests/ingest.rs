@@ -76,9 +76,9 @@ async fn hundred_thousand_events_end_to_end() -> Result<()> {
     w.assert_exactly(N as u64).await
 }
 
-/// Poison mixed into good events: the good ones land, each poison one is in the dead-letter
-/// topic with its reason, original bytes and source; replay after a fix lands it, and a second
-/// replay does not duplicate it.
+/// Poison mixed into good events (and one event ClickHouse refuses): the good ones land, each
+/// poison one is in the dead-letter topic with its reason, original bytes and source; replay
+/// after a fix lands it, and a second replay does not duplicate it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Result<()> {
     let mut w = World::new("ingestdlq", 2).await?;
@@ -91,7 +91,16 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
     big.request = serde_json::json!({ "blob": "x".repeat(10_000) }).into();
     let mut v2: serde_json::Value = serde_json::from_slice(&synth(1, 24, 1)[0].to_json_bytes())?;
     v2["version"] = 2.into();
+    // A valid event ClickHouse refuses (a constraint of this test's table): isolated from its
+    // batch, dead-lettered with its original bytes read back from the topic.
+    w.client()
+        .query("ALTER TABLE events ADD CONSTRAINT not_refused CHECK description != 'refuse me'")
+        .execute()
+        .await?;
+    let mut refused = synth(1, 25, 1).remove(0);
+    refused.description = "refuse me".into();
     let poison: Vec<(&str, Vec<u8>)> = vec![
+        ("rejected_by_clickhouse", refused.to_json_bytes()),
         ("not_json", b"{this is not json".to_vec()),
         ("invalid_utf8", b"{\"a\": \"\xff\xfe\"}".to_vec()),
         ("invalid_field", serde_json::to_vec(&broken)?),
@@ -126,7 +135,7 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
     w.assert_exactly(300).await?;
     let listed = w.cli(&["dlq", "list"])?;
     ensure!(
-        listed.contains("unknown_version") && listed.contains("5 dead-lettered"),
+        listed.contains("unknown_version") && listed.contains("6 dead-lettered"),
         "{listed}"
     );
 
