@@ -250,7 +250,7 @@ pub async fn run(
                 None => break,
             }
         }
-        let chunk = std::mem::take(&mut *ctx.pending());
+        let chunk = std::mem::replace(&mut *ctx.pending(), Vec::with_capacity(CHUNK));
         if !chunk.is_empty() && tx.send(Input::Messages(chunk)).await.is_err() {
             break;
         }

@@ -84,6 +84,18 @@ impl EventRow {
             .as_ref()
             .map(|m| serde_json::to_string(m).unwrap_or_default())
             .unwrap_or_default();
+        // The JSON text above keeps the targets whole; the columns take their strings over.
+        let n = e.targets.len();
+        let (mut target_types, mut target_ids, mut target_names) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for t in e.targets {
+            target_types.push(t.kind);
+            target_ids.push(t.id);
+            target_names.push(t.name);
+        }
         Self {
             event_id: e.event_id,
             workspace_id: e.workspace_id,
@@ -94,9 +106,9 @@ impl EventRow {
             actor_id: e.actor.id,
             actor_name: e.actor.name,
             actor_meta,
-            target_types: e.targets.iter().map(|t| t.kind.clone()).collect(),
-            target_ids: e.targets.iter().map(|t| t.id.clone()).collect(),
-            target_names: e.targets.iter().map(|t| t.name.clone()).collect(),
+            target_types,
+            target_ids,
+            target_names,
             targets,
             description: e.description,
             remote_ip: e.context.remote_ip,

@@ -145,6 +145,7 @@ pub async fn run(
         aborted,
         rewound: HashMap::new(),
         jobs: Some(jobs),
+        room: None,
         stage: Some(tokio::spawn(committer.run(jobs_rx))),
         interrupt: interrupt.clone(),
         summary: Summary::default(),
@@ -182,6 +183,11 @@ struct Pipeline<W: Writer> {
     rewound: HashMap<i32, i64>,
     /// To the write stage (`None` once it is closed at shutdown).
     jobs: Option<mpsc::Sender<Job>>,
+    /// Room in the write stage's channel, reserved before a chunk of messages is processed: a
+    /// batch cut while the write stage is busy waits in its batcher (counted in the pending
+    /// bytes) rather than outside it, so at most two batches (one written, one queued) are
+    /// held beyond `max_pending_bytes`.
+    room: Option<mpsc::OwnedPermit<Job>>,
     /// The write stage.
     stage: Option<JoinHandle<Result<Written>>>,
     interrupt: Arc<AtomicBool>,
@@ -212,6 +218,7 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
                 _ = &mut *shutdown => break,
                 input = rx.recv() => match input {
                     Some(Input::Messages(chunk)) => {
+                        self.reserve_room().await;
                         metrics::counter!(observe::CONSUMED).increment(chunk.len() as u64);
                         for m in chunk {
                             self.on_message(m).await?;
@@ -236,6 +243,7 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
         let partitions: Vec<i32> = self.batchers.keys().copied().collect();
         self.on_revoke(&partitions).await?;
         // Every batch is written: close the write stage and collect its tally.
+        self.room = None;
         self.jobs = None;
         let written = self.join_stage().await?;
         self.summary.inserted = written.inserted;
@@ -424,11 +432,26 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
         .await
     }
 
-    /// Sends a job to the write stage (waiting while it is busy with the one before).
+    /// Waits for room in the write stage's channel (unless already reserved).
+    async fn reserve_room(&mut self) {
+        if self.room.is_none() {
+            if let Some(jobs) = &self.jobs {
+                // A closed channel (write stage gone) surfaces at the next send.
+                self.room = jobs.clone().reserve_owned().await.ok();
+            }
+        }
+    }
+
+    /// Sends a job to the write stage: into the reserved room, or waiting while it is busy
+    /// with the one before.
     async fn send(&mut self, job: Job) -> Result<()> {
-        let sent = match &self.jobs {
-            Some(jobs) => jobs.send(job).await.is_ok(),
-            None => false,
+        let sent = match (self.room.take(), &self.jobs) {
+            (Some(room), Some(_)) => {
+                room.send(job);
+                true
+            }
+            (_, Some(jobs)) => jobs.send(job).await.is_ok(),
+            (_, None) => false,
         };
         if sent {
             Ok(())
