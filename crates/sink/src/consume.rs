@@ -3,9 +3,13 @@
 //! Offsets are never committed automatically (`enable.auto.commit=false`,
 //! `enable.auto.offset.store=false`): the pipeline commits a batch's range after ClickHouse
 //! accepted it. On revocation the rebalance callback (which librdkafka runs inside this task's
-//! `recv`) hands a [`Input::Revoke`] to the pipeline through the same channel as the messages,
-//! so it arrives after every message already handed over, and blocks until the pipeline has
-//! flushed (or dropped, uncommitted) the revoked partitions' rows and committed what it wrote.
+//! `recv`) hands the chunk of messages being filled, then a [`Input::Revoke`], to the pipeline
+//! through the same channel, so the revocation arrives after every message read before it, and
+//! blocks until the pipeline has flushed (or dropped, uncommitted) the revoked partitions' rows
+//! and committed what it wrote.
+//!
+//! Messages are decoded here, straight from librdkafka's buffer: a good message travels on as
+//! its row only (no copy of the message); a poison one is copied to be dead-lettered.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
