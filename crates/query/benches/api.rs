@@ -272,8 +272,16 @@ async fn main() -> Result<()> {
             fingerprint: filter.fingerprint(ws),
         };
         // The statement the API runs for a full page.
-        let page_sql =
-            |after: Option<&Cursor>| sql::list_first(ws, &filter, Order::Desc, 50, after, dedup);
+        let page_sql = |after: Option<&Cursor>| {
+            let page = sql::PageQuery {
+                ws,
+                filter: &filter,
+                order: Order::Desc,
+                limit: 50,
+                after,
+            };
+            sql::list_first(&page, dedup)
+        };
         let first_sql = page_sql(None);
         let deep_sql = page_sql(Some(&pos));
         for (name, url, q) in [

@@ -213,11 +213,18 @@ impl Reader {
         limit: u32,
         after: Option<&Cursor>,
     ) -> Result<Page> {
-        let q = sql::list_first(ws, f, order, limit, after, self.dedup).query(&self.client);
+        let page = sql::PageQuery {
+            ws,
+            filter: f,
+            order,
+            limit,
+            after,
+        };
+        let q = sql::list_first(&page, self.dedup).query(&self.client);
         let mut rows: Vec<EventRow> = self.timed("list events", q.fetch_all()).await?;
         if rows.len() <= limit as usize && self.dedup == Dedup::LimitBy {
             // The last page (or duplicates ate the key budget): the exact statement.
-            let q = sql::list(ws, f, order, limit, after, self.dedup).query(&self.client);
+            let q = sql::list(&page, self.dedup).query(&self.client);
             rows = self.timed("list events", q.fetch_all()).await?;
         }
         let next = if rows.len() > limit as usize {
