@@ -219,10 +219,13 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
                 input = rx.recv() => match input {
                     Some(Input::Messages(chunk)) => {
                         self.reserve_room().await;
-                        metrics::counter!(observe::CONSUMED).increment(chunk.len() as u64);
+                        let before = self.summary.consumed;
                         for m in chunk {
                             self.on_message(m).await?;
                         }
+                        // Messages ignored (given-up or rewound partitions) are not counted.
+                        metrics::counter!(observe::CONSUMED)
+                            .increment(self.summary.consumed - before);
                     }
                     Some(Input::Revoke { partitions, done }) => {
                         self.on_revoke(&partitions).await?;
