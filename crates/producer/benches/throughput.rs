@@ -81,6 +81,7 @@ fn baseline(brokers: &str, topic: &str, payloads: &[(String, &'static str, Vec<u
     };
     let producer: BaseProducer =
         auditlog_producer::client_config(&kafka, &ProducerConfig::default())
+            .expect("client settings")
             .create()
             .expect("baseline producer");
     let start = Instant::now();

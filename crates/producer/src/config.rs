@@ -1,12 +1,16 @@
 //! Kafka connection and producer settings.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Where the audit topics live (`[kafka]` in the config file). Shared by producer and consumer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the audit topics live (`[kafka]` in the config file). Shared by producer, consumer
+/// and dead-letter clients, which all start from [`KafkaConfig::client_config`]. `Debug`
+/// redacts the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, comma separated. Default `127.0.0.1:9092`.
@@ -15,6 +19,40 @@ pub struct KafkaConfig {
     pub topic: String,
     /// The dead-letter topic. Default `audit-events-dlq`.
     pub dlq_topic: String,
+    /// How clients talk to the brokers: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`
+    /// (librdkafka `security.protocol`; `SASL_SSL` is accepted too). Default `plaintext`.
+    pub security_protocol: SecurityProtocol,
+    /// PEM file of the CA certificate(s) that signed the brokers' certificates (`ssl` and
+    /// `sasl_ssl`). Default none: the system's CA store, found by librdkafka's `probe` of the
+    /// usual paths (enough for Confluent Cloud, MSK and Redpanda Cloud; Aiven needs its project
+    /// CA here).
+    pub ssl_ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (`ssl`), with `ssl_key_file`. Default none.
+    pub ssl_cert_file: Option<PathBuf>,
+    /// PEM private key of `ssl_cert_file` (unencrypted). Default none.
+    pub ssl_key_file: Option<PathBuf>,
+    /// SASL mechanism (`sasl_plaintext`, `sasl_ssl`): `PLAIN`, `SCRAM-SHA-256`,
+    /// `SCRAM-SHA-512` or `OAUTHBEARER` (OIDC client credentials). Default `PLAIN`.
+    pub sasl_mechanism: SaslMechanism,
+    /// SASL user name (an API key on Confluent Cloud); the OIDC client id for `OAUTHBEARER`.
+    /// Default empty.
+    pub sasl_username: String,
+    /// SASL password (an API secret on Confluent Cloud); the OIDC client secret for
+    /// `OAUTHBEARER`. `AUDITLOG_KAFKA__SASL_PASSWORD` sets it from the environment; or see
+    /// `sasl_password_file`. Never logged. Default empty.
+    pub sasl_password: String,
+    /// File holding the SASL password (surrounding whitespace ignored), e.g. a mounted
+    /// secret; set either this or `sasl_password`. Default none.
+    pub sasl_password_file: Option<PathBuf>,
+    /// `OAUTHBEARER`: the OIDC token endpoint URL (`sasl.oauthbearer.token.endpoint.url`).
+    /// Default empty.
+    pub sasl_oauthbearer_token_endpoint: String,
+    /// `OAUTHBEARER`: scope requested with the token (`sasl.oauthbearer.scope`). Default empty.
+    pub sasl_oauthbearer_scope: String,
+    /// `OAUTHBEARER`: SASL extensions, `key=value` pairs separated by commas
+    /// (`sasl.oauthbearer.extensions`; Confluent Cloud wants
+    /// `logicalCluster=lkc-...,identityPoolId=pool-...`). Default empty.
+    pub sasl_oauthbearer_extensions: String,
 }
 
 impl Default for KafkaConfig {
@@ -23,6 +61,121 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "audit-events".into(),
             dlq_topic: "audit-events-dlq".into(),
+            security_protocol: SecurityProtocol::Plaintext,
+            ssl_ca_file: None,
+            ssl_cert_file: None,
+            ssl_key_file: None,
+            sasl_mechanism: SaslMechanism::Plain,
+            sasl_username: String::new(),
+            sasl_password: String::new(),
+            sasl_password_file: None,
+            sasl_oauthbearer_token_endpoint: String::new(),
+            sasl_oauthbearer_scope: String::new(),
+            sasl_oauthbearer_extensions: String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let password = if self.sasl_password.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("dlq_topic", &self.dlq_topic)
+            .field("security_protocol", &self.security_protocol)
+            .field("ssl_ca_file", &self.ssl_ca_file)
+            .field("ssl_cert_file", &self.ssl_cert_file)
+            .field("ssl_key_file", &self.ssl_key_file)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &password)
+            .field("sasl_password_file", &self.sasl_password_file)
+            .field(
+                "sasl_oauthbearer_token_endpoint",
+                &self.sasl_oauthbearer_token_endpoint,
+            )
+            .field("sasl_oauthbearer_scope", &self.sasl_oauthbearer_scope)
+            .field(
+                "sasl_oauthbearer_extensions",
+                &self.sasl_oauthbearer_extensions,
+            )
+            .finish()
+    }
+}
+
+/// librdkafka `security.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    /// No TLS, no authentication (a local broker).
+    #[serde(alias = "PLAINTEXT")]
+    Plaintext,
+    /// TLS; mutual TLS with `ssl_cert_file` and `ssl_key_file`.
+    #[serde(alias = "SSL")]
+    Ssl,
+    /// SASL authentication without TLS (the password crosses the network in clear with PLAIN).
+    #[serde(alias = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    /// SASL authentication over TLS (managed Kafka services).
+    #[serde(alias = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The librdkafka value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether connections use TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL.
+    pub fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// librdkafka `sasl.mechanism` (GSSAPI/Kerberos is not built in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    /// User name and password, sent as is (use with `sasl_ssl`).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// Salted challenge-response, SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// Salted challenge-response, SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    /// OAuth 2 bearer tokens fetched from an OIDC token endpoint (client credentials).
+    #[serde(rename = "OAUTHBEARER")]
+    OauthBearer,
+}
+
+impl SaslMechanism {
+    /// The librdkafka value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OauthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -122,7 +275,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field: field.to_owned(),
         message: message.into(),
@@ -133,7 +286,7 @@ fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
 pub const RESERVED_PROPERTIES: &[&str] = &["enable.idempotence", "acks", "bootstrap.servers"];
 
 impl KafkaConfig {
-    /// Checks brokers and topic names.
+    /// Checks brokers, topic names and the security settings (files must exist and parse).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.brokers.split(',').any(|b| b.trim().is_empty()) {
             return Err(invalid(
@@ -157,7 +310,7 @@ impl KafkaConfig {
                 ));
             }
         }
-        Ok(())
+        self.validate_security()
     }
 }
 

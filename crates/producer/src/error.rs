@@ -23,7 +23,8 @@ pub enum ProducerError {
     /// `kafka.brokers`, then retry.
     #[error(
         "no Kafka broker at {brokers} answered within {timeout:?} (producer.startup_timeout): {source}; \
-         check that the broker is running and kafka.brokers is right"
+         check that the broker is running and kafka.brokers is right (with TLS or SASL, also \
+         kafka.security_protocol, kafka.ssl_ca_file and the kafka.sasl_* credentials)"
     )]
     Unreachable {
         /// The configured bootstrap brokers.

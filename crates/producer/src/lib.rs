@@ -30,8 +30,11 @@ mod delivery;
 pub mod error;
 pub mod metrics;
 mod producer;
+mod security;
 
-pub use config::{Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig};
+pub use config::{
+    Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig, SaslMechanism, SecurityProtocol,
+};
 pub use delivery::{Delivery, DeliveryCallback};
 pub use error::{EmitError, ProducerError};
 pub use producer::{client_config, FlushReport, Producer, CONTENT_TYPE};

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::config::{KafkaConfig, OnFull, ProducerConfig};
+use crate::config::{ConfigError, KafkaConfig, OnFull, ProducerConfig};
 use crate::delivery::{Delivery, DeliveryCallback, DeliveryContext, Pending};
 use crate::error::{EmitError, ProducerError};
 use crate::metrics::Metrics;
@@ -111,7 +111,7 @@ impl Producer {
             delivered: Default::default(),
             undelivered: Default::default(),
         };
-        let client: ThreadedProducer<DeliveryContext> = client_config(kafka, cfg)
+        let client: ThreadedProducer<DeliveryContext> = client_config(kafka, cfg)?
             .create_with_context(context)
             .map_err(ProducerError::Client)?;
         check_topic(&client, kafka, cfg.startup_timeout).await?;
@@ -363,13 +363,15 @@ fn pending(
     })
 }
 
-/// The librdkafka settings the producer uses: ours first, the caller's `properties` last
-/// (reserved ones refused by validation). Public so benchmarks can give a baseline client the
-/// very same settings.
-pub fn client_config(kafka: &KafkaConfig, cfg: &ProducerConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &kafka.brokers)
-        .set("client.id", &cfg.client_id)
+/// The librdkafka settings the producer uses: the connection's ([`KafkaConfig::client_config`]:
+/// brokers, TLS, SASL), ours, the caller's `properties` last (reserved ones refused by
+/// validation). Public so benchmarks can give a baseline client the very same settings.
+pub fn client_config(
+    kafka: &KafkaConfig,
+    cfg: &ProducerConfig,
+) -> Result<ClientConfig, ConfigError> {
+    let mut c = kafka.client_config()?;
+    c.set("client.id", &cfg.client_id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", cfg.compression.as_str())
@@ -393,7 +395,7 @@ pub fn client_config(kafka: &KafkaConfig, cfg: &ProducerConfig) -> ClientConfig 
     for (k, v) in &cfg.properties {
         c.set(k, v);
     }
-    c
+    Ok(c)
 }
 
 /// Fetches the topic's metadata: fails after `timeout` when no broker answers, or when the

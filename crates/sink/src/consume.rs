@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt as _;
 
+use auditlog_producer::KafkaConfig;
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message as _, OwnedMessage};
@@ -178,7 +178,7 @@ pub type SinkConsumer = StreamConsumer<SinkContext>;
 
 /// Creates the consumer (not yet subscribed) and the channel its context feeds.
 pub fn create(
-    brokers: &str,
+    kafka: &KafkaConfig,
     topic: &str,
     cfg: &SinkConfig,
     tx: mpsc::Sender<Input>,
@@ -192,12 +192,12 @@ pub fn create(
         interrupt,
         pending: Mutex::new(Vec::with_capacity(CHUNK)),
     };
-    let mut config = ClientConfig::new();
+    // Brokers, TLS and SASL: the settings every client shares.
+    let mut config = kafka.client_config()?;
     if !cfg.instance_id.is_empty() {
         config.set("group.instance.id", &cfg.instance_id);
     }
     config
-        .set("bootstrap.servers", brokers)
         .set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
+use auditlog_producer::KafkaConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -37,16 +37,16 @@ pub const H_REPLAYED_FROM: &str = "dlq.replayed_from";
 pub struct DeadLetterProducer {
     producer: FutureProducer,
     topic: String,
-    brokers: String,
+    kafka: KafkaConfig,
 }
 
 impl DeadLetterProducer {
-    /// A producer for `topic` on `brokers` (acks=all, idempotent).
-    pub fn new(brokers: &str, topic: &str) -> Result<Self> {
+    /// A producer for `topic` on `kafka`'s brokers (acks=all, idempotent).
+    pub fn new(kafka: &KafkaConfig, topic: &str) -> Result<Self> {
         Ok(Self {
-            producer: producer(brokers)?,
+            producer: producer(kafka)?,
             topic: topic.to_owned(),
-            brokers: brokers.to_owned(),
+            kafka: kafka.clone(),
         })
     }
 
@@ -58,11 +58,11 @@ impl DeadLetterProducer {
         partition: i32,
         offsets: &[i64],
     ) -> Result<Vec<OwnedMessage>> {
-        let brokers = self.brokers.clone();
+        let kafka = self.kafka.clone();
         let topic = topic.to_owned();
         let offsets = offsets.to_vec();
         tokio::task::spawn_blocking(move || {
-            fetch_originals_blocking(&brokers, &topic, partition, &offsets)
+            fetch_originals_blocking(&kafka, &topic, partition, &offsets)
         })
         .await
         .map_err(|e| Error::Runtime(format!("original message reader: {e}")))?
@@ -131,9 +131,9 @@ impl DeadLetterProducer {
     }
 }
 
-fn producer(brokers: &str) -> Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+fn producer(kafka: &KafkaConfig) -> Result<FutureProducer> {
+    kafka
+        .client_config()?
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", "300000")
@@ -206,18 +206,18 @@ fn header_map(msg: &OwnedMessage) -> HashMap<String, String> {
 
 /// Reads the whole dead-letter topic `topic` (every partition, from the beginning to the end
 /// as of now), oldest first per partition. Commits nothing.
-pub async fn read_all(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
-    let brokers = brokers.to_owned();
+pub async fn read_all(kafka: &KafkaConfig, topic: &str) -> Result<Vec<DeadLettered>> {
+    let kafka = kafka.clone();
     let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || read_all_blocking(&brokers, &topic))
+    tokio::task::spawn_blocking(move || read_all_blocking(&kafka, &topic))
         .await
         .map_err(|e| Error::Runtime(format!("dead-letter reader: {e}")))?
 }
 
 /// A consumer that reads assigned partitions and commits nothing (throwaway group).
-fn reader(brokers: &str, what: &str) -> Result<BaseConsumer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+fn reader(kafka: &KafkaConfig, what: &str) -> Result<BaseConsumer> {
+    kafka
+        .client_config()?
         .set(
             "group.id",
             format!("auditlog-{what}-{}", uuid::Uuid::new_v4().simple()),
@@ -229,7 +229,7 @@ fn reader(brokers: &str, what: &str) -> Result<BaseConsumer> {
 }
 
 fn fetch_originals_blocking(
-    brokers: &str,
+    kafka: &KafkaConfig,
     topic: &str,
     partition: i32,
     offsets: &[i64],
@@ -238,7 +238,7 @@ fn fetch_originals_blocking(
         return Ok(Vec::new());
     };
     let last = offsets.iter().copied().max().unwrap_or(first);
-    let consumer = reader(brokers, "original-reader")?;
+    let consumer = reader(kafka, "original-reader")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(first))
         .map_err(|e| Error::kafka("assign", e))?;
@@ -270,8 +270,8 @@ fn fetch_originals_blocking(
         .collect()
 }
 
-fn read_all_blocking(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
-    let consumer = reader(brokers, "dlq-reader")?;
+fn read_all_blocking(kafka: &KafkaConfig, topic: &str) -> Result<Vec<DeadLettered>> {
+    let consumer = reader(kafka, "dlq-reader")?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
@@ -333,13 +333,13 @@ fn read_all_blocking(brokers: &str, topic: &str) -> Result<Vec<DeadLettered>> {
 /// headers (minus the dead-letter ones, plus [`H_REPLAYED_FROM`]). `payload` replaces the
 /// payload of every message when given (a corrected event). Returns how many were sent.
 pub async fn republish(
-    brokers: &str,
+    kafka: &KafkaConfig,
     topic: &str,
     dlq_topic: &str,
     items: &[DeadLettered],
     payload: Option<&[u8]>,
 ) -> Result<usize> {
-    let producer = producer(brokers)?;
+    let producer = producer(kafka)?;
     for d in items {
         let from = format!("{dlq_topic}/{}/{}", d.partition, d.offset);
         let headers = copy_headers(&d.message, |k| !k.starts_with("dlq.")).insert(Header {

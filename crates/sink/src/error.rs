@@ -12,6 +12,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `[kafka]` setting is invalid (or its password file unreadable); fix the configuration.
+    #[error("invalid configuration: {0}")]
+    KafkaConfig(#[from] auditlog_producer::ConfigError),
     /// Kafka refused or could not be reached (creating clients, subscribing, producing to the
     /// dead-letter topic).
     #[error("kafka: {what}: {source}")]

@@ -54,11 +54,14 @@ pub async fn run(
 ) -> Result<Summary> {
     cfg.validate()?;
     clickhouse.validate()?;
+    kafka.validate()?;
     if tokio::runtime::Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
         return Err(Error::Runtime(
             "the consumer needs a multi-threaded Tokio runtime".into(),
         ));
     }
+    // A TLS setting ClickHouse refuses is a configuration error, not an outage to wait out.
+    clickhouse.check_tls().await?;
     let client = clickhouse.client();
     let writer = ClickHouseWriter::new(client.clone(), &kafka.topic);
     let health = Arc::new(Health::default());
@@ -90,12 +93,12 @@ pub async fn run(
             }
         }
     };
-    let dlq = Arc::new(DeadLetterProducer::new(&kafka.brokers, &kafka.dlq_topic)?);
+    let dlq = Arc::new(DeadLetterProducer::new(kafka, &kafka.dlq_topic)?);
 
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let interrupt = Arc::new(AtomicBool::new(false));
     let consumer = Arc::new(consume::create(
-        &kafka.brokers,
+        kafka,
         &kafka.topic,
         cfg,
         tx.clone(),

@@ -1,11 +1,16 @@
 //! How to reach ClickHouse.
 
+use std::fmt;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
+use crate::tls::{self, SetupError, TlsFiles};
 use crate::{Error, Result};
 
-/// ClickHouse connection settings (`[clickhouse]` in the config file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// ClickHouse connection settings (`[clickhouse]` in the config file). `Debug` redacts the
+/// password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
     /// HTTP interface URL. Default `http://127.0.0.1:8123`.
@@ -14,8 +19,20 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// User. Default `default`.
     pub user: String,
-    /// Password. Default empty.
+    /// Password. Default empty. `AUDITLOG_CLICKHOUSE__PASSWORD` sets it from the environment;
+    /// or see `password_file`.
     pub password: String,
+    /// File holding the password (surrounding whitespace ignored), e.g. a mounted secret; set
+    /// either this or `password`. Default none.
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA certificate(s) that signed the server's certificate, for an
+    /// `https://` URL; they replace the built-in Mozilla roots. Default none: the built-in
+    /// roots, enough for a server with a public certificate (ClickHouse Cloud).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS, with `client_key_file`. Default none.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file` (PKCS#8, PKCS#1 or SEC1). Default none.
+    pub client_key_file: Option<PathBuf>,
     /// Compression of the data sent to and read from ClickHouse: `lz4` (default; saves network
     /// for a ClickHouse on another host) or `none` (a ClickHouse on the same host, where
     /// compressing only costs CPU on both sides).
@@ -40,14 +57,42 @@ impl Default for ClickHouseConfig {
             database: "auditlog".into(),
             user: "default".into(),
             password: String::new(),
+            password_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
             compression: Compression::default(),
         }
     }
 }
 
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &redacted(&self.password))
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert_file", &self.client_cert_file)
+            .field("client_key_file", &self.client_key_file)
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+/// What `Debug` shows of a secret.
+fn redacted(secret: &str) -> &'static str {
+    if secret.is_empty() {
+        ""
+    } else {
+        "<redacted>"
+    }
+}
+
 impl ClickHouseConfig {
-    /// Checks the settings before any client is built.
-    pub fn validate(&self) -> Result<()> {
+    fn validate_names(&self) -> Result<()> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(Error::Config {
                 field: "clickhouse.url",
@@ -71,24 +116,216 @@ impl ClickHouseConfig {
         Ok(())
     }
 
+    /// Checks the settings before any client is built: the URL, the database name, and that
+    /// the password and TLS files exist and parse (the error names the setting).
+    pub fn validate(&self) -> Result<()> {
+        self.validate_names()?;
+        let tls_set = self.ca_file.is_some()
+            || self.client_cert_file.is_some()
+            || self.client_key_file.is_some();
+        if tls_set && !self.url.starts_with("https://") {
+            return Err(Error::Config {
+                field: "clickhouse.url",
+                reason: format!(
+                    "{:?} is not https:// although clickhouse.ca_file or \
+                     clickhouse.client_cert_file is set",
+                    self.url
+                ),
+            });
+        }
+        self.password().map_err(Error::from)?;
+        if self.url.starts_with("https://") {
+            tls::client_config(self.tls_files()).map_err(Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// The password: `password`, or the content of `password_file`.
+    fn password(&self) -> Result<String, SetupError> {
+        let Some(path) = &self.password_file else {
+            return Ok(self.password.clone());
+        };
+        let field = "clickhouse.password_file";
+        if !self.password.is_empty() {
+            return Err(SetupError {
+                field,
+                message: "set either clickhouse.password or clickhouse.password_file, not both"
+                    .into(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| SetupError {
+            field,
+            message: format!("cannot read {}: {e}", path.display()),
+        })?;
+        Ok(text.trim().to_owned())
+    }
+
+    /// `host:port` of the URL (for messages).
+    fn host(&self) -> &str {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
+    fn tls_files(&self) -> TlsFiles<'_> {
+        TlsFiles {
+            ca_file: self.ca_file.as_deref(),
+            client_cert_file: self.client_cert_file.as_deref(),
+            client_key_file: self.client_key_file.as_deref(),
+        }
+    }
+
     /// A client bound to the configured database.
     pub fn client(&self) -> clickhouse::Client {
         self.server_client().with_database(&self.database)
     }
 
     /// A client not bound to any database (for `CREATE DATABASE`).
+    ///
+    /// It reads the password and TLS files now; if one cannot be used (call
+    /// [`validate`](Self::validate) first to fail at startup instead), every request fails
+    /// with an error naming the setting.
     pub fn server_client(&self) -> clickhouse::Client {
-        let c = clickhouse::Client::default()
+        let password = self.password();
+        let setup = password
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|_| tls::client_config(self.tls_files()));
+        let c = tls::client(setup)
             .with_url(&self.url)
             .with_user(&self.user)
             .with_compression(match self.compression {
                 Compression::Lz4 => clickhouse::Compression::Lz4,
                 Compression::None => clickhouse::Compression::None,
             });
-        if self.password.is_empty() {
-            c
-        } else {
-            c.with_password(&self.password)
+        match password {
+            Ok(p) if !p.is_empty() => c.with_password(p),
+            _ => c,
         }
+    }
+
+    /// For an `https://` URL: one `SELECT 1`, failing with the setting to check when the TLS
+    /// handshake fails (unknown CA, wrong host name, client certificate refused). Any other
+    /// failure (ClickHouse down, wrong password) is left to the caller's own retries.
+    pub async fn check_tls(&self) -> Result<()> {
+        if !self.url.starts_with("https://") {
+            return Ok(());
+        }
+        match self
+            .server_client()
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+        {
+            Err(e) => match tls::client_setup_error(&e, self.host()) {
+                Some(setup) => Err(setup.into()),
+                None => Ok(()),
+            },
+            Ok(_) => Ok(()),
+        }
+    }
+}
+
+impl From<SetupError> for Error {
+    fn from(e: SetupError) -> Self {
+        Error::Config {
+            field: e.field,
+            reason: e.message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let cfg = ClickHouseConfig {
+            password: "hunter2".into(),
+            ..Default::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn password_file_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let cfg = ClickHouseConfig {
+            password_file: Some(file.clone()),
+            ..Default::default()
+        };
+        cfg.validate().unwrap();
+        assert_eq!(cfg.password().unwrap(), "s3cret");
+
+        let both = ClickHouseConfig {
+            password: "x".into(),
+            ..cfg.clone()
+        };
+        let msg = both.validate().unwrap_err().to_string();
+        assert!(msg.contains("clickhouse.password_file"), "{msg}");
+
+        let missing = ClickHouseConfig {
+            password_file: Some(dir.path().join("absent")),
+            ..Default::default()
+        };
+        let msg = missing.validate().unwrap_err().to_string();
+        assert!(
+            msg.contains("clickhouse.password_file") && msg.contains("absent"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn tls_files_need_https_and_must_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("ca.pem");
+        std::fs::write(
+            &bad,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let plain = ClickHouseConfig {
+            ca_file: Some(bad.clone()),
+            ..Default::default()
+        };
+        let msg = plain.validate().unwrap_err().to_string();
+        assert!(msg.contains("clickhouse.url"), "{msg}");
+
+        let https = ClickHouseConfig {
+            url: "https://127.0.0.1:8443".into(),
+            ..plain
+        };
+        let msg = https.validate().unwrap_err().to_string();
+        assert!(msg.contains("clickhouse.ca_file"), "{msg}");
+
+        let builtin_roots = ClickHouseConfig {
+            url: "https://example.clickhouse.cloud:8443".into(),
+            ..Default::default()
+        };
+        builtin_roots.validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_with_an_unreadable_file_fails_naming_it() {
+        let cfg = ClickHouseConfig {
+            url: "https://127.0.0.1:1".into(),
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let err = cfg
+            .client()
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .unwrap_err();
+        let setup = tls::client_setup_error(&err, "h").expect("a setup error in the chain");
+        assert_eq!(setup.field, "clickhouse.ca_file");
     }
 }

@@ -32,8 +32,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps a ClickHouse client error with what was being done.
+    /// Wraps a ClickHouse client error with what was being done; a connection setting that
+    /// cannot work (TLS handshake refused, unreadable file) becomes [`Error::Config`] naming it.
     pub fn clickhouse(what: impl Into<String>, source: clickhouse::error::Error) -> Self {
+        if let Some(setup) = crate::tls::client_setup_error(&source, "ClickHouse") {
+            return setup.into();
+        }
         Self::ClickHouse {
             what: what.into(),
             source,

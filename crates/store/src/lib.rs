@@ -12,8 +12,10 @@ pub mod config;
 pub mod error;
 pub mod migrate;
 pub mod plans;
+pub mod tls;
 
 pub use config::{ClickHouseConfig, Compression};
 pub use error::{Error, Result};
 pub use migrate::{migrate, MIGRATIONS};
 pub use plans::{Plan, WorkspacePlan};
+pub use tls::SetupError;

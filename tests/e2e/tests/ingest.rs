@@ -190,7 +190,11 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
 
 async fn wait_dead_letters(w: &World, n: usize) -> Result<Vec<auditlog_sink::dlq::DeadLettered>> {
     for _ in 0..120 {
-        let d = auditlog_sink::dlq::read_all(&w.brokers, &w.dlq_topic).await?;
+        let kafka = auditlog_producer::KafkaConfig {
+            brokers: w.brokers.clone(),
+            ..Default::default()
+        };
+        let d = auditlog_sink::dlq::read_all(&kafka, &w.dlq_topic).await?;
         if d.len() >= n {
             return Ok(d);
         }

@@ -53,7 +53,7 @@ enum DlqCommand {
 /// Runs `dlq list` or `dlq replay`.
 pub async fn run(cfg: &Config, args: DlqArgs) -> Result<()> {
     let k = &cfg.kafka;
-    let all = read_all(&k.brokers, &k.dlq_topic)
+    let all = read_all(k, &k.dlq_topic)
         .await
         .with_context(|| format!("reading {} on {}", k.dlq_topic, k.brokers))?;
     match args.command {
@@ -109,15 +109,9 @@ pub async fn run(cfg: &Config, args: DlqArgs) -> Result<()> {
             } else {
                 skip_stored(cfg, selected, payload.as_deref()).await?
             };
-            let n = republish(
-                &k.brokers,
-                &k.topic,
-                &k.dlq_topic,
-                &selected,
-                payload.as_deref(),
-            )
-            .await
-            .context("re-publishing")?;
+            let n = republish(k, &k.topic, &k.dlq_topic, &selected, payload.as_deref())
+                .await
+                .context("re-publishing")?;
             println!("replayed {n} message(s) to {}", k.topic);
         }
     }

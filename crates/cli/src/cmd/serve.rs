@@ -20,6 +20,8 @@ pub async fn run(cfg: &Config, args: ServeArgs) -> Result<()> {
     if cfg.api.admin_token.is_empty() {
         info!("api.admin_token is empty: admin endpoints answer 401");
     }
+    // A TLS setting ClickHouse refuses stops startup, naming it (ClickHouse down does not).
+    cfg.clickhouse.check_tls().await?;
     let state = auditlog_query::api::AppState::new(&cfg.api, cfg.clickhouse.client());
     let app = auditlog_query::api::app(state);
     let listener = tokio::net::TcpListener::bind(&listen)
