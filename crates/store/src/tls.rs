@@ -58,7 +58,15 @@ pub fn setup_error(err: &(dyn StdError + 'static), host: &str) -> Option<SetupEr
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(handshake_error(tls, host));
         }
-        cur = e.source();
+        // An `io::Error` wrapping another error (how tokio-rustls reports a TLS failure)
+        // does not return it from `source()`.
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -300,6 +308,15 @@ mod tests {
             client_config(files).unwrap_err().field,
             "clickhouse.client_key_file"
         );
+    }
+
+    #[test]
+    fn a_tls_error_inside_an_io_error_is_found() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let boxed: BoxError = Box::new(io);
+        let found = setup_error(&*boxed, "h:1").expect("found");
+        assert_eq!(found.field, "clickhouse.ca_file");
     }
 
     #[test]
