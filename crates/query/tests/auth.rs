@@ -269,7 +269,7 @@ async fn the_limit_refills_one_failure_per_interval() {
         "q_refill",
         ApiConfig {
             auth_failure_burst: 2,
-            auth_failure_interval: Duration::from_millis(700),
+            auth_failure_interval: Duration::from_millis(1500),
             ..ApiConfig::default()
         },
     )
@@ -290,11 +290,11 @@ async fn the_limit_refills_one_failure_per_interval() {
     )
     .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["retry-after"], "2", "1.5 s, rounded up");
     // Another /64 is another client.
     let (st, _, _) = from(&h, "[2001:db8:7:8::1]:9", "GET", "/v1/events", None, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let (st, _, _) = from(&h, peer, "GET", "/v1/events", None, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "one failure came back");
     let (st, _, _) = from(&h, peer, "GET", "/v1/events", None, None).await;
