@@ -93,7 +93,7 @@ impl LogLimiter {
 }
 
 /// The message with every run of digits replaced by `#` (timings, counts and ports vary
-/// between copies of the same complaint).
+/// between copies of the same complaint), without librdkafka's own suppression note.
 fn normalize(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_digits = false;
@@ -108,7 +108,20 @@ fn normalize(message: &str) -> String {
             in_digits = false;
         }
     }
-    out
+    out.replace(", # identical error(s) suppressed", "")
+}
+
+/// `message`, plus how many copies were held back before it.
+fn with_count(message: &str, held: u64) -> std::borrow::Cow<'_, str> {
+    if held == 0 {
+        message.into()
+    } else {
+        format!(
+            "{message} (repeated {held} times in the last {}s)",
+            WINDOW.as_secs()
+        )
+        .into()
+    }
 }
 
 /// A librdkafka log line, through the global limiter, to `tracing` (target `librdkafka`).
@@ -116,21 +129,22 @@ pub fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
     let Some(held) = LogLimiter::global().admit(message, Instant::now()) else {
         return;
     };
+    let message = with_count(message, held);
     match level {
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert
         | RDKafkaLogLevel::Critical
         | RDKafkaLogLevel::Error => {
-            tracing::error!(target: "librdkafka", facility, repeated = held, "{message}");
+            tracing::error!(target: "librdkafka", facility, "{message}");
         }
         RDKafkaLogLevel::Warning => {
-            tracing::warn!(target: "librdkafka", facility, repeated = held, "{message}");
+            tracing::warn!(target: "librdkafka", facility, "{message}");
         }
         RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-            tracing::info!(target: "librdkafka", facility, repeated = held, "{message}");
+            tracing::info!(target: "librdkafka", facility, "{message}");
         }
         RDKafkaLogLevel::Debug => {
-            tracing::debug!(target: "librdkafka", facility, repeated = held, "{message}");
+            tracing::debug!(target: "librdkafka", facility, "{message}");
         }
     }
 }
@@ -140,7 +154,7 @@ pub fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
 pub fn error(error: &KafkaError, reason: &str) {
     let message = format!("{error}: {reason}");
     if let Some(held) = LogLimiter::global().admit(&message, Instant::now()) {
-        tracing::warn!(target: "librdkafka", repeated = held, "{message}");
+        tracing::warn!(target: "librdkafka", "{}", with_count(&message, held));
     }
 }
 
@@ -195,6 +209,12 @@ mod tests {
     #[test]
     fn digits_do_not_make_a_message_new_but_words_do() {
         assert_eq!(normalize("after 12ms, 3 errors"), "after #ms, # errors");
+        assert_eq!(
+            normalize("refused (after 0ms in state CONNECT, 1 identical error(s) suppressed)"),
+            normalize("refused (after 5ms in state CONNECT)")
+        );
+        assert_eq!(with_count("x", 0), "x");
+        assert_eq!(with_count("x", 4), "x (repeated 4 times in the last 30s)");
         assert_ne!(normalize("connection refused"), normalize("timed out"));
     }
 

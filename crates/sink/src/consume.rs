@@ -281,7 +281,11 @@ pub async fn run(
             if let Some(held) = auditlog_producer::kafka_log::LogLimiter::global()
                 .admit(&text, std::time::Instant::now())
             {
-                warn!(error = %text, repeated = held, "kafka consumer error");
+                if held == 0 {
+                    warn!(error = %text, "kafka consumer error");
+                } else {
+                    warn!(error = %text, repeated = held, "kafka consumer error");
+                }
             }
             errors = errors.saturating_add(1);
             Some(

@@ -661,8 +661,8 @@ struct Writable {
 async fn probe_clickhouse(client: &clickhouse::Client) -> Check {
     let q = client.query(
         "SELECT toUInt64(getSetting('readonly')) AS readonly, \
-         toUInt64((SELECT count() FROM system.tables \
-                   WHERE database = currentDatabase() AND name IN ('events', 'sink_batches'))) AS tables",
+         toUInt64(ifNull((SELECT count() FROM system.tables \
+                   WHERE database = currentDatabase() AND name IN ('events', 'sink_batches')), 0)) AS tables",
     );
     match tokio::time::timeout(PROBE_DEADLINE, q.fetch_one::<Writable>()).await {
         Err(_) => Check::fail(format!("no answer within {PROBE_DEADLINE:?} (clickhouse.url)")),
