@@ -341,3 +341,52 @@ async fn an_unreachable_clickhouse_is_not_ready_and_says_clickhouse() -> Result<
     ensure!(reason.contains("clickhouse.url"), "{body}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exports_process_and_build_metrics_too() -> Result<()> {
+    let w = World::new("healthserve", 1).await?;
+    let listen = format!("127.0.0.1:{}", closed_port()?);
+    let child = w
+        .command(&["serve"])
+        .env("AUDITLOG_API__LISTEN", &listen)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("spawn auditlog serve")?;
+    let mut server = Guard(Some(child));
+    let start = Instant::now();
+    let text = loop {
+        if let Ok((200, text)) = http_get(&listen, "/metrics").await {
+            if text.contains("process_resident_memory_bytes") {
+                break text;
+            }
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "no process metrics from serve"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        ensure!(
+            text.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}:\n{text}"
+        );
+    }
+    let version = format!(
+        "auditlog_build_info{{version=\"{}\",command=\"serve\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    ensure!(
+        text.lines().any(|l| l == version),
+        "no `{version}`:\n{text}"
+    );
+    ensure!(terminate(server.0.as_mut().context("running")?)?.success());
+    server.0 = None;
+    Ok(())
+}
