@@ -28,8 +28,10 @@ import sys
 import jsonschema
 import yaml
 
-# The local stack's ports (deploy/local/stack.sh dev and test profiles).
-LOCAL_STACK_PORTS = {8123, 9000, 9092, 8080, 8081, 18123, 19000, 19092, 18080, 18081}
+# Ports of the repository's own stacks (deploy/local/stack.sh): dev and test profiles, the
+# fault-injection suite's (tests/faults/run.sh) and the README test's (tests/readme.sh).
+LOCAL_STACK_PORTS = {8123, 9000, 9092, 8080, 8081, 18123, 19000, 19092, 18080, 18081,
+                     28123, 29000, 29092, 28080, 28081, 28082, 26123, 27000, 27092, 26080, 26081}
 AUDITLOG_IMAGE = "auditlog:local"
 
 # Compose interpolation (compose-spec interpolation.md): `$$` is a literal `$`; otherwise `$`
