@@ -792,6 +792,20 @@ async function main() {
       } finally {
         await page.unroute(`**/v1/events/${failing}`);
       }
+      // Answers that are not a usable event: `null`, and an event whose time cannot be shown.
+      // The panel says it could not load the event; there is nothing to copy.
+      for (const [what, body] of [['null', 'null'], ['an event with a broken time', JSON.stringify({ ...byId.get(failing), time: 'not a time' })]]) {
+        await page.route(`**/v1/events/${failing}`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body }));
+        try {
+          await page.click('#detail-body button:has-text("Try again")');
+          await page.waitForFunction(() => document.getElementById('detail-title').textContent === 'Could not load this event', null, { timeout: 5000 });
+          await idle(page);
+          assert(await page.isHidden('#detail-copy'), `no Copy JSON when the server answers ${what}`);
+          assert(await page.isVisible('#detail-body button:has-text("Try again")'), `a way to retry after ${what}`);
+        } finally {
+          await page.unroute(`**/v1/events/${failing}`);
+        }
+      }
       // Try again loads it (the failure is gone) and offers the copy again.
       await page.click('#detail-body button:has-text("Try again")');
       await page.waitForSelector('[data-json="request"]');
