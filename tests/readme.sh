@@ -67,6 +67,7 @@ fi
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    ((rc == 0)) || say "FAILED (exit $rc); the README stack's logs: $STACK_DATA_DIR/logs/"
     if ((OWN_STACK)); then
         say "stopping the README stack"
         "$STACK" down >"$WORK/down.log" 2>&1 || cat "$WORK/down.log"
@@ -174,7 +175,7 @@ while IFS=$'\t' read -r n lineno skip; do
     while IFS= read -r d; do
         [[ -n "$d" ]] && expect_in_demo_workspace "$d"
     done < <(grep -F 'auditlog emit' "$WORK/$n.sh" >/dev/null && grep -oE '"description":"[^"]+"' "$WORK/$n.sh" | sed 's/^"description":"//; s/"$//' || true)
-    synthetic=$(grep -oE 'auditlog emit --synthetic [0-9]+' "$WORK/$n.sh" | awk '{s += $4} END {print s + 0}')
+    synthetic=$({ grep -oE 'auditlog emit --synthetic [0-9]+' "$WORK/$n.sh" || true; } | awk '{s += $4} END {print s + 0}')
     if ((synthetic > 0)); then
         deadline=$((SECONDS + 90))
         until (($(written_since "$since") >= synthetic)); do
