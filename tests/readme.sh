@@ -23,7 +23,7 @@
 # It starts the stack from an empty data directory (unless that stack is already running, which
 # it then leaves running) and stops it at the end, even on failure. Takes about a minute.
 #
-# Environment: README_STACK_DIR (default .data/readme), README_PORT_BASE (default 26000: ports
+# Environment: README_FILE (default README.md), README_STACK_DIR (default .data/readme), README_PORT_BASE (default 26000: ports
 # 26123, 27000, 27092, 26080, 26081, clear of the dev 8xxx, test 18xxx, fault-injection 28xxx and
 # docker-compose 38xxx ports), AUDITLOG_BIN (default target/debug/auditlog).
 set -euo pipefail
@@ -33,6 +33,11 @@ cd "$ROOT"
 T0=$SECONDS
 say() { printf '[readme %3ds] %s\n' $((SECONDS - T0)) "$*"; }
 fail() { say "FAIL: $*"; exit 1; }
+
+# README commands that start the test suite would start this script again, and so on.
+[[ -z "${README_TEST_ACTIVE:-}" ]] || fail "started from inside a README block: a README block runs the test suite without a skip marker"
+export README_TEST_ACTIVE=1
+README=${README_FILE:-$ROOT/README.md}
 
 BIN=${AUDITLOG_BIN:-$ROOT/target/debug/auditlog}
 [[ -x "$BIN" ]] || fail "$BIN not found: build it first (cargo build -p auditlog)"
@@ -80,7 +85,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- the blocks, with the substitutions applied
-python3 - "$ROOT/README.md" "$WORK" "$BASE" "$DATA_REL" "$BIN_REL" <<'EOF'
+python3 - "$README" "$WORK" "$BASE" "$DATA_REL" "$BIN_REL" <<'EOF'
 import re, sys
 readme, work, base, data, binary = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 subs = [
@@ -115,6 +120,9 @@ while i < len(lines):
     if line.strip():
         skip = None  # a skip marker applies to the block right after it only
     i += 1
+bad = [ln for ln, text, skip in blocks if not skip and re.search(r"(^|[\s;&|(])tests/(run|readme)\.sh\b", text, re.M)]
+if bad:
+    sys.exit(f"README.md:{bad[0]}: a block runs the test suite itself: mark it with <!-- readme-test: skip (reason) -->")
 with open(f"{work}/manifest", "w") as manifest:
     for n, (lineno, text, skip) in enumerate(blocks):
         applied = text
@@ -165,11 +173,17 @@ while IFS=$'\t' read -r n lineno skip; do
     # Rows the consumer writes from now on (other rows may expire meanwhile: a count of the
     # whole table would not tell).
     since=$(ch "SELECT toString(now64(3, 'UTC'))" 2>/dev/null || echo "1970-01-01 00:00:00.000")
-    if ! timeout 900 bash -euo pipefail "$WORK/$n.sh" >"$WORK/$n.out" 2>&1; then
-        tail -n 40 "$WORK/$n.out" | sed 's/^/    | /'
+    # As a newcomer's shell would run it: no RUST_BACKTRACE from tests/run.sh.
+    if ! timeout 900 env -u RUST_BACKTRACE bash -euo pipefail "$WORK/$n.sh" >"$WORK/$n.out" 2>&1; then
+        if (($(wc -l <"$WORK/$n.out") > 50)); then
+            { head -n 25 "$WORK/$n.out"; echo "[...]"; tail -n 25 "$WORK/$n.out"; } | sed 's/^/    | /'
+        else
+            sed 's/^/    | /' "$WORK/$n.out"
+        fi
         fail "README.md:$lineno: the block exited non-zero (output above)"
     fi
     tail -n 8 "$WORK/$n.out" | sed 's/^/    | /'
+    [[ ! -s "$WORK/$n.out" || -z "$(tail -c 1 "$WORK/$n.out")" ]] || echo  # output without a final newline
     ran=$((ran + 1))
     # What the commands claim to do, checked.
     while IFS= read -r d; do
