@@ -279,7 +279,7 @@ tansu_progress() {
         status=$?
         if ((status > 128)); then
             if ((n == 0)); then
-                log "broker: build $((SECONDS - started))s, fetching the crate index and $downloaded crates so far"
+                log "broker: build $((SECONDS - started))s, fetching sources ($downloaded crates downloaded so far)"
             else
                 log "broker: build $((SECONDS - started))s, $n crates compiled, still working (latest: $latest; the last crates and the link take several minutes)"
             fi
