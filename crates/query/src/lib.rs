@@ -13,7 +13,10 @@
 //! let ch = auditlog_store::ClickHouseConfig::default();
 //! let state = auditlog_query::api::AppState::new(&auditlog_query::ApiConfig::default(), ch.client());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, auditlog_query::api::app(state)).await
+//! // The peer address is what failed authentications are limited by.
+//! let app = auditlog_query::api::app(state)
+//!     .into_make_service_with_connect_info::<std::net::SocketAddr>();
+//! axum::serve(listener, app).await
 //! # }
 //! ```
 

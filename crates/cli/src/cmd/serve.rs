@@ -30,6 +30,8 @@ pub async fn run(cfg: &Config, args: ServeArgs) -> Result<()> {
         database = %cfg.clickhouse.database,
         "serving the query API"
     );
+    // The peer address is what the failed-authentication limit counts against.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -42,6 +42,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// Deadline of one ClickHouse read.
     pub query_timeout: Duration,
+    /// Failed authentications per client.
+    pub auth_failures: auth::FailureLimiter,
 }
 
 impl AppState {
@@ -49,11 +51,16 @@ impl AppState {
     pub fn new(cfg: &ApiConfig, client: clickhouse::Client) -> Self {
         Self {
             reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout()),
-            tokens: Tokens::new(client, cfg.token_cache()),
+            tokens: Tokens::new(client, cfg.token_cache())
+                .remember_refused(cfg.unknown_token_cache),
             cursor_key: CursorKey::new(&cfg.cursor_secret),
             admin_hash: auth::admin_hash(&cfg.admin_token),
             prometheus: metrics::prometheus(),
             query_timeout: cfg.query_timeout(),
+            auth_failures: auth::FailureLimiter::new(
+                cfg.auth_failure_burst,
+                cfg.auth_failure_interval,
+            ),
         }
     }
 }
@@ -120,10 +127,13 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 
 /// The whole application: API, metrics middleware, JSON 404/405, and the dashboard.
 pub fn app(state: AppState) -> Router {
+    let state = Arc::new(state);
+    let limit = axum::middleware::from_fn_with_state(state.clone(), auth::limit_failures);
     table()
         .router
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(Arc::new(state))
+        .route_layer(limit)
+        .with_state(state)
         .merge(auditlog_dashboard::router())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(metrics::track))
