@@ -1,6 +1,6 @@
 //! Workspace API tokens: a random secret shown once, stored as its SHA-256 in `api_tokens`.
 //!
-//! Verified tokens are cached for [`crate::ApiConfig::token_cache_ms`] (default 2 s): a
+//! Verified tokens are cached for [`crate::ApiConfig::token_cache`] (default 2 s): a
 //! revocation takes effect on this server at once and on other servers within that time.
 
 use std::collections::HashMap;

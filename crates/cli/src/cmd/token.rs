@@ -23,7 +23,7 @@ enum TokenCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
-    /// Revoke a token by id (takes effect within `api.token_cache_ms` on running servers).
+    /// Revoke a token by id (takes effect within `api.token_cache` on running servers).
     Revoke {
         /// Token id (`tok_...`).
         token_id: String,
