@@ -103,11 +103,15 @@ fn describe(err: figment::Error) -> String {
                 .map(|m| format!(" (from {})", m.name))
                 .unwrap_or_default();
             let hint = match &e.kind {
-                figment::error::Kind::UnknownField(name, _) if field == "api" => ApiConfig::RENAMED
-                    .iter()
-                    .find(|(old, _)| old == name)
-                    .map(|(_, new)| format!(" ({name} was {new})"))
-                    .unwrap_or_default(),
+                figment::error::Kind::UnknownField(name, _)
+                    if e.path.first().map(String::as_str) == Some("api") =>
+                {
+                    ApiConfig::RENAMED
+                        .iter()
+                        .find(|(old, _)| old == name)
+                        .map(|(_, new)| format!(" ({name} was {new})"))
+                        .unwrap_or_default()
+                }
                 _ => String::new(),
             };
             format!("{field}: {}{hint}{from}", e.kind)
