@@ -473,6 +473,31 @@ async fn heads_beyond_the_limits_and_junk_methods_get_json_errors_and_bounded_me
 }
 
 #[tokio::test]
+async fn a_stalled_request_body_fails_after_the_idle_timeout() {
+    let h = Harness::new("q_body").await;
+    let srv = Server::start(h.app.clone(), limits(10_000, 1_000, 100)).await;
+    let mut s = TcpStream::connect(&srv.addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/admin/workspaces/ws/plan HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"plan\":"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let t = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(6), read_response(&mut s))
+        .await
+        .expect("answered")
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("body"));
+    assert!(took >= Duration::from_millis(950), "{took:?}");
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_listen_moves_metrics_to_their_own_listener() {
     let ch = auditlog_testkit::fresh_database("q_mlisten").await.unwrap();
     let cfg = ApiConfig {
