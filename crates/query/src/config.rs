@@ -69,6 +69,22 @@ pub struct ApiConfig {
     /// Duplicate collapsing on reads: `final` or `limit_by` (see `BENCHMARKS.md`, "Query API").
     /// Default `limit_by` (FINAL was several times slower on 10M rows).
     pub dedup: Dedup,
+    // Failed authentications: the negative token cache and the per-client limit.
+    /// How long a workspace token that did not verify (unknown, revoked or expired) is
+    /// remembered, so that presenting it again is answered 401 without asking ClickHouse. A
+    /// token created by this server works at once; one created elsewhere (`auditlog token
+    /// create`, another instance) cannot have been presented before it existed. `0s` turns
+    /// it off; at most `60s`. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub unknown_token_cache: Duration,
+    /// Failed authentications (401 answers) one client may have in a row before its requests
+    /// to `/v1/...` are answered 429 with `Retry-After`, without asking ClickHouse. A client
+    /// is a source IP address (IPv6: its /64). `0` turns the limit off. Default `20`.
+    pub auth_failure_burst: u32,
+    /// Once the burst is used up, one more failed authentication is allowed per this
+    /// interval (the sustained rate). `10ms` to `1h`. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_interval: Duration,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +102,9 @@ impl Default for ApiConfig {
             shutdown_timeout: Duration::from_secs(30),
             metrics_listen: String::new(),
             dedup: Dedup::LimitBy,
+            unknown_token_cache: Duration::from_secs(5),
+            auth_failure_burst: 20,
+            auth_failure_interval: Duration::from_secs(1),
         }
     }
 }
@@ -93,6 +112,7 @@ impl Default for ApiConfig {
 impl ApiConfig {
     /// Checks the settings; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_auth_failures()?;
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(Error::Config {
                 field: "api.listen",
@@ -176,6 +196,24 @@ impl ApiConfig {
             "renamed to api.query_timeout, a duration such as \"30s\"",
         ),
     ];
+
+    /// The settings of failed authentications (the block at the end of the struct).
+    fn validate_auth_failures(&self) -> Result<(), Error> {
+        if self.unknown_token_cache > Duration::from_secs(60) {
+            return Err(Error::Config {
+                field: "api.unknown_token_cache",
+                reason: "at most 60s (a token created on another server must work soon)".into(),
+            });
+        }
+        let interval = self.auth_failure_interval;
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&interval) {
+            return Err(Error::Config {
+                field: "api.auth_failure_interval",
+                reason: "must be 10ms..=1h".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +302,29 @@ mod tests {
         ] {
             let msg = bad.validate().unwrap_err().to_string();
             assert!(msg.contains(field), "{field}: {msg}");
+        }
+    }
+
+    #[test]
+    fn failed_authentication_settings_are_durations_and_checked() {
+        let cfg: ApiConfig = serde_json::from_value(serde_json::json!({
+            "unknown_token_cache": "2s",
+            "auth_failure_burst": 3,
+            "auth_failure_interval": "250ms",
+        }))
+        .unwrap();
+        assert_eq!(cfg.unknown_token_cache, Duration::from_secs(2));
+        assert_eq!(cfg.auth_failure_interval, Duration::from_millis(250));
+        cfg.validate().unwrap();
+        for (field, value) in [
+            ("unknown_token_cache", "61s"),
+            ("auth_failure_interval", "0s"),
+            ("auth_failure_interval", "2h"),
+        ] {
+            let cfg: ApiConfig =
+                serde_json::from_value(serde_json::json!({ field: value })).unwrap();
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("api.{field}")), "{e}");
         }
     }
 }

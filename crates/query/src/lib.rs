@@ -17,6 +17,7 @@
 //! let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
 //! let limits = serve::Limits::from_config(&cfg);
 //! serve::serve(listener, app(AppState::new(&cfg, ch.client())), limits, std::future::pending()).await;
+//! // serve() hands handlers the peer address (failed authentications are limited by it).
 //! # Ok(())
 //! # }
 //! ```

@@ -88,6 +88,8 @@ pub async fn run(cfg: &Config, args: ServeArgs) -> Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    // serve() hands handlers the peer address (ConnectInfo<SocketAddr>), which the
+    // failed-authentication limit counts against.
     serve::serve(listener, app, limits, stopped(stop_rx)).await;
     if let Some(m) = metrics_server {
         m.await.context("metrics listener")?;

@@ -56,6 +56,8 @@ pub struct AppState {
     pub health_timeout: Duration,
     /// Whether `/metrics` is on the main router (`api.metrics_listen` empty).
     pub metrics_on_main: bool,
+    /// Failed authentications per client.
+    pub auth_failures: auth::FailureLimiter,
 }
 
 impl AppState {
@@ -63,13 +65,17 @@ impl AppState {
     pub fn new(cfg: &ApiConfig, client: clickhouse::Client) -> Self {
         Self {
             reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout),
-            tokens: Tokens::new(client, cfg.token_cache),
+            tokens: Tokens::new(client, cfg.token_cache).remember_refused(cfg.unknown_token_cache),
             cursor_key: CursorKey::new(&cfg.cursor_secret),
             admin_hash: auth::admin_hash(&cfg.admin_token),
             prometheus: metrics::prometheus(),
             query_timeout: cfg.query_timeout,
             health_timeout: cfg.health_timeout,
             metrics_on_main: cfg.metrics_listen.is_empty(),
+            auth_failures: auth::FailureLimiter::new(
+                cfg.auth_failure_burst,
+                cfg.auth_failure_interval,
+            ),
         }
     }
 }
@@ -145,8 +151,10 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 /// 404/405/431, and the dashboard.
 pub fn app(state: AppState) -> Router {
     let state = Arc::new(state);
+    let limit = axum::middleware::from_fn_with_state(state.clone(), auth::limit_failures);
     table(state.metrics_on_main)
         .router
+        .route_layer(limit)
         .with_state(state.clone())
         .merge(auditlog_dashboard::router())
         .method_not_allowed_fallback(error::method_not_allowed)
