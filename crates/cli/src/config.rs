@@ -36,7 +36,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `tracing` filter directive. Default `info`. `RUST_LOG` overrides it.
+    /// `tracing` filter: a level (`trace`, `debug`, `info`, `warn`, `error`, `off`) and/or
+    /// `target=level` directives, comma-separated (`info,librdkafka=warn`). Default `info`.
+    /// Anything else stops startup. `RUST_LOG` overrides it.
     pub level: String,
     /// Write JSON lines instead of text. Default `false`.
     pub json: bool,
@@ -48,6 +50,36 @@ impl Default for LogConfig {
             level: "info".into(),
             json: false,
         }
+    }
+}
+
+impl LogConfig {
+    /// Checks `level`: every comma-separated directive must end in a level (a bare word that
+    /// is not a level, such as `inf`, would be read as a target name and silence every log).
+    pub fn validate(&self) -> Result<()> {
+        use std::str::FromStr as _;
+        use tracing_subscriber::filter::LevelFilter;
+        let directives: Vec<&str> = self
+            .level
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .collect();
+        anyhow::ensure!(
+            !directives.is_empty(),
+            "log.level: must not be empty (e.g. \"info\" or \"info,librdkafka=warn\")"
+        );
+        for d in directives {
+            let level = d.rsplit_once('=').map_or(d, |(_, level)| level);
+            anyhow::ensure!(
+                LevelFilter::from_str(level).is_ok(),
+                "log.level: {d:?} is not a level (trace, debug, info, warn, error, off) \
+                 nor a target=level directive"
+            );
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.level)
+            .map_err(|e| anyhow::anyhow!("log.level: {:?}: {e}", self.level))?;
+        Ok(())
     }
 }
 
@@ -84,6 +116,7 @@ impl Config {
         self.producer.validate()?;
         self.consumer.validate()?;
         self.api.validate()?;
+        self.log.validate()?;
         Ok(())
     }
 }
@@ -188,6 +221,40 @@ mod tests {
             jail.set_env("AUDITLOG_API__HEADER_READ_TIMEOUT", "0s");
             let msg = format!("{:#}", Config::load(None).unwrap_err());
             assert!(msg.contains("api.header_read_timeout"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_log_level_that_is_not_one_stops_startup() {
+        for bad in ["inf", "verbose", "info,librdkafka=loud", ""] {
+            let log = LogConfig {
+                level: bad.into(),
+                ..LogConfig::default()
+            };
+            let msg = format!("{:#}", log.validate().unwrap_err());
+            assert!(msg.starts_with("log.level: "), "{bad:?}: {msg}");
+        }
+        for good in [
+            "info",
+            "WARN",
+            "info,librdkafka=warn",
+            "auditlog_sink=debug",
+            "off",
+        ] {
+            let log = LogConfig {
+                level: good.into(),
+                ..LogConfig::default()
+            };
+            log.validate().unwrap_or_else(|e| panic!("{good:?}: {e:#}"));
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_LOG__LEVEL", "inf");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                msg.contains("log.level") && msg.contains("\"inf\""),
+                "{msg}"
+            );
             Ok(())
         });
     }
