@@ -135,7 +135,19 @@ fn describe(err: figment::Error) -> String {
                 .as_ref()
                 .map(|m| format!(" (from {})", m.name))
                 .unwrap_or_default();
-            format!("{field}: {}{from}", e.kind)
+            let hint = match &e.kind {
+                figment::error::Kind::UnknownField(name, _)
+                    if e.path.first().map(String::as_str) == Some("api") =>
+                {
+                    ApiConfig::RENAMED
+                        .iter()
+                        .find(|(old, _)| old == name)
+                        .map(|(_, new)| format!(" ({name} was {new})"))
+                        .unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            format!("{field}: {}{hint}{from}", e.kind)
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -178,6 +190,37 @@ mod tests {
             jail.set_env("AUDITLOG_CLICKHOUSE__URL", "localhost:8123");
             let msg = format!("{:#}", Config::load(None).unwrap_err());
             assert!(msg.contains("clickhouse.url"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn api_durations_are_humantime_and_old_names_point_to_the_new_ones() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[api]\ntoken_cache = \"500ms\"\nquery_timeout = \"5s\"\nidle_timeout = \"2m\"\n",
+            )?;
+            let cfg = Config::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(cfg.api.token_cache, std::time::Duration::from_millis(500));
+            assert_eq!(cfg.api.query_timeout, std::time::Duration::from_secs(5));
+            assert_eq!(cfg.api.idle_timeout, std::time::Duration::from_secs(120));
+            jail.create_file("old.toml", "[api]\ntoken_cache_ms = 2000\n")?;
+            let msg = format!(
+                "{:#}",
+                Config::load(Some(Path::new("old.toml"))).unwrap_err()
+            );
+            assert!(
+                msg.contains("token_cache_ms") && msg.contains("api.token_cache"),
+                "{msg}"
+            );
+            jail.set_env("AUDITLOG_API__QUERY_TIMEOUT_MS", "30000");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("api.query_timeout,"), "{msg}");
+            jail.clear_env();
+            jail.set_env("AUDITLOG_API__HEADER_READ_TIMEOUT", "0s");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("api.header_read_timeout"), "{msg}");
             Ok(())
         });
     }
