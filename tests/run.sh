@@ -8,7 +8,8 @@
 #   tests/run.sh -p auditlog-e2e    # extra arguments go to `cargo nextest run` / `cargo test`
 #
 # Environment: the STACK_* variables of deploy/local/stack.sh (ports, STACK_DATA_DIR) choose where
-# the test stack runs; RUN_BROWSER=0 skips the browser suite. See docs/local-stack.md.
+# the test stack runs; RUN_BROWSER=0 skips the browser suite, RUN_COMPOSE=0 the Docker files check,
+# RUN_README=0 the README commands (tests/readme.sh). See docs/local-stack.md.
 #
 # RUN_FAULTS=0 skips the short fault-injection suite (tests/faults/run.sh --short).
 set -euo pipefail
@@ -93,7 +94,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "tests/run.sh: interrupted" >&2; exit 130' INT TERM
 
-say "starting the test stack (first run installs ClickHouse 25.8 and builds the Tansu broker, ~10 min)"
+say "starting the test stack (first run installs ClickHouse 25.8 and builds the Tansu broker, ~15 min on 2 cores)"
 run "$STACK" up
 eval "$("$STACK" env)"
 export AUDITLOG_BIN="$ROOT/target/debug/auditlog"
@@ -116,6 +117,14 @@ else
     run cargo test --workspace --no-fail-fast "$@" || failed+=("cargo test")
 fi
 
+if [[ -x tests/compose/check.sh && "${RUN_COMPOSE:-1}" != 0 ]]; then
+    say "checking docker-compose.yml and deploy/Dockerfile (tests/compose/check.sh)"
+    run tests/compose/check.sh || failed+=("tests/compose/check.sh")
+fi
+if [[ -x tests/readme.sh && "${RUN_README:-1}" != 0 ]]; then
+    say "running the README's commands on a stack of their own (tests/readme.sh)"
+    run tests/readme.sh || failed+=("tests/readme.sh")
+fi
 if [[ -x tests/browser/run.sh && "${RUN_BROWSER:-1}" != 0 ]]; then
     say "running the browser tests (tests/browser/run.sh)"
     run tests/browser/run.sh || failed+=("tests/browser/run.sh")

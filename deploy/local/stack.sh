@@ -269,6 +269,45 @@ tansu_ok() {
     [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -qF "$TANSU_VERSION"
 }
 
+# Turns cargo's output into a progress line at least every 30 s (the last crates and the link
+# take minutes with no output of their own), never cargo's raw lines: only real errors
+# (`error:` / `error[E...]` lines and what follows them) are shown as they come.
+tansu_progress() {
+    local started=$1 n=0 downloaded=0 line status last=$SECONDS latest="" in_error=0
+    while :; do
+        IFS= read -r -t 30 line
+        status=$?
+        if ((status > 128)); then
+            if ((n == 0)); then
+                log "broker: build $((SECONDS - started))s, fetching sources ($downloaded crates downloaded so far)"
+            else
+                log "broker: build $((SECONDS - started))s, $n crates compiled, still working (latest: $latest; the last crates and the link take several minutes)"
+            fi
+            last=$SECONDS
+            continue
+        fi
+        ((status == 0)) || [[ -n "$line" ]] || break
+        line=${line#"${line%%[![:space:]]*}"}
+        case "$line" in
+            error:*|error\[*) in_error=1; log "broker: $line"; continue ;;
+            Downloaded\ *) downloaded=$((downloaded + 1)); in_error=0; continue ;;
+            Compiling\ *)
+                in_error=0
+                ((n == 0 && downloaded > 0)) && log "broker: downloaded $downloaded crates; compiling"
+                n=$((n + 1))
+                latest=${line#Compiling }
+                latest=${latest%% (*}
+                ;;
+            Finished\ *|Installed\ *|Replaced\ *) in_error=0; log "broker: $line"; continue ;;
+            *) ((in_error)) && log "broker:   $line"; continue ;;
+        esac
+        if ((SECONDS - last >= 30 || n % 50 == 0)); then
+            log "broker: build $((SECONDS - started))s, $n crates compiled (latest: $latest)"
+            last=$SECONDS
+        fi
+    done
+}
+
 install_tansu() {
     tansu_ok && return 0
     # Another cargo install of tansu already running (another stack, a bootstrap script):
@@ -284,21 +323,13 @@ install_tansu() {
         tansu_ok && return 0
     fi
     command -v cargo >/dev/null || die "cargo is needed to build the Tansu broker (install Rust: https://rustup.rs)"
-    log "broker: building Tansu $TANSU_VERSION from crates.io (once per machine, about 10 min on 2 cores)"
-    log "broker: cargo install tansu@$TANSU_VERSION --locked --features dynostore,libsql (log: $CACHE_DIR/tansu-install.log)"
-    local started=$SECONDS n=0 line
+    log "broker: building Tansu $TANSU_VERSION from crates.io (once per machine: about 15 min on 2 cores, the longest step of a first run)"
+    log "broker: cargo install tansu@$TANSU_VERSION --locked --features dynostore,libsql (full output: $CACHE_DIR/tansu-install.log)"
+    local started=$SECONDS
     set +e
     cargo install "tansu@$TANSU_VERSION" --locked --features dynostore,libsql 2>&1 \
         | tee "$CACHE_DIR/tansu-install.log" \
-        | while IFS= read -r line; do
-            case "$line" in
-                *Compiling*)
-                    n=$((n + 1))
-                    ((n % 25 == 0)) && log "broker: build $((SECONDS - started))s, $n crates compiled (latest:${line#*Compiling})"
-                    ;;
-                *error*|*Installed*|*Finished*|*Replaced*) log "broker: $line" ;;
-            esac
-        done
+        | tansu_progress "$started"
     local rc=${PIPESTATUS[0]}
     set -e
     ((rc == 0)) || { show_logs "$CACHE_DIR/tansu-install.log"; die "building Tansu failed (exit $rc)"; }
@@ -489,26 +520,54 @@ ch_query() {
     curl -fsS --max-time 10 "http://127.0.0.1:$CH_HTTP_PORT/" --data-binary "$1" 2>/dev/null
 }
 
-# Seeds once per data dir: synthetic events, then a token for the busiest seeded workspace (so
-# the dashboard opens on a populated audit log) and a plan for a few workspaces.
+# Waits until ClickHouse holds at least N events (the consumer landed them: the pipeline works
+# end to end); prints the count.
+wait_rows() {
+    local want=$1 deadline=$((SECONDS + TIMEOUT)) rows=0
+    while ((SECONDS < deadline)); do
+        rows=$(ch_query "SELECT count() FROM $DATABASE.events" || echo 0)
+        ((rows >= want)) && break
+        sleep 1
+    done
+    echo "$rows"
+}
+
+# Seeds once per data dir: synthetic events spread over the last SEED_DAYS days, plans for the
+# seeded workspaces, then a token for the busiest one (so the dashboard opens on a populated
+# audit log whose time-range picker and retention notice have weeks of history to show).
+#
+# Events older than a workspace's retention are deleted by TTL as soon as they are written, so
+# the plans come first: a small recent batch (same generator seed, so the same 20 workspaces)
+# names the workspaces, each gets a plan keeping more than SEED_DAYS, the consumer re-reads
+# plans (consumer.plans_refresh, 10 s), and only then the weeks of history are emitted. The
+# second-busiest workspace is moved to Free afterwards: its history beyond 7 days then expires,
+# as on a real Free workspace.
+SEED_EVENTS=${STACK_SEED_EVENTS:-5000}
+SEED_DAYS=${STACK_SEED_DAYS:-30}
 seed() {
     app_env
     local ws_file="$DATA_DIR/demo-workspace" token_file="$DATA_DIR/demo-token"
     if [[ ! -f "$DATA_DIR/seeded" ]]; then
-        log "seed: emitting 5000 synthetic events across 20 workspaces"
-        if ! run_app emit --synthetic 5000 --workspaces 20 >/dev/null; then
+        local ws ok=1 probe=200
+        log "seed: naming the 20 demo workspaces ($probe recent synthetic events)"
+        if ! run_app emit --synthetic "$probe" --workspaces 20 >/dev/null; then
             APP_PROBLEMS+=("emit")
             return 0
         fi
-        # Wait for the consumer to land them (proves the pipeline end to end).
-        local deadline=$((SECONDS + TIMEOUT)) rows=0
-        while ((SECONDS < deadline)); do
-            rows=$(ch_query "SELECT count() FROM $DATABASE.events" || echo 0)
-            ((rows >= 5000)) && break
-            sleep 1
+        log "seed: $(wait_rows "$probe") events visible in ClickHouse"
+        for ws in $(ch_query "SELECT DISTINCT workspace_id FROM $DATABASE.events ORDER BY workspace_id" || true); do
+            run_app plan set "$ws" pro >/dev/null || ok=0
         done
-        log "seed: $rows events visible in ClickHouse"
-        local ws plans=("pro" "free" "enterprise --days 365" "enterprise --unlimited") i=0 ok=1
+        ((ok)) || { APP_PROBLEMS+=("plan"); return 0; }
+        log "seed: every demo workspace on Pro (90 days) for now; waiting 11 s for the consumer to read the plans"
+        sleep 11
+        log "seed: emitting $SEED_EVENTS synthetic events over the last $SEED_DAYS days across 20 workspaces"
+        if ! run_app emit --synthetic "$SEED_EVENTS" --workspaces 20 --days "$SEED_DAYS" >/dev/null; then
+            APP_PROBLEMS+=("emit")
+            return 0
+        fi
+        log "seed: $(wait_rows $((probe + SEED_EVENTS))) events visible in ClickHouse"
+        local plans=("pro" "free" "enterprise --days 365" "enterprise --unlimited") i=0
         for ws in $(ch_query "SELECT workspace_id FROM $DATABASE.events GROUP BY workspace_id ORDER BY count() DESC, workspace_id LIMIT 4" || true); do
             ((i == 0)) && echo "$ws" >"$ws_file"
             # shellcheck disable=SC2086 # the plan string carries its flags

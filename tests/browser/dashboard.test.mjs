@@ -702,6 +702,152 @@ async function main() {
       await page.setViewportSize({ width: 1440, height: 900 });
     });
 
+    // Phones: a tab of its own (signed in afresh), so the main page's filters stay as they are.
+    for (const width of [390, 360]) {
+      await test(`a ${width} px phone: the custom range fits without sideways scrolling`, async () => {
+        const phone = await context.newPage();
+        try {
+          await phone.setViewportSize({ width, height: 800 });
+          await phone.goto(`${base}/`);
+          await signIn(phone, token);
+          await phone.waitForSelector('#rows tr');
+          await idle(phone);
+          await phone.selectOption('#range', 'custom');
+          await idle(phone);
+          await phone.waitForSelector('#custom-range', { state: 'visible' });
+          const m = await phone.evaluate(() => {
+            const el = document.documentElement;
+            const box = (id) => document.getElementById(id).getBoundingClientRect();
+            return {
+              scrollWidth: el.scrollWidth, clientWidth: el.clientWidth,
+              since: box('since').right, until: box('until').right,
+              sinceWidth: box('since').width, untilWidth: box('until').width,
+            };
+          });
+          assert(m.scrollWidth <= m.clientWidth, `no sideways scrolling at ${width} px: scrollWidth ${m.scrollWidth} > clientWidth ${m.clientWidth}`);
+          assert(m.since <= m.clientWidth && m.until <= m.clientWidth, `both custom-range fields end inside the screen: ${JSON.stringify(m)}`);
+          assert(m.sinceWidth >= 150 && m.untilWidth >= 150, `the fields are wide enough to use: ${JSON.stringify(m)}`);
+          assert(await phone.isVisible('#since') && await phone.isVisible('#until'), 'both fields are visible');
+          await shot(phone, `12-phone-${width}-custom-range`);
+        } finally {
+          await phone.close();
+        }
+      });
+
+      await test(`a ${width} px phone: "Copy JSON" is offered in the detail and copies the event`, async () => {
+        const phone = await context.newPage();
+        try {
+          await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+          await phone.setViewportSize({ width, height: 800 });
+          await phone.goto(`${base}/`);
+          await signIn(phone, token);
+          await phone.waitForSelector('#rows tr');
+          await idle(phone);
+          const id = await phone.locator('#rows tr').first().getAttribute('data-event-id');
+          await phone.locator('#rows tr').first().click();
+          await phone.waitForSelector('[data-json="request"]');
+          await idle(phone);
+          assert(await phone.isVisible('#detail-copy'), 'the Copy JSON button is visible');
+          const b = await phone.locator('#detail-copy').boundingBox();
+          assert(b && b.x >= 0 && b.x + b.width <= width, `the button is inside the screen: ${JSON.stringify(b)}`);
+          const overflow = await phone.evaluate(() => document.querySelector('#detail').scrollWidth - document.querySelector('#detail').clientWidth);
+          assert(overflow <= 0, `the detail panel does not scroll sideways (${overflow}px)`);
+          await shot(phone, `13-phone-${width}-detail`);
+          await phone.click('#detail-copy');
+          await phone.waitForSelector('#toast', { state: 'visible' });
+          assertEq((await phone.textContent('#toast')).trim(), 'Event JSON copied', 'the copy is confirmed');
+          const copied = JSON.parse(await phone.evaluate(() => navigator.clipboard.readText()));
+          assertEq(copied.event_id, id, 'the clipboard holds the open event');
+          assertEq(copied.request, byId.get(id).request, 'with its payloads');
+        } finally {
+          await context.clearPermissions();
+          await phone.close();
+        }
+      });
+    }
+
+    await test('an event that fails to load shows the error and offers nothing to copy', async () => {
+      const rows = await tableRows(page);
+      assert(rows.length >= 2, 'two rows to open');
+      // The first opens fine: Copy JSON is there.
+      await page.locator('#rows tr').first().click();
+      await page.waitForSelector('[data-json="request"]');
+      await idle(page);
+      assert(await page.isVisible('#detail-copy'), 'Copy JSON for a loaded event');
+      // The next one fails (a server error), reached with j from the open panel.
+      const failing = rows[1].id;
+      await page.route(`**/v1/events/${failing}`, (route) => route.fulfill({
+        status: 500, contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'internal', message: 'ClickHouse is unreachable (browser test)' } }),
+      }));
+      try {
+        await page.locator('#rows tr').first().focus();
+        await page.keyboard.press('j');
+        await page.waitForFunction(() => document.getElementById('detail-title').textContent === 'Could not load this event');
+        await idle(page);
+        assert((await page.textContent('#detail-body')).includes('ClickHouse is unreachable (browser test)'), 'the error is shown');
+        assert(await page.isHidden('#detail-copy'), 'no Copy JSON for an event that did not load');
+        assert(await page.locator('#detail-copy').isDisabled(), 'and the button is disabled');
+        await shot(page, '14-detail-load-failed');
+      } finally {
+        await page.unroute(`**/v1/events/${failing}`);
+      }
+      // Answers that are not a usable event: `null`, and an event whose time cannot be shown.
+      // The panel says it could not load the event; there is nothing to copy.
+      for (const [what, body] of [['null', 'null'], ['an event with a broken time', JSON.stringify({ ...byId.get(failing), time: 'not a time' })]]) {
+        await page.route(`**/v1/events/${failing}`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body }));
+        try {
+          await page.click('#detail-body button:has-text("Try again")');
+          await page.waitForFunction(() => document.getElementById('detail-title').textContent === 'Could not load this event', null, { timeout: 5000 });
+          await idle(page);
+          assert(await page.isHidden('#detail-copy'), `no Copy JSON when the server answers ${what}`);
+          assert(await page.isVisible('#detail-body button:has-text("Try again")'), `a way to retry after ${what}`);
+        } finally {
+          await page.unroute(`**/v1/events/${failing}`);
+        }
+      }
+      // Try again loads it (the failure is gone) and offers the copy again.
+      await page.click('#detail-body button:has-text("Try again")');
+      await page.waitForSelector('[data-json="request"]');
+      await idle(page);
+      assert(await page.isVisible('#detail-copy'), 'Copy JSON once the event loaded');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#detail', { state: 'hidden' });
+
+      // An id that is not in the workspace (a shared link to it, say): not found, nothing to copy.
+      const other = await context.newPage();
+      try {
+        await other.goto(`${base}/?open=${uuidv7(Date.now(), 4242)}`);
+        await signIn(other, token);
+        await other.waitForFunction(() => document.getElementById('detail-title').textContent === 'Event not found');
+        await idle(other);
+        assert(await other.isHidden('#detail-copy'), 'no Copy JSON for an event that does not exist');
+      } finally {
+        await other.close();
+      }
+    });
+
+    await test('a new workspace with no events shows a clear empty state (no "null")', async () => {
+      const emptyWs = `ws_empty_${RUN}`;
+      const fresh = await admin(base, 'POST', '/v1/admin/tokens', { workspace_id: emptyWs, name: 'browser test, empty workspace' });
+      const other = await context.newPage();
+      try {
+        await other.goto(`${base}/`);
+        await signIn(other, fresh.token);
+        await other.waitForSelector('#state.state-empty', { state: 'visible' });
+        await idle(other);
+        const text = (await other.innerText('#state')).trim();
+        assert(text.includes('No audit events yet'), `the empty state says so: ${text}`);
+        assert(text.includes('Retention: 7 days on Free'), `and what the plan keeps: ${text}`);
+        assert(!/\bnull\b|undefined/.test(text), `no "null" or "undefined" in the empty state: ${JSON.stringify(text)}`);
+        assert(!/\bnull\b|undefined/.test(await other.innerText('body')), 'nor anywhere on the page');
+        assertEq(await other.locator('#state button').count(), 0, 'no "Clear filters" button without filters');
+        await shot(other, '15-new-workspace-empty');
+      } finally {
+        await other.close();
+      }
+    });
+
     await test('an empty result shows the empty state', async () => {
       await page.fill('#q', 'no description contains this string');
       await page.waitForFunction(() => new URL(window.location.href).searchParams.has('q'));

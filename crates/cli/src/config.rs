@@ -36,7 +36,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `tracing` filter directive. Default `info`. `RUST_LOG` overrides it.
+    /// `tracing` filter: a level (`trace`, `debug`, `info`, `warn`, `error`, `off`) and/or
+    /// `target=level` directives, comma-separated (`info,librdkafka=warn`). Default `info`.
+    /// Anything else stops startup. `RUST_LOG` overrides it.
     pub level: String,
     /// Write JSON lines instead of text. Default `false`.
     pub json: bool,
@@ -48,6 +50,36 @@ impl Default for LogConfig {
             level: "info".into(),
             json: false,
         }
+    }
+}
+
+impl LogConfig {
+    /// Checks `level`: every comma-separated directive must end in a level (a bare word that
+    /// is not a level, such as `inf`, would be read as a target name and silence every log).
+    pub fn validate(&self) -> Result<()> {
+        use std::str::FromStr as _;
+        use tracing_subscriber::filter::LevelFilter;
+        let directives: Vec<&str> = self
+            .level
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .collect();
+        anyhow::ensure!(
+            !directives.is_empty(),
+            "log.level: must not be empty (e.g. \"info\" or \"info,librdkafka=warn\")"
+        );
+        for d in directives {
+            let level = d.rsplit_once('=').map_or(d, |(_, level)| level);
+            anyhow::ensure!(
+                LevelFilter::from_str(level).is_ok(),
+                "log.level: {d:?} is not a level (trace, debug, info, warn, error, off) \
+                 nor a target=level directive"
+            );
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.level)
+            .map_err(|e| anyhow::anyhow!("log.level: {:?}: {e}", self.level))?;
+        Ok(())
     }
 }
 
@@ -84,6 +116,7 @@ impl Config {
         self.producer.validate()?;
         self.consumer.validate()?;
         self.api.validate()?;
+        self.log.validate()?;
         Ok(())
     }
 }
@@ -102,7 +135,19 @@ fn describe(err: figment::Error) -> String {
                 .as_ref()
                 .map(|m| format!(" (from {})", m.name))
                 .unwrap_or_default();
-            format!("{field}: {}{from}", e.kind)
+            let hint = match &e.kind {
+                figment::error::Kind::UnknownField(name, _)
+                    if e.path.first().map(String::as_str) == Some("api") =>
+                {
+                    ApiConfig::RENAMED
+                        .iter()
+                        .find(|(old, _)| old == name)
+                        .map(|(_, new)| format!(" ({name} was {new})"))
+                        .unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            format!("{field}: {}{hint}{from}", e.kind)
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -145,6 +190,71 @@ mod tests {
             jail.set_env("AUDITLOG_CLICKHOUSE__URL", "localhost:8123");
             let msg = format!("{:#}", Config::load(None).unwrap_err());
             assert!(msg.contains("clickhouse.url"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn api_durations_are_humantime_and_old_names_point_to_the_new_ones() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[api]\ntoken_cache = \"500ms\"\nquery_timeout = \"5s\"\nidle_timeout = \"2m\"\n",
+            )?;
+            let cfg = Config::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(cfg.api.token_cache, std::time::Duration::from_millis(500));
+            assert_eq!(cfg.api.query_timeout, std::time::Duration::from_secs(5));
+            assert_eq!(cfg.api.idle_timeout, std::time::Duration::from_secs(120));
+            jail.create_file("old.toml", "[api]\ntoken_cache_ms = 2000\n")?;
+            let msg = format!(
+                "{:#}",
+                Config::load(Some(Path::new("old.toml"))).unwrap_err()
+            );
+            assert!(
+                msg.contains("token_cache_ms") && msg.contains("api.token_cache"),
+                "{msg}"
+            );
+            jail.set_env("AUDITLOG_API__QUERY_TIMEOUT_MS", "30000");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("api.query_timeout,"), "{msg}");
+            jail.clear_env();
+            jail.set_env("AUDITLOG_API__HEADER_READ_TIMEOUT", "0s");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("api.header_read_timeout"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_log_level_that_is_not_one_stops_startup() {
+        for bad in ["inf", "verbose", "info,librdkafka=loud", ""] {
+            let log = LogConfig {
+                level: bad.into(),
+                ..LogConfig::default()
+            };
+            let msg = format!("{:#}", log.validate().unwrap_err());
+            assert!(msg.starts_with("log.level: "), "{bad:?}: {msg}");
+        }
+        for good in [
+            "info",
+            "WARN",
+            "info,librdkafka=warn",
+            "auditlog_sink=debug",
+            "off",
+        ] {
+            let log = LogConfig {
+                level: good.into(),
+                ..LogConfig::default()
+            };
+            log.validate().unwrap_or_else(|e| panic!("{good:?}: {e:#}"));
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_LOG__LEVEL", "inf");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                msg.contains("log.level") && msg.contains("\"inf\""),
+                "{msg}"
+            );
             Ok(())
         });
     }

@@ -2,8 +2,14 @@
 
 mod cmd;
 mod config;
+#[cfg(test)]
+mod monitoring_tests;
+mod preflight;
+mod process_metrics;
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -42,14 +48,32 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
     init_tracing(&cfg.log);
     match cli.command {
         Command::Emit(a) => cmd::emit::run(&cfg, a).await,
-        Command::Consume(a) => cmd::consume::run(&cfg, a).await,
-        Command::Serve(a) => cmd::serve::run(&cfg, a).await,
+        Command::Consume(a) => {
+            // The recorder `/metrics` renders, installed before anything records.
+            let _ = auditlog_sink::observe::prometheus();
+            process_metrics::install("consume");
+            cmd::consume::run(&cfg, a).await
+        }
+        Command::Serve(a) => {
+            let _ = auditlog_query::api::metrics::prometheus();
+            process_metrics::install("serve");
+            cmd::serve::run(&cfg, a).await
+        }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
         Command::Token(a) => cmd::token::run(&cfg, a).await,
@@ -57,14 +81,59 @@ async fn main() -> Result<()> {
     }
 }
 
+/// The error and its causes on one line, `: `-separated, leaving out a cause whose text an
+/// earlier one already contains (errors that print their source, as many do, would otherwise
+/// say everything twice).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
 fn init_tracing(log: &config::LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    // Colour only on a terminal (log files and collectors get plain text), and never with
+    // NO_COLOR set.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if log.json {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("no Kafka broker at b:1 answered: {source}")]
+    struct Repeats {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_its_parent_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = anyhow::Error::new(Repeats { source: io }).context("connecting to Kafka");
+        assert_eq!(
+            error_chain(&e),
+            "connecting to Kafka: no Kafka broker at b:1 answered: connection refused"
+        );
+        // Causes that do not repeat each other are all kept.
+        let e = anyhow::anyhow!("root cause")
+            .context("middle")
+            .context("top");
+        assert_eq!(error_chain(&e), "top: middle: root cause");
     }
 }

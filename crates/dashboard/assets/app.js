@@ -662,7 +662,7 @@
         h('p', { class: 'muted' }, filtered
           ? 'Try a wider time range, another event type, or clear the filters.'
           : `Events appear here as your workspace changes. ${retentionLabel()}.`),
-        filtered ? h('button', { type: 'button', class: 'btn', onclick: clearFilters }, 'Clear filters') : null);
+        ...(filtered ? [h('button', { type: 'button', class: 'btn', onclick: clearFilters }, 'Clear filters')] : []));
     }
     $('end').hidden = !(state.done && n > 0);
     $('end').textContent = `End of the log · ${fmtCount.format(n)} event${n === 1 ? '' : 's'}`
@@ -751,24 +751,39 @@
     $('detail-kicker').replaceChildren();
     $('detail-title').textContent = 'Loading…';
     $('detail-body').replaceChildren(h('div', { class: 'loading first' }, h('span', { class: 'spinner' }), h('span', {}, 'Loading event…')));
-    detailEvent = null;
-    $('detail-copy').hidden = true;
+    setDetailEvent(null);
     if (firstOpen && !keepFocus) $('detail-close').focus();
+    let ev;
     try {
-      const ev = await api(`/v1/events/${encodeURIComponent(id)}`);
+      ev = await api(`/v1/events/${encodeURIComponent(id)}`);
       if (gen !== detailGen) return;
-      detailEvent = ev;
-      $('detail-copy').hidden = false;
+      if (!ev || typeof ev !== 'object' || !ev.event_id) throw new Error('The server sent no event.');
       renderDetail(ev);
     } catch (err) {
       if (gen !== detailGen) return;
       if (handleAuthError(err)) return;
+      // Nothing to copy: the button stays hidden and the panel says what went wrong.
+      setDetailEvent(null);
+      $('detail-kicker').replaceChildren();
       $('detail-title').textContent = err.status === 404 ? 'Event not found' : 'Could not load this event';
-      $('detail-body').replaceChildren(h('div', { class: 'state state-error' },
+      $('detail-body').replaceChildren(h('div', { class: 'state state-error', role: 'alert' },
+        h('div', { class: 'state-icon' }, '!'),
         h('p', { class: 'muted' }, err.status === 404
           ? 'It does not exist in this workspace, or it is older than your plan\'s retention.'
-          : describeError(err))));
+          : describeError(err)),
+        h('button', { type: 'button', class: 'btn', onclick: () => openDetail(id, { keepFocus: true }) }, 'Try again')));
+      return;
     }
+    // Only an event that loaded and rendered can be copied.
+    setDetailEvent(ev);
+  }
+
+  /** The event the detail panel shows, or null: "Copy JSON" is offered only for a loaded one. */
+  function setDetailEvent(ev) {
+    detailEvent = ev;
+    const btn = $('detail-copy');
+    btn.hidden = ev == null;
+    btn.disabled = ev == null;
   }
 
   function closeDetail() {

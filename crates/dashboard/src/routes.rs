@@ -89,10 +89,13 @@ fn respond(asset: &Asset, cache_control: &'static str, request: &HeaderMap) -> R
 
 /// The API's error shape, so clients see one format everywhere.
 fn not_found(path: &str) -> Response {
-    let body = format!(
-        r#"{{"error":{{"code":"not_found","message":"no dashboard asset named {}"}}}}"#,
-        path.escape_default()
-    );
+    let body = serde_json::json!({
+        "error": {
+            "code": "not_found",
+            "message": format!("no dashboard asset named {path}"),
+        }
+    })
+    .to_string();
     (
         StatusCode::NOT_FOUND,
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
@@ -197,6 +200,32 @@ mod tests {
             assert!(std::str::from_utf8(&body)
                 .unwrap()
                 .contains("\"not_found\""));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_404_body_is_json_naming_the_asset_whatever_its_characters() {
+        // The router sees the percent-decoded path: quotes, backslashes, control characters
+        // and non-ASCII names must all come back as valid JSON, the name byte for byte.
+        for (uri, name) in [
+            ("/assets/caf%C3%A9.js", "café.js"),
+            ("/assets/%E6%97%A5%E6%9C%AC.css", "日本.css"),
+            ("/assets/a%22b%5Cc.js", "a\"b\\c.js"),
+            ("/assets/tab%09nl%0Acr%0D.js", "tab\tnl\ncr\r.js"),
+            ("/assets/nul%00bell%07.js", "nul\u{0}bell\u{7}.js"),
+            ("/assets/%F0%9F%A6%80.svg", "\u{1F980}.svg"),
+        ] {
+            let r = get_with(uri, None).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{uri}");
+            let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {body:?}"));
+            assert_eq!(json["error"]["code"], "not_found", "{uri}");
+            assert_eq!(
+                json["error"]["message"],
+                format!("no dashboard asset named {name}"),
+                "{uri}"
+            );
         }
     }
 }

@@ -71,8 +71,14 @@ impl DecodeError {
 }
 
 impl From<ValidationError> for DecodeError {
+    /// A broken rule is `invalid_field`, except an unsupported `version`: that is
+    /// `unknown_version` whichever step noticed it (parsing a version that is not a `u16`, or
+    /// validating one that is), so every path reports it with the same code.
     fn from(e: ValidationError) -> Self {
-        DecodeError::InvalidField(e)
+        match e.rule {
+            Rule::UnsupportedVersion(v) => DecodeError::UnknownVersion(v.to_string()),
+            _ => DecodeError::InvalidField(e),
+        }
     }
 }
 
@@ -94,24 +100,63 @@ pub fn decode(bytes: &[u8]) -> Result<AuditEvent, DecodeError> {
 /// Like [`decode`], but fills what a caller may leave out when writing events by hand
 /// (`auditlog emit --file`): a missing `event_id` gets a new UUIDv7, a missing `version`
 /// gets [`SCHEMA_VERSION`], a missing `time` gets now.
+///
+/// The defaults are added to the text, which is then decoded like any other: the payloads
+/// stay exactly the bytes given (a number such as `18446744073709551617` or `1e400` is not
+/// rounded through a `Value`).
 pub fn decode_with_defaults(bytes: &[u8]) -> Result<AuditEvent, DecodeError> {
     let text = precheck(bytes)?;
-    let mut value: Value = parse(text)?;
-    if let Value::Object(map) = &mut value {
-        map.entry("event_id")
-            .or_insert_with(|| Value::String(Uuid::now_v7().to_string()));
-        map.entry("version")
-            .or_insert_with(|| Value::from(SCHEMA_VERSION));
-        map.entry("time")
-            .or_insert_with(|| Value::from(chrono::Utc::now().timestamp_millis()));
-    }
-    let event = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        from_data_error(path, e.into_inner().to_string(), text)
-    })?;
-    let event: AuditEvent = event;
+    let filled = with_defaults(text);
+    let text = filled.as_deref().unwrap_or(text);
+    let event: AuditEvent = parse(text)?;
     event.validate()?;
     Ok(event)
+}
+
+/// `text` with the missing defaults inserted at the start of its object, or `None` when
+/// nothing is missing or `text` is not one JSON object (then [`parse`] explains what is wrong).
+fn with_defaults(text: &str) -> Option<String> {
+    /// Whether a field is present, whatever its value (`null` included).
+    #[derive(Default)]
+    struct Present(bool);
+    impl<'de> Deserialize<'de> for Present {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+        }
+    }
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        event_id: Present,
+        #[serde(default)]
+        version: Present,
+        #[serde(default)]
+        time: Present,
+    }
+    let body = text.trim_start().strip_prefix('{')?;
+    let probe: Probe = serde_json::from_str(text).ok()?;
+    let mut fields = Vec::new();
+    if !probe.event_id.0 {
+        fields.push(format!("\"event_id\":\"{}\"", Uuid::now_v7()));
+    }
+    if !probe.version.0 {
+        fields.push(format!("\"version\":{SCHEMA_VERSION}"));
+    }
+    if !probe.time.0 {
+        fields.push(format!(
+            "\"time\":{}",
+            chrono::Utc::now().timestamp_millis()
+        ));
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    let sep = if body.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    Some(format!("{{{}{sep}{body}", fields.join(",")))
 }
 
 impl AuditEvent {

@@ -302,8 +302,8 @@ mod tests {
         let back = crate::decode(&bytes).unwrap();
         assert_eq!(back.request.as_json(), r#"{"x": [1, 2]}"#);
         assert_eq!(back, e);
-        // The path that fills defaults goes through a `Value` first.
+        // The path that fills defaults keeps the text too.
         let filled = crate::decode_with_defaults(&bytes).unwrap();
-        assert_eq!(filled.request.to_value(), json!({"x": [1, 2]}));
+        assert_eq!(filled.request.as_json(), r#"{"x": [1, 2]}"#);
     }
 }

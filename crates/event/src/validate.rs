@@ -301,6 +301,14 @@ fn token(field: &str, s: &str, max: usize, ok: bool, expected: &'static str) -> 
     Ok(())
 }
 
+/// The rule of every id of an event (`workspace_id`, `actor.id`, target ids,
+/// `correlation_id`): required, at most [`MAX_ID_LEN`] bytes, no whitespace or control
+/// characters. Public so that whatever names a workspace outside an event (the admin API, the
+/// CLI) accepts exactly the ids an event can carry.
+pub fn check_id(field: &str, s: &str) -> Result {
+    id(field, s)
+}
+
 /// Ids: required, at most [`MAX_ID_LEN`], no whitespace or control characters.
 fn id(field: &str, s: &str) -> Result {
     let ok = !any_char(

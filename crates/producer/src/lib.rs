@@ -28,6 +28,7 @@
 pub mod config;
 mod delivery;
 pub mod error;
+pub mod kafka_log;
 pub mod metrics;
 mod producer;
 mod security;

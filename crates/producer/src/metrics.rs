@@ -11,6 +11,14 @@ pub const QUEUE_DEPTH: &str = "auditlog_producer_queue_depth";
 /// Seconds from enqueue to broker acknowledgement.
 pub const DELIVERY_LATENCY_SECONDS: &str = "auditlog_producer_delivery_latency_seconds";
 
+/// Every metric the producer exports (for docs and drift tests).
+pub const ALL: &[&str] = &[
+    SENT_TOTAL,
+    FAILED_TOTAL,
+    QUEUE_DEPTH,
+    DELIVERY_LATENCY_SECONDS,
+];
+
 /// Handles resolved once, so the hot path does no registry lookup.
 #[derive(Clone)]
 pub(crate) struct Metrics {

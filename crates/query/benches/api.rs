@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use auditlog_query::api::serve::{serve, Limits};
 use auditlog_query::api::{app, AppState};
 use auditlog_query::cursor::Cursor;
 use auditlog_query::filter::Order;
@@ -244,7 +245,8 @@ async fn main() -> Result<()> {
         let token = state.tokens.create(ws, "bench").await?.token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        let limits = Limits::from_config(&cfg);
+        let server = tokio::spawn(serve(listener, app(state), limits, std::future::pending()));
         let first_url = format!("{base}/v1/events?{query}");
         // Walk 200 pages deep (10,000 events in); the last row seen is the deep position.
         let mut cursor = String::new();

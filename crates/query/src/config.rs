@@ -30,16 +30,61 @@ pub struct ApiConfig {
     /// cursors do not survive a restart and are not valid on another instance; set the same
     /// value on every instance behind a load balancer. Default empty.
     pub cursor_secret: String,
-    /// How long a verified workspace token is trusted without asking ClickHouse again, in
-    /// milliseconds. A revoked token stops working at most this long after the revocation.
-    /// 0 checks every request. Default `2000`.
-    pub token_cache_ms: u64,
-    /// Deadline of one ClickHouse read, in milliseconds (exports: for the first row; the
-    /// stream then runs to completion). Default `30000`.
-    pub query_timeout_ms: u64,
+    /// How long a verified workspace token is trusted without asking ClickHouse again (at most
+    /// `10s`). A revoked token stops working at most this long after the revocation. `0s`
+    /// checks every request. Default `2s`. (Replaces `token_cache_ms`.)
+    #[serde(with = "humantime_serde")]
+    pub token_cache: Duration,
+    /// Deadline of a request's ClickHouse work, from the request head to the response head:
+    /// token verification and reads (exports: up to the first row; the stream then runs to
+    /// completion). Past it the answer is `503 unavailable` with `Retry-After`. Also sent to
+    /// ClickHouse as `max_execution_time`. `100ms` to `10m`. Default `30s`. (Replaces
+    /// `query_timeout_ms`.)
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
+    /// Deadline of the ClickHouse check of `/health` and `/health/ready`; past it they answer
+    /// 503 naming the check. `100ms` to `query_timeout`. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub health_timeout: Duration,
+    /// How long a connection may take to send a request head once it has sent its first byte
+    /// (half-sent heads are closed after it). `100ms` to `5m`. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay idle: a new one before its first byte, a keep-alive one
+    /// between requests, and one whose client stopped reading the response (a blocked write).
+    /// Idle connections are closed after it. `100ms` to `1h`. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most connections open at once on `listen`. At the cap, new connections wait in the
+    /// listen backlog until one closes; open ones keep working. At startup it is lowered (with
+    /// a warning) to what the file-descriptor limit allows. Default `4096`.
+    pub max_connections: usize,
+    /// After SIGTERM/SIGINT, how long requests in flight may take to finish before their
+    /// connections are cut. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Separate listen address for `/metrics`; when set, `/metrics` is served only there (the
+    /// main listener answers 404 for it). Empty: `/metrics` on `listen`. Default empty.
+    pub metrics_listen: String,
     /// Duplicate collapsing on reads: `final` or `limit_by` (see `BENCHMARKS.md`, "Query API").
     /// Default `limit_by` (FINAL was several times slower on 10M rows).
     pub dedup: Dedup,
+    // Failed authentications: the negative token cache and the per-client limit.
+    /// How long a workspace token that did not verify (unknown, revoked or expired) is
+    /// remembered, so that presenting it again is answered 401 without asking ClickHouse. A
+    /// token created by this server works at once; one created elsewhere (`auditlog token
+    /// create`, another instance) cannot have been presented before it existed. `0s` turns
+    /// it off; at most `60s`. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub unknown_token_cache: Duration,
+    /// Failed authentications (401 answers) one client may have in a row before its requests
+    /// to `/v1/...` are answered 429 with `Retry-After`, without asking ClickHouse. A client
+    /// is a source IP address (IPv6: its /64). `0` turns the limit off. Default `20`.
+    pub auth_failure_burst: u32,
+    /// Once the burst is used up, one more failed authentication is allowed per this
+    /// interval (the sustained rate). `10ms` to `1h`. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_interval: Duration,
 }
 
 impl Default for ApiConfig {
@@ -48,9 +93,18 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".into(),
             admin_token: String::new(),
             cursor_secret: String::new(),
-            token_cache_ms: 2000,
-            query_timeout_ms: 30_000,
+            token_cache: Duration::from_secs(2),
+            query_timeout: Duration::from_secs(30),
+            health_timeout: Duration::from_secs(1),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            shutdown_timeout: Duration::from_secs(30),
+            metrics_listen: String::new(),
             dedup: Dedup::LimitBy,
+            unknown_token_cache: Duration::from_secs(5),
+            auth_failure_burst: 20,
+            auth_failure_interval: Duration::from_secs(1),
         }
     }
 }
@@ -58,6 +112,7 @@ impl Default for ApiConfig {
 impl ApiConfig {
     /// Checks the settings; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_auth_failures()?;
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(Error::Config {
                 field: "api.listen",
@@ -70,29 +125,94 @@ impl ApiConfig {
                 reason: "must be empty (admin endpoints off) or at least 16 characters".into(),
             });
         }
-        if self.token_cache_ms > 10_000 {
+        if self.token_cache > Duration::from_secs(10) {
             return Err(Error::Config {
-                field: "api.token_cache_ms",
-                reason: "at most 10000 (revocation must apply within seconds)".into(),
+                field: "api.token_cache",
+                reason: "at most 10s (revocation must apply within seconds)".into(),
             });
         }
-        if !(100..=600_000).contains(&self.query_timeout_ms) {
+        let between = |field: &'static str, v: Duration, lo: Duration, hi: Duration| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::Config {
+                    field,
+                    reason: format!("{v:?} is outside {lo:?}..={hi:?}"),
+                })
+            }
+        };
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        between("api.query_timeout", self.query_timeout, ms(100), s(600))?;
+        between(
+            "api.health_timeout",
+            self.health_timeout,
+            ms(100),
+            self.query_timeout,
+        )?;
+        between(
+            "api.header_read_timeout",
+            self.header_read_timeout,
+            ms(100),
+            s(300),
+        )?;
+        between("api.idle_timeout", self.idle_timeout, ms(100), s(3600))?;
+        between("api.shutdown_timeout", self.shutdown_timeout, s(0), s(3600))?;
+        if !(1..=1_000_000).contains(&self.max_connections) {
             return Err(Error::Config {
-                field: "api.query_timeout_ms",
-                reason: "must be 100..=600000".into(),
+                field: "api.max_connections",
+                reason: "must be 1..=1000000".into(),
             });
+        }
+        if !self.metrics_listen.is_empty() {
+            if self.metrics_listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(Error::Config {
+                    field: "api.metrics_listen",
+                    reason: format!(
+                        "{:?} is not an address like 127.0.0.1:9090 (or empty)",
+                        self.metrics_listen
+                    ),
+                });
+            }
+            if self.metrics_listen == self.listen {
+                return Err(Error::Config {
+                    field: "api.metrics_listen",
+                    reason: "must differ from api.listen (empty serves /metrics there)".into(),
+                });
+            }
         }
         Ok(())
     }
 
-    /// [`Self::token_cache_ms`] as a duration.
-    pub fn token_cache(&self) -> Duration {
-        Duration::from_millis(self.token_cache_ms)
-    }
+    /// Old setting names that are no longer accepted, and what replaced them. A config that
+    /// still uses one fails to load with the new name in the error.
+    pub const RENAMED: &'static [(&'static str, &'static str)] = &[
+        (
+            "token_cache_ms",
+            "renamed to api.token_cache, a duration such as \"2s\"",
+        ),
+        (
+            "query_timeout_ms",
+            "renamed to api.query_timeout, a duration such as \"30s\"",
+        ),
+    ];
 
-    /// [`Self::query_timeout_ms`] as a duration.
-    pub fn query_timeout(&self) -> Duration {
-        Duration::from_millis(self.query_timeout_ms)
+    /// The settings of failed authentications (the block at the end of the struct).
+    fn validate_auth_failures(&self) -> Result<(), Error> {
+        if self.unknown_token_cache > Duration::from_secs(60) {
+            return Err(Error::Config {
+                field: "api.unknown_token_cache",
+                reason: "at most 60s (a token created on another server must work soon)".into(),
+            });
+        }
+        let interval = self.auth_failure_interval;
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&interval) {
+            return Err(Error::Config {
+                field: "api.auth_failure_interval",
+                reason: "must be 10ms..=1h".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -121,5 +241,90 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("api.admin_token"));
+        let s = Duration::from_secs;
+        for (bad, field) in [
+            (
+                ApiConfig {
+                    token_cache: s(11),
+                    ..ApiConfig::default()
+                },
+                "api.token_cache",
+            ),
+            (
+                ApiConfig {
+                    query_timeout: Duration::from_millis(50),
+                    ..ApiConfig::default()
+                },
+                "api.query_timeout",
+            ),
+            (
+                ApiConfig {
+                    health_timeout: s(31),
+                    ..ApiConfig::default()
+                },
+                "api.health_timeout",
+            ),
+            (
+                ApiConfig {
+                    header_read_timeout: Duration::ZERO,
+                    ..ApiConfig::default()
+                },
+                "api.header_read_timeout",
+            ),
+            (
+                ApiConfig {
+                    idle_timeout: s(7200),
+                    ..ApiConfig::default()
+                },
+                "api.idle_timeout",
+            ),
+            (
+                ApiConfig {
+                    max_connections: 0,
+                    ..ApiConfig::default()
+                },
+                "api.max_connections",
+            ),
+            (
+                ApiConfig {
+                    metrics_listen: "nope".into(),
+                    ..ApiConfig::default()
+                },
+                "api.metrics_listen",
+            ),
+            (
+                ApiConfig {
+                    metrics_listen: "127.0.0.1:8080".into(),
+                    ..ApiConfig::default()
+                },
+                "api.metrics_listen",
+            ),
+        ] {
+            let msg = bad.validate().unwrap_err().to_string();
+            assert!(msg.contains(field), "{field}: {msg}");
+        }
+    }
+
+    #[test]
+    fn failed_authentication_settings_are_durations_and_checked() {
+        let cfg: ApiConfig = serde_json::from_value(serde_json::json!({
+            "unknown_token_cache": "2s",
+            "auth_failure_burst": 3,
+            "auth_failure_interval": "250ms",
+        }))
+        .unwrap();
+        assert_eq!(cfg.unknown_token_cache, Duration::from_secs(2));
+        assert_eq!(cfg.auth_failure_interval, Duration::from_millis(250));
+        cfg.validate().unwrap();
+        for (field, value) in [
+            ("unknown_token_cache", "61s"),
+            ("auth_failure_interval", "0s"),
+            ("auth_failure_interval", "2h"),
+        ] {
+            let cfg: ApiConfig =
+                serde_json::from_value(serde_json::json!({ field: value })).unwrap();
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("api.{field}")), "{e}");
+        }
     }
 }

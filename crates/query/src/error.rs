@@ -27,6 +27,9 @@ pub enum Error {
     /// Missing, unknown or revoked token (401 `unauthorized`).
     #[error("missing, unknown or revoked bearer token")]
     Unauthorized,
+    /// The token's expiry has passed (401 `unauthorized`).
+    #[error("the bearer token expired; ask for a new one")]
+    TokenExpired,
     /// Nothing here for this caller (404 `not_found`).
     #[error("{0}")]
     NotFound(String),

@@ -6,14 +6,19 @@
 //! - [`reader`]: list pages, one event, counts and the export stream; every read is scoped to
 //!   one workspace and to its current plan's retention.
 //! - [`tokens`]: hashed workspace tokens.
-//! - [`api`]: the axum application (`auditlog serve`).
+//! - [`api`]: the axum application and the server with its connection limits
+//!   (`auditlog serve`).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
+//! use auditlog_query::api::{app, serve, AppState};
+//! let cfg = auditlog_query::ApiConfig::default();
 //! let ch = auditlog_store::ClickHouseConfig::default();
-//! let state = auditlog_query::api::AppState::new(&auditlog_query::ApiConfig::default(), ch.client());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, auditlog_query::api::app(state)).await
+//! let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
+//! let limits = serve::Limits::from_config(&cfg);
+//! serve::serve(listener, app(AppState::new(&cfg, ch.client())), limits, std::future::pending()).await;
+//! // serve() hands handlers the peer address (failed authentications are limited by it).
+//! # Ok(())
 //! # }
 //! ```
 

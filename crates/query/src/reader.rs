@@ -7,10 +7,10 @@ use auditlog_event::{
     Actor, ActorType, AuditEvent, Context, EventType, Metadata, Outcome, OutcomeStatus, Payload,
     Target,
 };
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use clickhouse::query::RowCursor;
 use clickhouse::{Client, Row};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -121,23 +121,16 @@ impl EventRow {
         }
     }
 
-    /// JSON for the list: the event without `request` and `response`.
-    pub fn list_json(&self) -> Value {
-        let mut v = serde_json::to_value(self.to_event()).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut v {
-            m.remove("request");
-            m.remove("response");
-        }
-        v
-    }
-
-    /// JSON for the detail: the full event plus `inserted_at`.
-    pub fn detail_json(&self) -> Value {
-        let mut v = serde_json::to_value(self.to_event()).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut v {
-            m.insert("inserted_at".into(), rfc3339_ms(self.inserted_ms).into());
-        }
-        v
+    /// The detail body: the full event plus `inserted_at`, as JSON bytes. The payloads are
+    /// written as the text stored, byte for byte (never through a `serde_json::Value`, which
+    /// would round `18446744073709551617` and refuse `1e400`).
+    pub fn detail_json(&self) -> Result<Vec<u8>> {
+        let event = self.to_event();
+        let detail = Detail {
+            event: &event,
+            inserted_at: rfc3339_ms(self.inserted_ms),
+        };
+        serde_json::to_vec(&detail).map_err(|e| Error::Internal(format!("event detail: {e}")))
     }
 
     /// The keyset position after this row.
@@ -149,6 +142,71 @@ impl EventRow {
             fingerprint,
         }
     }
+}
+
+/// An event as the list shows it: the wire format without `request` and `response`, borrowed
+/// from the event and serialized directly (no `serde_json::Value` in between, which would
+/// round numbers or fail on ones outside the `f64` range).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary<'a> {
+    event_id: &'a Uuid,
+    workspace_id: &'a str,
+    bucket: &'a str,
+    event: &'a EventType,
+    #[serde(with = "auditlog_event::time_format")]
+    time: DateTime<Utc>,
+    actor: &'a Actor,
+    targets: &'a [Target],
+    description: &'a str,
+    context: &'a Context,
+    outcome: &'a Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: &'a Option<String>,
+    version: u16,
+}
+
+impl<'a> From<&'a AuditEvent> for Summary<'a> {
+    fn from(e: &'a AuditEvent) -> Self {
+        // Listed field by field (no `..`): a field added to the event must be added here.
+        let AuditEvent {
+            event_id,
+            workspace_id,
+            bucket,
+            event,
+            time,
+            actor,
+            targets,
+            description,
+            context,
+            request: _,
+            response: _,
+            outcome,
+            correlation_id,
+            version,
+        } = e;
+        Self {
+            event_id,
+            workspace_id,
+            bucket,
+            event,
+            time: *time,
+            actor,
+            targets,
+            description,
+            context,
+            outcome,
+            correlation_id,
+            version: *version,
+        }
+    }
+}
+
+/// The detail body: the event's wire format plus `inserted_at`.
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(flatten)]
+    event: &'a AuditEvent,
+    inserted_at: String,
 }
 
 /// Event count of one type.

@@ -1,7 +1,19 @@
 //! Workspace API tokens: a random secret shown once, stored as its SHA-256 in `api_tokens`.
 //!
-//! Verified tokens are cached for [`crate::ApiConfig::token_cache_ms`] (default 2 s): a
-//! revocation takes effect on this server at once and on other servers within that time.
+//! - A token may expire (`expires_at`, set at creation); an expired token is refused with
+//!   [`Error::TokenExpired`], also while it is cached.
+//! - Verified tokens are cached for [`crate::ApiConfig::token_cache`] (default 2 s): a
+//!   revocation takes effect on this server at once and on other servers within that time.
+//! - Tokens that did not verify (unknown, revoked or expired) are remembered for
+//!   [`crate::ApiConfig::unknown_token_cache`] (default 5 s), so a client repeating a bad
+//!   token costs at most one ClickHouse lookup per that time. A secret cannot be presented
+//!   before it is created (it is 32 random bytes), and [`Tokens::create`] forgets the new
+//!   token's hash anyway, so the negative cache never delays a new token on this server.
+//! - The last use of a token is written to `api_token_uses` at most once per
+//!   [`LAST_USED_EVERY`] per token and server, in the background: never on every request.
+//!
+//! Every ClickHouse lookup of a presented token counts in
+//! `auditlog_api_token_lookups_total{result}` (`valid`, `unknown`, `expired`, `error`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use clickhouse::{Client, Row};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -23,6 +36,14 @@ pub const SECRET_PREFIX: &str = "alt_";
 const MAX_LEN: usize = 256;
 /// Most cached verified tokens.
 const MAX_CACHED: usize = 10_000;
+/// Most remembered tokens that did not verify.
+const MAX_UNKNOWN: usize = 10_000;
+/// A token's last use is written at most this often per server.
+pub const LAST_USED_EVERY: Duration = Duration::from_secs(60);
+/// Longest lifetime a token can be given (100 years).
+pub const MAX_LIFETIME_DAYS: i64 = 36_500;
+/// ClickHouse lookups of presented tokens, by `result`.
+pub const LOOKUPS: &str = "auditlog_api_token_lookups_total";
 
 /// A token just created: the only time the secret is visible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +54,8 @@ pub struct NewToken {
     pub token: String,
     /// The workspace it reads.
     pub workspace_id: String,
+    /// RFC 3339, `null`: never expires.
+    pub expires_at: Option<String>,
 }
 
 /// A stored token (without secret).
@@ -46,8 +69,12 @@ pub struct TokenInfo {
     pub name: String,
     /// RFC 3339.
     pub created_at: String,
+    /// RFC 3339, `null`: never expires.
+    pub expires_at: Option<String>,
     /// RFC 3339, `null` while active.
     pub revoked_at: Option<String>,
+    /// RFC 3339 (to within [`LAST_USED_EVERY`]), `null`: never used.
+    pub last_used_at: Option<String>,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -58,30 +85,36 @@ struct TokenRow {
     token_hash: String,
     created_ms: i64,
     revoked_ms: i64,
+    expires_ms: i64,
+    last_used_ms: i64,
 }
 
 impl TokenRow {
     fn info(self) -> TokenInfo {
+        let at = |ms: i64| (ms != 0).then(|| rfc3339_ms(ms));
         TokenInfo {
             token_id: self.token_id,
             workspace_id: self.workspace_id,
             name: self.name,
             created_at: rfc3339_ms(self.created_ms),
-            revoked_at: (self.revoked_ms != 0).then(|| rfc3339_ms(self.revoked_ms)),
+            expires_at: at(self.expires_ms),
+            revoked_at: at(self.revoked_ms),
+            last_used_at: at(self.last_used_ms),
         }
     }
 }
 
-const SELECT: &str = "SELECT token_id, workspace_id, name, token_hash, \
+const COLUMNS: &str = "token_id, workspace_id, name, token_hash, \
      toUnixTimestamp64Milli(created_at) AS created_ms, \
-     ifNull(toUnixTimestamp64Milli(revoked_at), 0) AS revoked_ms FROM api_tokens FINAL";
+     ifNull(toUnixTimestamp64Milli(revoked_at), 0) AS revoked_ms, \
+     ifNull(toUnixTimestamp64Milli(expires_at), 0) AS expires_ms";
 
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Checks a workspace id or name given by an admin.
+/// Checks a name or token id given by an admin.
 pub fn check_text(field: &str, v: &str, required: bool) -> Result<()> {
     if required && v.is_empty() {
         return Err(Error::bad(field, "must not be empty"));
@@ -95,27 +128,133 @@ pub fn check_text(field: &str, v: &str, required: bool) -> Result<()> {
     Ok(())
 }
 
+/// Checks a workspace id with the rule of events (`auditlog_event::validate::check_id`): a
+/// token or plan for an id no event can carry would be useless.
+pub fn check_workspace_id(field: &str, v: &str) -> Result<()> {
+    auditlog_event::validate::check_id(field, v)
+        .map_err(|e| Error::bad(e.field, e.rule.to_string()))
+}
+
+/// The expiry of a token that lives `text` from `now` (`30d`, `12h`, `90min`: humantime).
+pub fn expiry_in(field: &str, text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        Error::bad(
+            field,
+            format!("{text:?} is not a duration like 30d, 12h or 90min: {e}"),
+        )
+    })?;
+    let d = chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+    if d < chrono::TimeDelta::seconds(1) {
+        return Err(Error::bad(field, "must be at least 1s"));
+    }
+    if d > chrono::TimeDelta::days(MAX_LIFETIME_DAYS) {
+        return Err(Error::bad(
+            field,
+            format!("at most {MAX_LIFETIME_DAYS} days"),
+        ));
+    }
+    Ok(now + d)
+}
+
+/// The expiry `text` (RFC 3339), which must be in the future and at most
+/// [`MAX_LIFETIME_DAYS`] from `now`.
+pub fn expiry_at(field: &str, text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let at = DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|e| Error::bad(field, format!("{text:?} is not an RFC 3339 time: {e}")))?
+        .with_timezone(&Utc);
+    if at <= now {
+        return Err(Error::bad(field, "must be in the future"));
+    }
+    if at > now + chrono::TimeDelta::days(MAX_LIFETIME_DAYS) {
+        return Err(Error::bad(
+            field,
+            format!("at most {MAX_LIFETIME_DAYS} days from now"),
+        ));
+    }
+    Ok(at)
+}
+
+/// Why a presented token did not verify (what the negative cache remembers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    Unknown,
+    Expired,
+}
+
+impl Refused {
+    fn error(self) -> Error {
+        match self {
+            Refused::Unknown => Error::Unauthorized,
+            Refused::Expired => Error::TokenExpired,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Verified {
+    workspace_id: String,
+    token_id: String,
+    /// Epoch ms, 0 = never.
+    expires_ms: i64,
+    at: Instant,
+}
+
+impl Verified {
+    fn expired(&self, now_ms: i64) -> bool {
+        self.expires_ms != 0 && self.expires_ms <= now_ms
+    }
+}
+
+#[derive(Debug, Default)]
+struct Caches {
+    /// Token hash -> verified token.
+    valid: HashMap<String, Verified>,
+    /// Token hash -> why it was refused, when.
+    refused: HashMap<String, (Refused, Instant)>,
+    /// Token id -> when its last use was last written.
+    used: HashMap<String, Instant>,
+}
+
 /// Token storage and verification.
 #[derive(Debug)]
 pub struct Tokens {
     client: Client,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (String, Instant)>>,
+    unknown_ttl: Duration,
+    caches: Mutex<Caches>,
 }
 
 impl Tokens {
-    /// Tokens in the database of `client`; verified tokens cached for `ttl`.
+    /// Tokens in the database of `client`; verified tokens cached for `ttl`, tokens that did
+    /// not verify not remembered (see [`Self::remember_refused`]).
     pub fn new(client: Client, ttl: Duration) -> Self {
         Self {
             client,
             ttl,
-            cache: Mutex::new(HashMap::new()),
+            unknown_ttl: Duration::ZERO,
+            caches: Mutex::new(Caches::default()),
         }
     }
 
-    /// Creates a token for `workspace_id`.
+    /// Remembers tokens that did not verify for `ttl` (`0` turns it off).
+    pub fn remember_refused(mut self, ttl: Duration) -> Self {
+        self.unknown_ttl = ttl;
+        self
+    }
+
+    /// Creates a token for `workspace_id` that never expires.
     pub async fn create(&self, workspace_id: &str, name: &str) -> Result<NewToken> {
-        check_text("workspace_id", workspace_id, true)?;
+        self.create_expiring(workspace_id, name, None).await
+    }
+
+    /// Creates a token for `workspace_id`, valid until `expires_at` (`None`: forever).
+    pub async fn create_expiring(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<NewToken> {
+        check_workspace_id("workspace_id", workspace_id)?;
         check_text("name", name, false)?;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
@@ -123,23 +262,31 @@ impl Tokens {
         let mut id = [0u8; 8];
         rand::rng().fill_bytes(&mut id);
         let token_id = format!("tok_{}", hex::encode(id));
+        let hash = hash_secret(&token);
+        let expires_ms = expires_at.map_or(0, |t| t.timestamp_millis());
         self.client
             .query(
                 "INSERT INTO api_tokens (token_id, workspace_id, name, token_hash, created_at, \
-                 revoked_at, updated_at) \
-                 SELECT {id:String}, {ws:String}, {name:String}, {hash:String}, now64(3), NULL, now64(3)",
+                 revoked_at, expires_at, updated_at) \
+                 SELECT {id:String}, {ws:String}, {name:String}, {hash:String}, now64(3), NULL, \
+                 if({exp:Int64} = 0, NULL, fromUnixTimestamp64Milli({exp:Int64}, 'UTC')), now64(3)",
             )
             .param("id", &token_id)
             .param("ws", workspace_id)
             .param("name", name)
-            .param("hash", hash_secret(&token))
+            .param("hash", &hash)
+            .param("exp", expires_ms)
             .execute()
             .await
             .map_err(|e| Error::clickhouse("create token", e))?;
+        // Nobody can have presented this secret before, but a token made here must work here
+        // at once whatever the negative cache holds.
+        self.lock().refused.remove(&hash);
         Ok(NewToken {
             token_id,
             token,
             workspace_id: workspace_id.to_owned(),
+            expires_at: (expires_ms != 0).then(|| rfc3339_ms(expires_ms)),
         })
     }
 
@@ -148,7 +295,10 @@ impl Tokens {
         check_text("token_id", token_id, true)?;
         let row: Option<TokenRow> = self
             .client
-            .query(&format!("{SELECT} WHERE token_id = {{id:String}}"))
+            .query(&format!(
+                "SELECT {COLUMNS}, toInt64(0) AS last_used_ms FROM api_tokens FINAL \
+                 WHERE token_id = {{id:String}}"
+            ))
             .param("id", token_id)
             .fetch_optional()
             .await
@@ -160,26 +310,34 @@ impl Tokens {
             self.client
                 .query(
                     "INSERT INTO api_tokens (token_id, workspace_id, name, token_hash, created_at, \
-                     revoked_at, updated_at) \
+                     revoked_at, expires_at, updated_at) \
                      SELECT token_id, workspace_id, name, token_hash, created_at, now64(3), \
-                            now64(3) FROM api_tokens FINAL WHERE token_id = {id:String}",
+                            expires_at, now64(3) FROM api_tokens FINAL WHERE token_id = {id:String}",
                 )
                 .param("id", token_id)
                 .execute()
                 .await
                 .map_err(|e| Error::clickhouse("revoke token", e))?;
         }
-        self.lock().remove(&row.token_hash);
+        self.lock().valid.remove(&row.token_hash);
         Ok(())
     }
 
-    /// Every token, or those of one workspace, oldest first.
+    /// Every token, or those of one workspace, oldest first, with their last use.
     pub async fn list(&self, workspace_id: Option<&str>) -> Result<Vec<TokenInfo>> {
         let rows: Vec<TokenRow> = self
             .client
             .query(&format!(
-                "{SELECT} WHERE {{ws:String}} = '' OR workspace_id = {{ws:String}} \
-                 ORDER BY created_at, token_id"
+                "SELECT t.token_id AS token_id, t.workspace_id AS workspace_id, t.name AS name, \
+                 t.token_hash AS token_hash, t.created_ms AS created_ms, \
+                 t.revoked_ms AS revoked_ms, t.expires_ms AS expires_ms, \
+                 ifNull(u.used_ms, 0) AS last_used_ms FROM \
+                 (SELECT {COLUMNS} FROM api_tokens FINAL \
+                  WHERE {{ws:String}} = '' OR workspace_id = {{ws:String}}) AS t \
+                 LEFT JOIN (SELECT token_id, \
+                    toNullable(toUnixTimestamp64Milli(max(used_at))) AS used_ms \
+                    FROM api_token_uses GROUP BY token_id) AS u ON u.token_id = t.token_id \
+                 ORDER BY created_ms, token_id"
             ))
             .param("ws", workspace_id.unwrap_or(""))
             .fetch_all()
@@ -188,38 +346,191 @@ impl Tokens {
         Ok(rows.into_iter().map(TokenRow::info).collect())
     }
 
-    /// The workspace of an active token; [`Error::Unauthorized`] otherwise.
+    /// Whether `secret` is a verified, unexpired token in the cache (answers without
+    /// ClickHouse).
+    pub fn is_cached_valid(&self, secret: &str) -> bool {
+        let hash = hash_secret(secret);
+        let now_ms = Utc::now().timestamp_millis();
+        self.lock()
+            .valid
+            .get(&hash)
+            .is_some_and(|v| v.at.elapsed() < self.ttl && !v.expired(now_ms))
+    }
+
+    /// The workspace of an active, unexpired token; [`Error::Unauthorized`] (unknown or
+    /// revoked) or [`Error::TokenExpired`] otherwise.
     pub async fn authenticate(&self, secret: &str) -> Result<String> {
         if !secret.starts_with(SECRET_PREFIX) || secret.len() > 128 {
             return Err(Error::Unauthorized);
         }
         let hash = hash_secret(secret);
-        if let Some((ws, at)) = self.lock().get(&hash) {
-            if at.elapsed() < self.ttl {
-                return Ok(ws.clone());
-            }
+        let now_ms = Utc::now().timestamp_millis();
+        if let Some(hit) = self.cached(&hash, now_ms)? {
+            self.used(&hit.token_id);
+            return Ok(hit.workspace_id);
         }
         let row: Option<TokenRow> = self
             .client
             .query(&format!(
-                "{SELECT} WHERE token_hash = {{hash:String}} AND revoked_at IS NULL"
+                "SELECT {COLUMNS}, toInt64(0) AS last_used_ms FROM api_tokens FINAL \
+                 WHERE token_hash = {{hash:String}} AND revoked_at IS NULL"
             ))
             .param("hash", &hash)
             .fetch_optional()
             .await
-            .map_err(|e| Error::clickhouse("verify token", e))?;
-        let row = row.ok_or(Error::Unauthorized)?;
-        if !self.ttl.is_zero() {
-            let mut cache = self.lock();
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-            cache.insert(hash, (row.workspace_id.clone(), Instant::now()));
+            .map_err(|e| {
+                metrics::counter!(LOOKUPS, "result" => "error").increment(1);
+                Error::clickhouse("verify token", e)
+            })?;
+        let Some(row) = row else {
+            metrics::counter!(LOOKUPS, "result" => "unknown").increment(1);
+            return Err(self.refuse(hash, Refused::Unknown));
+        };
+        let verified = Verified {
+            workspace_id: row.workspace_id,
+            token_id: row.token_id,
+            expires_ms: row.expires_ms,
+            at: Instant::now(),
+        };
+        if verified.expired(now_ms) {
+            metrics::counter!(LOOKUPS, "result" => "expired").increment(1);
+            return Err(self.refuse(hash, Refused::Expired));
         }
-        Ok(row.workspace_id)
+        metrics::counter!(LOOKUPS, "result" => "valid").increment(1);
+        if !self.ttl.is_zero() {
+            let mut c = self.lock();
+            if c.valid.len() >= MAX_CACHED {
+                c.valid.clear();
+            }
+            c.valid.insert(hash, verified.clone());
+        }
+        self.used(&verified.token_id);
+        Ok(verified.workspace_id)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    /// The cached answer for `hash`: `Ok(Some)` verified, `Err` refused, `Ok(None)` ask
+    /// ClickHouse.
+    fn cached(&self, hash: &str, now_ms: i64) -> Result<Option<Verified>> {
+        let mut c = self.lock();
+        if let Some(v) = c.valid.get(hash) {
+            if v.at.elapsed() < self.ttl {
+                if !v.expired(now_ms) {
+                    return Ok(Some(v.clone()));
+                }
+                c.valid.remove(hash);
+                drop(c);
+                return Err(self.refuse(hash.to_owned(), Refused::Expired));
+            }
+        }
+        if let Some((why, at)) = c.refused.get(hash) {
+            if at.elapsed() < self.unknown_ttl {
+                return Err(why.error());
+            }
+        }
+        Ok(None)
+    }
+
+    /// Remembers that `hash` was refused; the error to answer.
+    fn refuse(&self, hash: String, why: Refused) -> Error {
+        if !self.unknown_ttl.is_zero() {
+            let mut c = self.lock();
+            if c.refused.len() >= MAX_UNKNOWN {
+                let ttl = self.unknown_ttl;
+                c.refused.retain(|_, (_, at)| at.elapsed() < ttl);
+            }
+            // Still full of fresh entries (a flood of random tokens, which the failure limit
+            // slows down): keep those rather than churn.
+            if c.refused.len() < MAX_UNKNOWN {
+                c.refused.insert(hash, (why, Instant::now()));
+            }
+        }
+        why.error()
+    }
+
+    /// Records a use of `token_id`, writing it at most once per [`LAST_USED_EVERY`].
+    fn used(&self, token_id: &str) {
+        {
+            let mut c = self.lock();
+            if c.used
+                .get(token_id)
+                .is_some_and(|at| at.elapsed() < LAST_USED_EVERY)
+            {
+                return;
+            }
+            if c.used.len() >= MAX_CACHED {
+                c.used.retain(|_, at| at.elapsed() < LAST_USED_EVERY);
+            }
+            c.used.insert(token_id.to_owned(), Instant::now());
+        }
+        let client = self.client.clone();
+        let token_id = token_id.to_owned();
+        // In the background: the request does not wait for the write, and a failed write only
+        // leaves the last-use time older than it should be.
+        tokio::spawn(async move {
+            let r = client
+                .query(
+                    "INSERT INTO api_token_uses (token_id, used_at) SELECT {id:String}, now64(3)",
+                )
+                .param("id", &token_id)
+                .execute()
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, token_id, "could not record the token's last use");
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Caches> {
+        self.caches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_parses_durations_and_times_and_names_the_field() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            expiry_in("expires_in", "30d", now).unwrap().to_rfc3339(),
+            "2026-01-31T00:00:00+00:00"
+        );
+        assert_eq!(
+            expiry_in("expires_in", "1h 30m", now).unwrap().to_rfc3339(),
+            "2026-01-01T01:30:00+00:00"
+        );
+        for bad in ["", "soon", "0s", "36501d", "-1d"] {
+            let e = expiry_in("expires_in", bad, now).unwrap_err().to_string();
+            assert!(e.starts_with("expires_in: "), "{bad}: {e}");
+        }
+        assert_eq!(
+            expiry_at("expires_at", "2026-02-01T12:00:00+01:00", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-02-01T11:00:00+00:00"
+        );
+        for bad in [
+            "2025-12-31T23:59:59Z",
+            "2026-01-01T00:00:00Z",
+            "tomorrow",
+            "2200-01-01T00:00:00Z",
+        ] {
+            let e = expiry_at("expires_at", bad, now).unwrap_err().to_string();
+            assert!(e.starts_with("expires_at: "), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn workspace_ids_follow_the_event_rule() {
+        check_workspace_id("workspace_id", "ws_1").unwrap();
+        for bad in ["", " ", "a b", "tab\there", "x\u{2003}y", &"w".repeat(257)] {
+            let e = check_workspace_id("workspace_id", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("workspace_id: "), "{bad:?}: {e}");
+        }
     }
 }

@@ -545,7 +545,7 @@ async fn revocation_applies_within_the_cache_time() {
     let h = Harness::with_config(
         "q_revoke",
         auditlog_query::ApiConfig {
-            token_cache_ms: 300,
+            token_cache: std::time::Duration::from_millis(300),
             ..Default::default()
         },
     )
@@ -939,9 +939,21 @@ async fn openapi_health_metrics() {
     }
     let (st, body) = h.json("GET", "/health", None, None).await;
     assert_eq!(
-        (st, body),
-        (StatusCode::OK, json!({"status": "ok", "clickhouse": "ok"}))
+        (st, &body["status"], &body["clickhouse"]),
+        (StatusCode::OK, &json!("ok"), &json!("ok")),
+        "{body}"
     );
+    assert!(body["clickhouse_ms"].is_u64(), "{body}");
+    let (st, body) = h.json("GET", "/health/ready", None, None).await;
+    assert_eq!(
+        (st, body),
+        (
+            StatusCode::OK,
+            json!({"status": "ok", "checks": {"clickhouse": "ok"}})
+        )
+    );
+    let (st, body) = h.json("GET", "/health/live", None, None).await;
+    assert_eq!((st, body), (StatusCode::OK, json!({"status": "ok"})));
     let (st, _, text) = h.raw("GET", "/metrics", None, None).await;
     assert_eq!(st, StatusCode::OK);
     let text = String::from_utf8(text).unwrap();
@@ -984,6 +996,7 @@ async fn clickhouse_down_is_503_with_retry_after() {
     };
     for (m, uri, token) in [
         ("GET", "/health", None),
+        ("GET", "/health/ready", None),
         (
             "GET",
             "/v1/events",

@@ -123,6 +123,7 @@ impl Retry {
                 }
                 Err(e) => {
                     metrics::counter!(observe::RETRIES).increment(1);
+                    self.health.write_failed(&e.to_string());
                     if !paused {
                         self.set_paused(true);
                         paused = true;
@@ -134,6 +135,7 @@ impl Retry {
                             self.set_paused(false);
                             return Err(Interrupted);
                         }
+                        self.health.retrying();
                         tokio::time::sleep(Duration::from_millis(50).min(backoff)).await;
                     }
                     backoff = (backoff * 2).min(self.max_backoff);
@@ -180,7 +182,10 @@ impl<W: Writer + 'static> Committer<W> {
     /// Does the jobs in order until the channel closes; an error (the dead-letter topic
     /// failing) ends the stage and, through the closed channel, the run.
     pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) -> Result<Written> {
-        while let Some(job) = jobs.recv().await {
+        let beat = self.retry.health.write.clone();
+        let _alive = beat.enter();
+        // Waiting for work is not being stuck.
+        while let Some(job) = observe::beating(&beat, jobs.recv()).await {
             match job {
                 Job::Write { partition, batch } => self.write(partition, batch).await?,
                 Job::Release { partitions, done } => {

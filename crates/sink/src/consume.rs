@@ -13,13 +13,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures::FutureExt as _;
 
 use auditlog_producer::KafkaConfig;
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message as _, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
@@ -28,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::decode::{decode, DeadLetter};
-use crate::observe;
+use crate::observe::{self, Health};
 use crate::row::EventRow;
 use crate::{Error, Result, SinkConfig};
 
@@ -86,9 +88,11 @@ pub enum Input {
     },
 }
 
-/// The consumer's context: rebalance hand-off, commit errors, lag from statistics.
+/// The consumer's context: rebalance hand-off, commit errors, lag and group state from
+/// statistics, librdkafka's logs through the shared limiter.
 pub struct SinkContext {
     topic: String,
+    health: Arc<Health>,
     tx: mpsc::Sender<Input>,
     runtime: Handle,
     /// Set at shutdown: the pipeline has flushed everything itself; revocations during close
@@ -113,11 +117,22 @@ impl ClientContext for SinkContext {
         if let Some(t) = stats.topics.get(&self.topic) {
             for (p, s) in &t.partitions {
                 if *p >= 0 && s.consumer_lag >= 0 {
-                    metrics::gauge!(observe::LAG, "partition" => p.to_string())
+                    metrics::gauge!(observe::LAG, "topic" => self.topic.clone(), "partition" => p.to_string())
                         .set(s.consumer_lag as f64);
                 }
             }
         }
+        if let Some(g) = &stats.cgrp {
+            self.health.coordinator(&g.state, &g.join_state);
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        auditlog_producer::kafka_log::log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        auditlog_producer::kafka_log::error(&error, reason);
     }
 }
 
@@ -126,11 +141,18 @@ impl ConsumerContext for SinkContext {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 metrics::counter!(observe::REBALANCES, "kind" => "assign").increment(1);
-                info!(partitions = ?partitions_of(tpl, &self.topic), "partitions assigned");
+                let partitions = partitions_of(tpl, &self.topic);
+                if partitions.is_empty() {
+                    info!("no partitions assigned: idle member (the group has more members than the topic has partitions)");
+                } else {
+                    info!(?partitions, "partitions assigned");
+                }
+                self.health.assigned(partitions);
             }
             Rebalance::Revoke(tpl) => {
                 metrics::counter!(observe::REBALANCES, "kind" => "revoke").increment(1);
                 let partitions = partitions_of(tpl, &self.topic);
+                self.health.revoked();
                 info!(?partitions, "partitions revoked; flushing their rows");
                 if partitions.is_empty() || self.closing.load(Ordering::SeqCst) {
                     return;
@@ -183,9 +205,11 @@ pub fn create(
     cfg: &SinkConfig,
     tx: mpsc::Sender<Input>,
     interrupt: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> Result<SinkConsumer> {
     let ctx = SinkContext {
         topic: topic.to_owned(),
+        health,
         tx,
         runtime: Handle::current(),
         closing: AtomicBool::new(false),
@@ -228,8 +252,15 @@ pub fn create(
         .map_err(|e| Error::kafka("create consumer", e))
 }
 
+/// Longest pause after consecutive consumer errors (they double from 100 ms).
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Reads and decodes messages and hands them to the pipeline, in chunks of what is already
 /// fetched, until `stop` or until the pipeline is gone. Messages over `max_bytes` are poison.
+///
+/// Consumer errors (broker down, topic missing) are logged through the shared limiter and
+/// back off (100 ms doubling to 5 s while nothing but errors comes); librdkafka retries by
+/// itself, `/health/ready` says what is wrong.
 pub async fn run(
     consumer: Arc<SinkConsumer>,
     tx: mpsc::Sender<Input>,
@@ -237,25 +268,67 @@ pub async fn run(
     max_bytes: usize,
 ) {
     let ctx = consumer.context();
-    let take_in = |m: rdkafka::error::KafkaResult<BorrowedMessage<'_>>| match m {
-        Ok(m) => ctx.pending().push(Consumed::decode(&m, max_bytes)),
-        Err(e) => warn!(error = %e, "kafka consumer error"),
+    let beat = ctx.health.consume.clone();
+    let _alive = beat.enter();
+    let mut errors = 0u32;
+    let mut take_in = |m: rdkafka::error::KafkaResult<BorrowedMessage<'_>>| match m {
+        Ok(m) => {
+            errors = 0;
+            ctx.pending().push(Consumed::decode(&m, max_bytes));
+            None
+        }
+        Err(e) => {
+            let text = e.to_string();
+            if let Some(held) = auditlog_producer::kafka_log::LogLimiter::global()
+                .admit(&text, std::time::Instant::now())
+            {
+                if held == 0 {
+                    warn!(error = %text, "kafka consumer error");
+                } else {
+                    warn!(error = %text, repeated = held, "kafka consumer error");
+                }
+            }
+            errors = errors.saturating_add(1);
+            Some(
+                (Duration::from_millis(100) * 2u32.saturating_pow(errors.min(7) - 1))
+                    .min(MAX_ERROR_BACKOFF),
+            )
+        }
     };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        tokio::select! {
+        beat.beat();
+        let backoff = tokio::select! {
             biased;
             _ = stop.changed() => break,
             m = consumer.recv() => take_in(m),
+            // An idle topic is not a stuck loop.
+            _ = tick.tick() => continue,
+        };
+        if let Some(pause) = backoff {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(pause) => {}
+            }
         }
         // Whatever else is fetched already, without waiting.
         while ctx.pending().len() < CHUNK {
             match consumer.recv().now_or_never() {
-                Some(m) => take_in(m),
+                Some(m) => {
+                    if take_in(m).is_some() {
+                        break;
+                    }
+                }
                 None => break,
             }
         }
         let chunk = std::mem::replace(&mut *ctx.pending(), Vec::with_capacity(CHUNK));
-        if !chunk.is_empty() && tx.send(Input::Messages(chunk)).await.is_err() {
+        // Waiting while the pipeline is busy is not this loop's fault.
+        if !chunk.is_empty()
+            && observe::beating(&beat, tx.send(Input::Messages(chunk)))
+                .await
+                .is_err()
+        {
             break;
         }
     }

@@ -34,15 +34,10 @@ impl DeadLetter {
 
 impl From<DecodeError> for DeadLetter {
     fn from(e: DecodeError) -> Self {
-        // A well-formed event of another schema version is reported as such, whichever step
-        // (parsing or validation) noticed it.
-        let code = if e.field() == Some("version") {
-            "unknown_version"
-        } else {
-            e.code()
-        };
+        // The event model reports another schema version as `unknown_version` whichever step
+        // (parsing or validation) noticed it, as `auditlog emit` does.
         Self {
-            code,
+            code: e.code(),
             message: e.to_string(),
         }
     }
@@ -126,11 +121,16 @@ mod tests {
         assert_eq!(code(Some(b"{}")), "invalid_field");
         let (_, bytes) = good();
         let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        v["version"] = 99.into();
-        assert_eq!(
-            code(Some(&serde_json::to_vec(&v).unwrap())),
-            "unknown_version"
-        );
+        // Another version: well formed (only validation notices), not a u16, not a number.
+        for version in [serde_json::json!(2), 99.into(), 70_000.into(), "1".into()] {
+            v["version"] = version;
+            assert_eq!(
+                code(Some(&serde_json::to_vec(&v).unwrap())),
+                "unknown_version",
+                "{}",
+                v["version"]
+            );
+        }
         v["version"] = 1.into();
         v["workspace_id"] = "".into();
         assert_eq!(

@@ -11,6 +11,8 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+use auditlog_producer::kafka_log::LimitedLogs;
+
 use crate::decode::DeadLetter;
 use crate::{Error, Result};
 
@@ -35,7 +37,7 @@ pub const H_REPLAYED_FROM: &str = "dlq.replayed_from";
 
 /// Publishes poison messages to the dead-letter topic and waits for the broker's ack.
 pub struct DeadLetterProducer {
-    producer: FutureProducer,
+    producer: FutureProducer<LimitedLogs>,
     topic: String,
     kafka: KafkaConfig,
 }
@@ -131,7 +133,7 @@ impl DeadLetterProducer {
     }
 }
 
-fn producer(kafka: &KafkaConfig) -> Result<FutureProducer> {
+fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<LimitedLogs>> {
     kafka
         .client_config()?
         .set("acks", "all")
@@ -139,7 +141,7 @@ fn producer(kafka: &KafkaConfig) -> Result<FutureProducer> {
         .set("message.timeout.ms", "300000")
         // Poison may be as large as anything the broker accepted on the source topic.
         .set("message.max.bytes", "67108864")
-        .create()
+        .create_with_context(LimitedLogs)
         .map_err(|e| Error::kafka("create dead-letter producer", e))
 }
 
@@ -215,7 +217,7 @@ pub async fn read_all(kafka: &KafkaConfig, topic: &str) -> Result<Vec<DeadLetter
 }
 
 /// A consumer that reads assigned partitions and commits nothing (throwaway group).
-fn reader(kafka: &KafkaConfig, what: &str) -> Result<BaseConsumer> {
+fn reader(kafka: &KafkaConfig, what: &str) -> Result<BaseConsumer<LimitedLogs>> {
     kafka
         .client_config()?
         .set(
@@ -224,7 +226,7 @@ fn reader(kafka: &KafkaConfig, what: &str) -> Result<BaseConsumer> {
         )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .create()
+        .create_with_context(LimitedLogs)
         .map_err(|e| Error::kafka(format!("create {what}"), e))
 }
 

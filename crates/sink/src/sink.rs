@@ -64,16 +64,35 @@ pub async fn run(
     clickhouse.check_tls().await?;
     let client = clickhouse.client();
     let writer = ClickHouseWriter::new(client.clone(), &kafka.topic);
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new(&cfg.group_id, &kafka.topic, &kafka.brokers));
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = if cfg.metrics_listen.is_empty() {
         None
     } else {
         let s = observe::serve(&cfg.metrics_listen, health.clone(), stop_rx.clone()).await?;
-        info!(listen = %cfg.metrics_listen, "serving /metrics and /health");
+        info!(listen = %cfg.metrics_listen, "serving /metrics, /health, /health/ready and /health/live");
         Some(s)
     };
     let _ = observe::prometheus();
+
+    // The consumer exists (not subscribed) from the start so the health checks can ask the
+    // broker while startup waits for ClickHouse.
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let consumer = Arc::new(consume::create(
+        kafka,
+        &kafka.topic,
+        cfg,
+        tx.clone(),
+        interrupt.clone(),
+        health.clone(),
+    )?);
+    let prober = tokio::spawn(observe::probe(
+        health.clone(),
+        consumer.clone(),
+        client.clone(),
+        stop_rx.clone(),
+    ));
 
     // Workspace plans, needed to stamp rows: wait for ClickHouse at startup.
     tokio::pin!(shutdown);
@@ -85,7 +104,11 @@ pub async fn run(
                 Err(e) => {
                     warn!(error = %e, retry_in = ?backoff, "cannot read workspace plans yet");
                     tokio::select! {
-                        _ = &mut shutdown => return Ok(Summary::default()),
+                        _ = &mut shutdown => {
+                            let _ = stop_tx.send(true);
+                            let _ = prober.await;
+                            return Ok(Summary::default());
+                        }
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(cfg.retry_max_backoff);
@@ -95,18 +118,10 @@ pub async fn run(
     };
     let dlq = Arc::new(DeadLetterProducer::new(kafka, &kafka.dlq_topic)?);
 
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let consumer = Arc::new(consume::create(
-        kafka,
-        &kafka.topic,
-        cfg,
-        tx.clone(),
-        interrupt.clone(),
-    )?);
     consumer
         .subscribe(&[&kafka.topic])
         .map_err(|e| Error::kafka(format!("subscribe to {}", kafka.topic), e))?;
+    health.subscribed();
     let reader = tokio::spawn(consume::run(
         consumer.clone(),
         tx,
@@ -156,10 +171,12 @@ pub async fn run(
     let result = pipeline.run(rx, &mut shutdown, &stop_tx).await;
 
     health.running.store(false, Ordering::SeqCst);
+    health.stopped.store(true, Ordering::SeqCst);
     consumer.context().closing.store(true, Ordering::SeqCst);
     let _ = stop_tx.send(true);
     let _ = reader.await;
     let _ = watchdog.await;
+    let _ = prober.await;
     if let Some(s) = server {
         let _ = s.await;
     }
@@ -204,7 +221,11 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
         shutdown: &mut (impl Future<Output = ()> + Unpin),
         stop: &watch::Sender<bool>,
     ) -> Result<Summary> {
+        let beat = self.retry.health.pipeline.clone();
+        let _alive = beat.enter();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            beat.beat();
             let deadline = self
                 .batchers
                 .values()
@@ -237,6 +258,8 @@ impl<W: Writer + Clone + 'static> Pipeline<W> {
                     None => break,
                 },
                 _ = sleep => self.flush_due().await?,
+                // Idle (no messages, no batch due) is not stuck.
+                _ = tick.tick() => {}
             }
         }
         // Shutdown: stop reading, drop what was not batched yet (uncommitted), flush the

@@ -38,6 +38,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_sink_batches.sql"),
     migration!(5, "0005_events_merge_old_partitions.sql"),
     migration!(6, "0006_events_compact_parts.sql"),
+    migration!(7, "0007_events_retained_view.sql"),
+    migration!(8, "0008_api_token_expiry_and_use.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.

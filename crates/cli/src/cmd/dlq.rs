@@ -29,6 +29,11 @@ enum DlqCommand {
         /// Show at most this many (the newest).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print one JSON document `{"topic","total","messages":[...]}`: per message
+        /// `partition`, `offset`, `code`, `reason`, `source`, `failed_at`, `key`, `payload`
+        /// (text, `null` when not UTF-8) and `payload_base64` (the exact bytes).
+        #[arg(long)]
+        json: bool,
     },
     /// Re-publish dead-lettered messages to the main topic.
     Replay {
@@ -57,12 +62,22 @@ pub async fn run(cfg: &Config, args: DlqArgs) -> Result<()> {
         .await
         .with_context(|| format!("reading {} on {}", k.dlq_topic, k.brokers))?;
     match args.command {
-        DlqCommand::List { limit } => {
+        DlqCommand::List { limit, json } => {
+            let skip = all.len().saturating_sub(limit);
+            if json {
+                let messages: Vec<serde_json::Value> = all[skip..].iter().map(list_json).collect();
+                let doc = serde_json::json!({
+                    "topic": k.dlq_topic,
+                    "total": all.len(),
+                    "messages": messages,
+                });
+                println!("{doc}");
+                return Ok(());
+            }
             println!(
                 "{:<12} {:<22} {:<32} PAYLOAD / REASON",
                 "OFFSET", "REASON", "SOURCE"
             );
-            let skip = all.len().saturating_sub(limit);
             for d in &all[skip..] {
                 println!(
                     "{:<12} {:<22} {:<32} {}\n{:<68} {}",
@@ -116,6 +131,33 @@ pub async fn run(cfg: &Config, args: DlqArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One dead-lettered message of `dlq list --json`.
+fn list_json(d: &DeadLettered) -> serde_json::Value {
+    use base64::Engine as _;
+    use rdkafka::message::Headers as _;
+    let text = |b: Option<&[u8]>| {
+        b.and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_owned)
+    };
+    let failed_at = d.message.headers().and_then(|h| {
+        h.iter()
+            .find(|h| h.key == auditlog_sink::dlq::H_AT)
+            .and_then(|h| text(h.value))
+    });
+    let payload = d.message.payload().unwrap_or_default();
+    serde_json::json!({
+        "partition": d.partition,
+        "offset": d.offset,
+        "code": d.code,
+        "reason": d.reason,
+        "source": d.source,
+        "failed_at": failed_at,
+        "key": text(d.message.key()),
+        "payload": text(Some(payload)),
+        "payload_base64": base64::engine::general_purpose::STANDARD.encode(payload),
+    })
 }
 
 fn parse_offset(s: &str) -> Result<(i32, i64)> {

@@ -76,6 +76,8 @@ pub async fn run(cfg: &Config, args: EmitArgs) -> Result<()> {
         items
     };
 
+    // No broker to talk to: say so first, in one line, before librdkafka starts retrying.
+    crate::preflight::brokers(&cfg.kafka).await?;
     let tally = Arc::new(Tally::default());
     let seen = Arc::clone(&tally);
     let producer = Producer::with_callback(&cfg.kafka, &cfg.producer, move |r| {

@@ -30,12 +30,35 @@ enum PlanCommand {
         /// Enterprise only: keep forever.
         #[arg(long)]
         unlimited: bool,
+        /// Print the plan set as one JSON document (the shape of `plan get --json`).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the current plan (Free when none was set).
     Get {
         /// Workspace id.
         workspace: String,
+        /// Print `{"workspace_id","plan","retention_days","explicit"}` (one JSON document;
+        /// `retention_days` null = unlimited, `explicit` false = the Free default).
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// The JSON document of a workspace's plan: the admin API's fields plus `explicit`.
+fn plan_json(wp: &auditlog_store::WorkspacePlan) -> serde_json::Value {
+    serde_json::json!({
+        "workspace_id": wp.workspace_id,
+        "plan": wp.plan.name(),
+        "retention_days": wp.plan.retention_days(),
+        "explicit": wp.explicit,
+    })
+}
+
+/// Refuses a workspace id no event can carry (the rule of events, as the admin API does).
+fn check_workspace(workspace: &str) -> Result<()> {
+    auditlog_event::validate::check_id("WORKSPACE", workspace)?;
+    Ok(())
 }
 
 /// Runs `plan set` or `plan get`.
@@ -47,20 +70,31 @@ pub async fn run(cfg: &Config, args: PlanArgs) -> Result<()> {
             plan,
             days,
             unlimited,
+            json,
         } => {
+            check_workspace(&workspace)?;
             let plan = Plan::from_parts(&plan, days, unlimited)?;
             let set = set_plan(&client, &workspace, plan)
                 .await
                 .with_context(|| format!("setting the plan of {workspace}"))?;
+            if json {
+                println!("{}", plan_json(&set));
+                return Ok(());
+            }
             println!(
                 "{}: {} (applied to stored events)",
                 set.workspace_id, set.plan
             );
         }
-        PlanCommand::Get { workspace } => {
+        PlanCommand::Get { workspace, json } => {
+            check_workspace(&workspace)?;
             let wp = get_plan(&client, &workspace)
                 .await
                 .with_context(|| format!("reading the plan of {workspace}"))?;
+            if json {
+                println!("{}", plan_json(&wp));
+                return Ok(());
+            }
             let note = if wp.explicit {
                 ""
             } else {

@@ -1,8 +1,12 @@
-//! `auditlog serve`: the query API and the dashboard on `[api] listen`.
+//! `auditlog serve`: the query API and the dashboard on `[api] listen` (and `/metrics` on
+//! `[api] metrics_listen` when set), with the connection limits of
+//! [`auditlog_query::api::serve`].
 
 use anyhow::{Context as _, Result};
+use auditlog_query::api::serve::{self, Limits};
 use clap::Args;
-use tracing::info;
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::config::Config;
 
@@ -14,7 +18,8 @@ pub struct ServeArgs {
     pub listen: Option<String>,
 }
 
-/// Runs until SIGTERM or SIGINT, then finishes the requests in flight.
+/// Runs until SIGTERM or SIGINT, then finishes the requests in flight (at most
+/// `api.shutdown_timeout`).
 pub async fn run(cfg: &Config, args: ServeArgs) -> Result<()> {
     let listen = args.listen.unwrap_or_else(|| cfg.api.listen.clone());
     if cfg.api.admin_token.is_empty() {
@@ -23,19 +28,74 @@ pub async fn run(cfg: &Config, args: ServeArgs) -> Result<()> {
     // A TLS setting ClickHouse refuses stops startup, naming it (ClickHouse down does not).
     cfg.clickhouse.check_tls().await?;
     let state = auditlog_query::api::AppState::new(&cfg.api, cfg.clickhouse.client());
+    let metrics = (!cfg.api.metrics_listen.is_empty()).then(|| {
+        (
+            auditlog_query::api::metrics_app(&state),
+            Limits::metrics_listener(&cfg.api),
+        )
+    });
     let app = auditlog_query::api::app(state);
+
+    // Every connection is a descriptor: take the hard limit, and keep the cap below it.
+    let others = metrics.as_ref().map_or(0, |(_, l)| l.max_connections);
+    let limits = match serve::raise_nofile_limit() {
+        Ok(nofile) => {
+            let fitted = Limits::from_config(&cfg.api).fitted_to(nofile, others);
+            if fitted.max_connections < cfg.api.max_connections {
+                warn!(
+                    nofile,
+                    configured = cfg.api.max_connections,
+                    effective = fitted.max_connections,
+                    "api.max_connections lowered to fit the open-file limit (raise `ulimit -n`)"
+                );
+            }
+            fitted
+        }
+        Err(e) => {
+            warn!(error = %e, "could not read or raise the open-file limit");
+            Limits::from_config(&cfg.api)
+        }
+    };
+
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("bind {listen}"))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics_server = match metrics {
+        Some((metrics_app, metrics_limits)) => {
+            let addr = &cfg.api.metrics_listen;
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("bind api.metrics_listen {addr}"))?;
+            info!(metrics_listen = %l.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| addr.clone()), "serving /metrics");
+            Some(tokio::spawn(serve::serve(
+                l,
+                metrics_app,
+                metrics_limits,
+                stopped(stop_rx.clone()),
+            )))
+        }
+        None => None,
+    };
     info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or(listen),
         database = %cfg.clickhouse.database,
+        max_connections = limits.max_connections,
         "serving the query API"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serve")?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // serve() hands handlers the peer address (ConnectInfo<SocketAddr>), which the
+    // failed-authentication limit counts against.
+    serve::serve(listener, app, limits, stopped(stop_rx)).await;
+    if let Some(m) = metrics_server {
+        m.await.context("metrics listener")?;
+    }
     info!("stopped");
     Ok(())
 }

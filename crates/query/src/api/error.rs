@@ -18,7 +18,7 @@ impl Error {
         match self {
             Error::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
             Error::BadCursor(_) => (StatusCode::BAD_REQUEST, "bad_cursor"),
-            Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Unauthorized | Error::TokenExpired => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use auditlog_event::AuditEvent;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -9,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -16,7 +18,7 @@ use super::error::path_rejection;
 use super::{auth, AppState};
 use crate::filter::{limit_from_params, Filter, Order, FILTER_PARAMS};
 use crate::params::Params;
-use crate::reader::EventRow;
+use crate::reader::{EventRow, Summary};
 use crate::{Error, Result};
 
 /// Bytes buffered before an export chunk is sent.
@@ -60,10 +62,34 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
 }
 
 /// `GET /v1/workspace`.
-pub async fn workspace(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response> {
+pub async fn workspace(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
     let ws = auth::workspace(&s, &headers).await?;
+    Params::parse(raw.as_deref())?.only(&[])?;
     let plan = auditlog_store::plans::get_plan(s.reader.client(), &ws).await?;
     Ok(Json(plan_json(&plan)).into_response())
+}
+
+/// The list body.
+#[derive(Serialize)]
+struct ListBody<'a> {
+    data: Vec<Summary<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// A 200 with a JSON body already serialized (so payload text reaches the client as stored).
+fn json_bytes(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /v1/events`.
@@ -87,9 +113,13 @@ pub async fn list(
         .reader
         .list(&ws, &filter, order, limit, after.as_ref())
         .await?;
-    let data: Vec<Value> = page.rows.iter().map(EventRow::list_json).collect();
-    let next = page.next.map(|c| s.cursor_key.encode(&c));
-    Ok(Json(json!({"data": data, "next_cursor": next})).into_response())
+    let events: Vec<AuditEvent> = page.rows.iter().map(EventRow::to_event).collect();
+    let body = ListBody {
+        data: events.iter().map(Summary::from).collect(),
+        next_cursor: page.next.map(|c| s.cursor_key.encode(&c)),
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| Error::Internal(format!("list: {e}")))?;
+    Ok(json_bytes(bytes))
 }
 
 /// `GET /v1/events/{event_id}`.
@@ -104,7 +134,7 @@ pub async fn detail(
     let Path(id) = id.map_err(|r| path_rejection("event_id", r))?;
     let uuid = Uuid::parse_str(&id).map_err(|_| Error::bad("event_id", "is not a UUID"))?;
     match s.reader.get(&ws, &uuid).await? {
-        Some(row) => Ok(Json(row.detail_json()).into_response()),
+        Some(row) => Ok(json_bytes(row.detail_json()?)),
         None => Err(Error::NotFound(format!("event_id: no event {uuid}"))),
     }
 }
@@ -123,10 +153,53 @@ pub async fn counts(
     Ok(Json(json!({"counts": counts})).into_response())
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum Format {
-    Csv,
+    /// CSV; `raw: false` neutralizes cells a spreadsheet would run as a formula.
+    Csv {
+        raw: bool,
+    },
     Ndjson,
+}
+
+impl Format {
+    /// `format` and `csv_raw` (`true` | `false`, only with `format=csv`; empty = absent).
+    fn from_params(p: &Params) -> Result<Self> {
+        let raw = match p.get("csv_raw") {
+            None | Some("") => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(Error::bad("csv_raw", "must be true or false")),
+        };
+        match (p.get("format"), raw) {
+            (Some("csv"), raw) => Ok(Format::Csv {
+                raw: raw.unwrap_or(false),
+            }),
+            (Some("ndjson"), None) => Ok(Format::Ndjson),
+            (Some("ndjson"), Some(_)) => Err(Error::bad("csv_raw", "applies to format=csv only")),
+            (Some(_), _) => Err(Error::bad("format", "must be csv or ndjson")),
+            (None, _) => Err(Error::bad("format", "required: csv or ndjson")),
+        }
+    }
+}
+
+/// Whether a spreadsheet would read `cell` as a formula (OWASP, "CSV
+/// Injection": `=`, `+`, `-`, `@`, tab, carriage return).
+fn formula_start(cell: &str) -> bool {
+    matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// A CSV cell as written by default: one that would start a formula gets a leading `'`, so a
+/// spreadsheet shows it as text (OWASP's advice); every other cell is as stored.
+fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
+    if formula_start(cell) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 /// `GET /v1/export?format=csv|ndjson`: streamed, same filters, retention and order as the list.
@@ -137,13 +210,8 @@ pub async fn export(
 ) -> Result<Response> {
     let ws = auth::workspace(&s, &headers).await?;
     let p = Params::parse(raw.as_deref())?;
-    p.only(&with(&["order", "format"]))?;
-    let format = match p.get("format") {
-        Some("csv") => Format::Csv,
-        Some("ndjson") => Format::Ndjson,
-        Some(_) => return Err(Error::bad("format", "must be csv or ndjson")),
-        None => return Err(Error::bad("format", "required: csv or ndjson")),
-    };
+    p.only(&with(&["order", "format", "csv_raw"]))?;
+    let format = Format::from_params(&p)?;
     let filter = Filter::from_params(&p)?;
     let order = Order::from_params(&p)?;
     let mut cursor = s.reader.export(&ws, &filter, order)?;
@@ -155,13 +223,19 @@ pub async fn export(
         .map_err(|e| Error::clickhouse("export events", e))?;
     let stream = async_stream::stream! {
         let mut buf = Vec::with_capacity(EXPORT_CHUNK);
-        if let Format::Csv = format {
+        if let Format::Csv { .. } = format {
             buf.extend_from_slice(CSV_COLUMNS.join(",").as_bytes());
             buf.push(b'\n');
         }
         let mut next = first;
         while let Some(row) = next {
-            write_row(&mut buf, &row, format);
+            if let Err(e) = write_row(&mut buf, &row, format) {
+                // Never skip a row silently: the download is cut, and the client sees a
+                // truncated transfer.
+                tracing::error!(error = %e, event_id = %row.id, "export row not written; export aborted");
+                yield Err(std::io::Error::other(e));
+                return;
+            }
             if buf.len() >= EXPORT_CHUNK {
                 yield Ok::<Bytes, std::io::Error>(Bytes::from(std::mem::take(&mut buf)));
             }
@@ -179,7 +253,7 @@ pub async fn export(
         }
     };
     let (ext, mime) = match format {
-        Format::Csv => ("csv", "text/csv; charset=utf-8"),
+        Format::Csv { .. } => ("csv", "text/csv; charset=utf-8"),
         Format::Ndjson => ("ndjson", "application/x-ndjson"),
     };
     let safe: String = ws
@@ -203,14 +277,22 @@ pub async fn export(
 }
 
 /// Appends one export line.
-fn write_row(buf: &mut Vec<u8>, row: &EventRow, format: Format) {
+fn write_row(buf: &mut Vec<u8>, row: &EventRow, format: Format) -> std::result::Result<(), String> {
     match format {
         Format::Ndjson => {
-            if serde_json::to_writer(&mut *buf, &row.to_event()).is_ok() {
-                buf.push(b'\n');
+            let start = buf.len();
+            serde_json::to_writer(&mut *buf, &row.to_event()).map_err(|e| e.to_string())?;
+            // One event per line: the serializer escapes line breaks inside strings, so a raw
+            // CR or LF here can only be whitespace between the tokens of a payload (stored as
+            // sent). It becomes a space: the same JSON, the same length, and one event a line.
+            for b in &mut buf[start..] {
+                if matches!(*b, b'\n' | b'\r') {
+                    *b = b' ';
+                }
             }
+            buf.push(b'\n');
         }
-        Format::Csv => {
+        Format::Csv { raw } => {
             let time = crate::filter::rfc3339_ms(row.time_ms);
             let mut w = csv::WriterBuilder::new()
                 .has_headers(false)
@@ -234,10 +316,71 @@ fn write_row(buf: &mut Vec<u8>, row: &EventRow, format: Format) {
                 &row.request,
                 &row.response,
             ];
-            if let Err(e) = w.write_record(record) {
-                tracing::warn!(error = %e, "csv row");
+            let cells = record.map(|c| if raw { c.into() } else { neutralize(c) });
+            w.write_record(cells.iter().map(|c| c.as_bytes()))
+                .map_err(|e| e.to_string())?;
+            w.flush().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralized_and_others_kept() {
+        for cell in [
+            "=1+2",
+            "+1",
+            "-0.0",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "=HYPERLINK(\"x\")",
+        ] {
+            assert_eq!(neutralize(cell), format!("'{cell}"), "{cell:?}");
+        }
+        for cell in [
+            "",
+            "a=1",
+            " =1",
+            "'=1",
+            "{\"a\":-1}",
+            "10.0.0.1",
+            "\u{ff1d}1",
+        ] {
+            assert_eq!(neutralize(cell), cell, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn csv_raw_takes_true_or_false_with_csv_only() {
+        let f = |q: &str| Format::from_params(&Params::parse(Some(q)).unwrap());
+        assert!(matches!(f("format=csv"), Ok(Format::Csv { raw: false })));
+        assert!(matches!(
+            f("format=csv&csv_raw="),
+            Ok(Format::Csv { raw: false })
+        ));
+        assert!(matches!(
+            f("format=csv&csv_raw=false"),
+            Ok(Format::Csv { raw: false })
+        ));
+        assert!(matches!(
+            f("format=csv&csv_raw=true"),
+            Ok(Format::Csv { raw: true })
+        ));
+        assert!(matches!(f("format=ndjson"), Ok(Format::Ndjson)));
+        for q in [
+            "format=csv&csv_raw=1",
+            "format=csv&csv_raw=TRUE",
+            "format=ndjson&csv_raw=true",
+        ] {
+            match f(q) {
+                Err(Error::BadParameter { param, .. }) => assert_eq!(param, "csv_raw", "{q}"),
+                other => panic!("{q}: {other:?}"),
             }
-            let _ = w.flush();
         }
     }
 }

@@ -1,18 +1,28 @@
 //! The HTTP API (axum): workspace endpoints under `/v1`, admin endpoints under `/v1/admin`,
-//! `/health`, `/metrics`, `/openapi.json`, and the dashboard merged at `/`.
+//! `/health` (`/health/live`, `/health/ready`), `/metrics`, `/openapi.json`, and the dashboard
+//! merged at `/`. [`serve`] serves it with connection limits and timeouts.
 //! The contract is `docs/api.md`; `openapi.json` describes the same routes (a test checks it).
+//!
+//! Every request's ClickHouse work (token verification included) has a deadline,
+//! `api.query_timeout`, and the health checks a shorter one, `api.health_timeout`: a
+//! ClickHouse that stops answering makes the API answer `503 unavailable` with `Retry-After`
+//! instead of hanging.
 
 pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod metrics;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
 use axum::handler::Handler;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use axum::{extract::State, Json, Router};
@@ -40,20 +50,32 @@ pub struct AppState {
     pub admin_hash: Option<[u8; 32]>,
     /// Prometheus exposition.
     pub prometheus: PrometheusHandle,
-    /// Deadline of one ClickHouse read.
+    /// Deadline of a request's ClickHouse work (until the response head).
     pub query_timeout: Duration,
+    /// Deadline of the health checks' ClickHouse ping.
+    pub health_timeout: Duration,
+    /// Whether `/metrics` is on the main router (`api.metrics_listen` empty).
+    pub metrics_on_main: bool,
+    /// Failed authentications per client.
+    pub auth_failures: auth::FailureLimiter,
 }
 
 impl AppState {
     /// State for `cfg`, reading through `client` (bound to the audit database).
     pub fn new(cfg: &ApiConfig, client: clickhouse::Client) -> Self {
         Self {
-            reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout()),
-            tokens: Tokens::new(client, cfg.token_cache()),
+            reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout),
+            tokens: Tokens::new(client, cfg.token_cache).remember_refused(cfg.unknown_token_cache),
             cursor_key: CursorKey::new(&cfg.cursor_secret),
             admin_hash: auth::admin_hash(&cfg.admin_token),
             prometheus: metrics::prometheus(),
-            query_timeout: cfg.query_timeout(),
+            query_timeout: cfg.query_timeout,
+            health_timeout: cfg.health_timeout,
+            metrics_on_main: cfg.metrics_listen.is_empty(),
+            auth_failures: auth::FailureLimiter::new(
+                cfg.auth_failure_burst,
+                cfg.auth_failure_interval,
+            ),
         }
     }
 }
@@ -85,8 +107,8 @@ impl Table {
     }
 }
 
-fn table() -> Table {
-    Table {
+fn table(with_metrics: bool) -> Table {
+    let t = Table {
         router: Router::new(),
         routes: Vec::new(),
     }
@@ -109,55 +131,160 @@ fn table() -> Table {
     .add("get", "/v1/admin/tokens", admin::list_tokens)
     .add("delete", "/v1/admin/tokens/{token_id}", admin::revoke_token)
     .add("get", "/health", health)
-    .add("get", "/metrics", metrics_text)
-    .add("get", "/openapi.json", openapi)
+    .add("get", "/health/live", health_live)
+    .add("get", "/health/ready", health_ready)
+    .add("get", "/openapi.json", openapi);
+    if with_metrics {
+        t.add("get", "/metrics", metrics_text)
+    } else {
+        t
+    }
 }
 
-/// `(method, path)` of every API route (lower-case method, OpenAPI path syntax).
+/// `(method, path)` of every API route (lower-case method, OpenAPI path syntax), `/metrics`
+/// included (it moves to its own listener when `api.metrics_listen` is set).
 pub fn routes() -> Vec<(&'static str, &'static str)> {
-    table().routes
+    table(true).routes
 }
 
-/// The whole application: API, metrics middleware, JSON 404/405, and the dashboard.
+/// The whole application: API, metrics middleware, head limits, request deadline, JSON
+/// 404/405/431, and the dashboard.
 pub fn app(state: AppState) -> Router {
-    table()
+    let state = Arc::new(state);
+    let limit = axum::middleware::from_fn_with_state(state.clone(), auth::limit_failures);
+    table(state.metrics_on_main)
         .router
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(Arc::new(state))
+        .route_layer(limit)
+        .with_state(state.clone())
         .merge(auditlog_dashboard::router())
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state, deadline))
+        .layer(axum::middleware::from_fn(limits::check))
         .layer(axum::middleware::from_fn(metrics::track))
 }
 
-/// `GET /health`.
-async fn health(State(s): State<S>) -> Response {
-    match s.reader.ping().await {
-        Ok(()) => Json(json!({"status": "ok", "clickhouse": "ok"})).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health: clickhouse unreachable");
-            let mut r = (
+/// The application of the separate metrics listener (`api.metrics_listen`): `/metrics` only.
+pub fn metrics_app(state: &AppState) -> Router {
+    let prometheus = state.prometheus.clone();
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move { metrics_body(&prometheus) }),
+        )
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(limits::check))
+}
+
+/// Middleware: a request whose response head is not ready within `api.query_timeout` (a
+/// ClickHouse that does not answer) is `503 unavailable` with `Retry-After`.
+async fn deadline(State(s): State<S>, req: Request, next: Next) -> Response {
+    let route = req.uri().path().to_owned();
+    match tokio::time::timeout(s.query_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(%route, timeout = ?s.query_timeout, "request deadline passed");
+            error::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "degraded", "clickhouse": "unreachable",
-                    "error": {"code": "unavailable", "message": "clickhouse is unreachable"}})),
+                "unavailable",
+                &format!(
+                    "the event store did not answer within {:?}; retry later",
+                    s.query_timeout
+                ),
             )
-                .into_response();
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(error::RETRY_AFTER_SECS),
-            );
-            r
         }
+    }
+}
+
+/// The ClickHouse check of the health endpoints: its state word and how long it took.
+async fn check_clickhouse(s: &AppState) -> (Result<(), &'static str>, Duration) {
+    let start = std::time::Instant::now();
+    let state = match tokio::time::timeout(s.health_timeout, s.reader.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(crate::Error::Unavailable(e))) => {
+            tracing::warn!(error = %e, "health: clickhouse unreachable");
+            Err("unreachable")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: clickhouse check failed");
+            Err("error")
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?s.health_timeout, "health: clickhouse did not answer");
+            Err("timeout")
+        }
+    };
+    (state, start.elapsed())
+}
+
+fn unavailable(body: serde_json::Value) -> Response {
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(error::RETRY_AFTER_SECS),
+    );
+    r
+}
+
+fn check_message(state: &str, timeout: Duration) -> String {
+    match state {
+        "timeout" => format!("clickhouse did not answer within {timeout:?}"),
+        "unreachable" => "clickhouse is unreachable".to_owned(),
+        _ => "clickhouse answered with an error".to_owned(),
+    }
+}
+
+/// `GET /health`: the detailed readiness answer.
+async fn health(State(s): State<S>) -> Response {
+    let (state, took) = check_clickhouse(&s).await;
+    let ms = took.as_millis() as u64;
+    match state {
+        Ok(()) => {
+            Json(json!({"status": "ok", "clickhouse": "ok", "clickhouse_ms": ms})).into_response()
+        }
+        Err(st) => unavailable(json!({
+            "status": "degraded",
+            "clickhouse": st,
+            "clickhouse_ms": ms,
+            "error": {"code": "unavailable", "message": check_message(st, s.health_timeout)},
+        })),
+    }
+}
+
+/// `GET /health/live`: 200 while the process serves (no dependency is checked).
+async fn health_live() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /health/ready`: 200 when ClickHouse answers within `api.health_timeout`, else 503
+/// naming the failed check.
+async fn health_ready(State(s): State<S>) -> Response {
+    match check_clickhouse(&s).await.0 {
+        Ok(()) => Json(json!({"status": "ok", "checks": {"clickhouse": "ok"}})).into_response(),
+        Err(st) => unavailable(json!({
+            "status": "unavailable",
+            "checks": {"clickhouse": st},
+            "error": {
+                "code": "unavailable",
+                "message": format!("not ready: {}", check_message(st, s.health_timeout)),
+            },
+        })),
     }
 }
 
 /// `GET /metrics`.
 async fn metrics_text(State(s): State<S>) -> Response {
+    metrics_body(&s.prometheus)
+}
+
+fn metrics_body(prometheus: &PrometheusHandle) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        s.prometheus.render(),
+        prometheus.render(),
     )
         .into_response()
 }
