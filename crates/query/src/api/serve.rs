@@ -385,6 +385,24 @@ impl Timed {
     }
 }
 
+impl Timed {
+    /// The outcome of a write: a blocked write starts (or keeps) the client's read deadline
+    /// running, a completed one clears it.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if polled.is_pending() {
+            self.write_blocked.get_or_insert_with(Instant::now);
+            self.pending(cx)
+        } else {
+            self.write_blocked = None;
+            polled
+        }
+    }
+}
+
 impl AsyncRead for Timed {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -411,16 +429,8 @@ impl AsyncWrite for Timed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
-            Poll::Pending => {
-                self.write_blocked.get_or_insert_with(Instant::now);
-                self.pending(cx)
-            }
-            ready => {
-                self.write_blocked = None;
-                ready
-            }
-        }
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.written(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -428,16 +438,8 @@ impl AsyncWrite for Timed {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => {
-                self.write_blocked.get_or_insert_with(Instant::now);
-                self.pending(cx)
-            }
-            ready => {
-                self.write_blocked = None;
-                ready
-            }
-        }
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.written(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
