@@ -306,10 +306,14 @@ impl Reader {
         self.timed("count events", q.fetch_all()).await
     }
 
-    /// Every matching event with payloads, in list order, as a stream of rows.
+    /// Every matching event with payloads, in list order, as a stream of rows. Only the first
+    /// row is awaited under the read deadline (by the handler); the stream itself runs to
+    /// completion, so this statement lifts the connection's `max_execution_time` (which would
+    /// make ClickHouse cut an export longer than `api.query_timeout`).
     pub fn export(&self, ws: &str, f: &Filter, order: Order) -> Result<RowCursor<EventRow>> {
         sql::export(ws, f, order, self.dedup)
             .query(&self.client)
+            .with_setting("max_execution_time", "0")
             .fetch()
             .map_err(|e| Error::clickhouse("export events", e))
     }

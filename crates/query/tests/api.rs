@@ -4,7 +4,9 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
+use auditlog_query::ApiConfig;
 use axum::http::StatusCode;
 use common::*;
 use serde_json::{json, Value};
@@ -299,6 +301,60 @@ async fn duplicates_appear_once_with(dedup: auditlog_query::Dedup) {
         .raw("GET", "/v1/export?format=ndjson", Some(&token), None)
         .await;
     assert_eq!(String::from_utf8(body).unwrap().lines().count(), 3);
+}
+
+/// `max_execution_time` of this test's finished SELECTs whose text contains `marker`, from the
+/// server's own `query_log`.
+async fn execution_limits(h: &Harness, marker: &str) -> Vec<String> {
+    let server = h.ch.server_client();
+    server.query("SYSTEM FLUSH LOGS").execute().await.unwrap();
+    server
+        .query(
+            "SELECT Settings['max_execution_time'] FROM system.query_log \
+             WHERE type = 'QueryFinish' AND current_database = ? AND query_kind = 'Select' \
+             AND position(query, ?) > 0",
+        )
+        .bind(&h.ch.database)
+        .bind(marker)
+        .fetch_all::<String>()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_export_is_not_cut_at_the_read_deadline() {
+    // A list page runs under api.query_timeout on the ClickHouse side too; an export streams to
+    // completion, so ClickHouse must not stop it after query_timeout seconds.
+    let h = Harness::with_config(
+        "q_exptime",
+        ApiConfig {
+            query_timeout: Duration::from_secs(7),
+            ..ApiConfig::default()
+        },
+    )
+    .await;
+    h.seed(&[Seed::new("ws_x", "key.create", now_ms() - 1000)])
+        .await;
+    let token = h.token("ws_x").await;
+    let (st, _) = h.json("GET", "/v1/events", Some(&token), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, body) = h
+        .raw("GET", "/v1/export?format=ndjson", Some(&token), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(String::from_utf8(body).unwrap().lines().count(), 1);
+    // A list page selects empty payload columns; the export selects the payloads.
+    let list = execution_limits(&h, "'' AS request").await;
+    let export = execution_limits(&h, "request, response").await;
+    assert!(
+        !list.is_empty() && list.iter().all(|s| s == "7"),
+        "list reads run under the deadline: {list:?}"
+    );
+    // 0 (no limit) is ClickHouse's default, which query_log leaves out of `Settings`.
+    assert!(
+        export.len() == 1 && (export[0].is_empty() || export[0] == "0"),
+        "the export's statement runs without a time limit: {export:?}"
+    );
 }
 
 // ---- retention ------------------------------------------------------------------------------
