@@ -8,7 +8,7 @@ mod ingest_support;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
-use ingest_support::{messages, synth, terminate, Guard, World};
+use ingest_support::{http_get, messages, synth, terminate, Guard, World};
 use serde_json::Value;
 
 /// A local port nothing listens on (bound, then released).
@@ -18,22 +18,25 @@ fn closed_port() -> Result<u16> {
         .port())
 }
 
-/// `GET path` on `addr`: (status code, body).
-async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-        .await??;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await??;
-    let (head, body) = out.split_once("\r\n\r\n").context("no HTTP header end")?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no status code")?;
-    Ok((code, body.to_owned()))
+/// The process metrics both `consume` and `serve` export.
+const PROCESS_METRICS: [&str; 4] = [
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_open_fds",
+    "process_start_time_seconds",
+];
+
+/// `text` (a `/metrics` scrape) has `auditlog_build_info` of this version for `command`.
+fn ensure_build_info(text: &str, command: &str) -> Result<()> {
+    let version = format!(
+        "auditlog_build_info{{version=\"{}\",command=\"{command}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    ensure!(
+        text.lines().any(|l| l == version),
+        "no `{version}`:\n{text}"
+    );
+    Ok(())
 }
 
 /// A consumer of `w` with its health endpoints on a port of its own.
@@ -131,26 +134,14 @@ async fn a_healthy_consumer_is_ready_and_its_metrics_are_described_from_the_star
             "no `{zero}` line:\n{before}"
         );
     }
-    for name in [
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_open_fds",
-        "process_start_time_seconds",
-    ] {
+    for name in PROCESS_METRICS {
         ensure!(
             before.contains(&format!("# HELP {name} "))
                 && before.lines().any(|l| l.starts_with(&format!("{name} "))),
             "no {name}:\n{before}"
         );
     }
-    let version = format!(
-        "auditlog_build_info{{version=\"{}\",command=\"consume\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    ensure!(
-        before.lines().any(|l| l == version),
-        "no `{version}`:\n{before}"
-    );
+    ensure_build_info(&before, "consume")?;
 
     // Lag is labelled by topic and partition (librdkafka statistics, every 5 s).
     w.produce(&messages(&synth(20, 3, 2))).await?;
@@ -367,25 +358,13 @@ async fn serve_exports_process_and_build_metrics_too() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    for name in [
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_open_fds",
-        "process_start_time_seconds",
-    ] {
+    for name in PROCESS_METRICS {
         ensure!(
             text.contains(&format!("# HELP {name} ")),
             "no HELP for {name}:\n{text}"
         );
     }
-    let version = format!(
-        "auditlog_build_info{{version=\"{}\",command=\"serve\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    ensure!(
-        text.lines().any(|l| l == version),
-        "no `{version}`:\n{text}"
-    );
+    ensure_build_info(&text, "serve")?;
     ensure!(terminate(server.0.as_mut().context("running")?)?.success());
     server.0 = None;
     Ok(())

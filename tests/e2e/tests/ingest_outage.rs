@@ -7,7 +7,7 @@ mod ingest_support;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use ingest_support::{messages, rss_kib, synth, terminate, Guard, World};
+use ingest_support::{http_get, messages, rss_kib, synth, terminate, Guard, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_outage_pauses_and_loses_nothing() -> Result<()> {
@@ -53,7 +53,7 @@ async fn clickhouse_outage_pauses_and_loses_nothing() -> Result<()> {
             consumer.0.as_mut().expect("running").try_wait()?.is_none(),
             "consumer exited during the outage"
         );
-        if let Ok(body) = http_get(&listen, "/health").await {
+        if let Ok((_, body)) = http_get(&listen, "/health").await {
             saw_degraded |= body.contains("degraded");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -68,7 +68,7 @@ async fn clickhouse_outage_pauses_and_loses_nothing() -> Result<()> {
     max_rss = max_rss.max(rss_kib(pid).unwrap_or(0));
     tokio::time::sleep(Duration::from_secs(2)).await;
     w.assert_exactly(N as u64).await?;
-    let metrics = http_get(&listen, "/metrics").await?;
+    let (_, metrics) = http_get(&listen, "/metrics").await?;
     ensure!(
         metrics.contains("auditlog_sink_write_retries_total"),
         "no retries recorded:\n{metrics}"
@@ -82,15 +82,4 @@ async fn clickhouse_outage_pauses_and_loses_nothing() -> Result<()> {
     ensure!(terminate(consumer.0.as_mut().expect("running"))?.success());
     consumer.0 = None;
     Ok(())
-}
-
-async fn http_get(addr: &str, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-        .await??;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await??;
-    Ok(out)
 }
