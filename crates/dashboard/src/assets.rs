@@ -1,6 +1,7 @@
-//! The embedded files, their content types and the version that busts caches.
+//! The embedded files, their content types, validators and the version that busts caches.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::LazyLock;
 
@@ -11,15 +12,31 @@ use rust_embed::Embed;
 #[folder = "assets/"]
 struct Assets;
 
-/// The placeholder in `index.html` replaced by [`version`].
+/// The placeholder replaced by [`version`] in `index.html` and in the scripts (their imports
+/// are `./file.js?v=__ASSET_VERSION__`, so a page only ever loads modules of one version).
 const VERSION_PLACEHOLDER: &str = "__ASSET_VERSION__";
+/// The placeholder in `index.html` replaced by the contract JSON (`contract.rs`).
+const CONTRACT_PLACEHOLDER: &str = "__CONTRACT__";
 
-/// One embedded file, ready to serve.
+/// One file, ready to serve.
 pub(crate) struct Asset {
     pub(crate) body: Cow<'static, [u8]>,
     pub(crate) content_type: &'static str,
-    /// Weak validator (the body may be sent gzipped or not): a digest of the content.
+    /// Weak validator (the body may be sent gzipped or not): a digest of the body as served.
     pub(crate) etag: String,
+}
+
+impl Asset {
+    fn new(body: Cow<'static, [u8]>, content_type: &'static str) -> Self {
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        let etag = format!("W/\"{:016x}\"", hasher.finish());
+        Self {
+            body,
+            content_type,
+            etag,
+        }
+    }
 }
 
 /// Hash of every asset's name and SHA-256: changes whenever any file changes. `DefaultHasher`
@@ -35,19 +52,28 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
     format!("{:016x}", hasher.finish())
 });
 
-/// `index.html` with asset URLs pointing at the current [`version`].
-static INDEX: LazyLock<Asset> = LazyLock::new(|| {
-    let raw = Assets::get("index.html")
-        .map(|f| f.data)
-        .unwrap_or_default();
-    let html = String::from_utf8_lossy(&raw).replace(VERSION_PLACEHOLDER, version());
-    let etag = format!("W/\"{}-{}\"", version(), html.len());
-    Asset {
-        body: Cow::Owned(html.into_bytes()),
-        content_type: "text/html; charset=utf-8",
-        etag,
-    }
+/// The files served under `/assets/`, by name, rendered once: scripts carry the version in
+/// their import URLs. `index.html` is only served at `/` (see [`page`]).
+static FILES: LazyLock<HashMap<String, Asset>> = LazyLock::new(|| {
+    asset_names()
+        .into_iter()
+        .filter(|name| name != "index.html")
+        .filter_map(|name| {
+            let content_type = content_type(&name)?;
+            let data = Assets::get(&name)?.data;
+            let body = if name.ends_with(".js") {
+                Cow::Owned(with_version(&data).into_bytes())
+            } else {
+                data
+            };
+            Some((name, Asset::new(body, content_type)))
+        })
+        .collect()
 });
+
+fn with_version(text: &[u8]) -> String {
+    String::from_utf8_lossy(text).replace(VERSION_PLACEHOLDER, version())
+}
 
 /// The version string appended to asset URLs (`?v=...`): 16 hex digits derived from the
 /// SHA-256 of every embedded file.
@@ -70,28 +96,19 @@ pub fn total_size() -> usize {
         .sum()
 }
 
-/// The rendered page.
-pub(crate) fn index() -> &'static Asset {
-    &INDEX
+/// `index.html` with asset URLs pointing at the current [`version`] and `contract` (JSON safe
+/// inside a `<script>` element) in its data block.
+pub(crate) fn page(contract: &str) -> Asset {
+    let raw = Assets::get("index.html")
+        .map(|f| f.data)
+        .unwrap_or_default();
+    let html = with_version(&raw).replace(CONTRACT_PLACEHOLDER, contract);
+    Asset::new(Cow::Owned(html.into_bytes()), "text/html; charset=utf-8")
 }
 
-/// An asset by its path under `/assets/`, or `None`. `index.html` is only served at `/`.
-pub(crate) fn get(path: &str) -> Option<Asset> {
-    if path == "index.html" {
-        return None;
-    }
-    let content_type = content_type(path)?;
-    let file = Assets::get(path)?;
-    let digest: String = file.metadata.sha256_hash()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let etag = format!("W/\"{digest}\"");
-    Some(Asset {
-        body: file.data,
-        content_type,
-        etag,
-    })
+/// A file by its path under `/assets/`, or `None`.
+pub(crate) fn get(path: &str) -> Option<&'static Asset> {
+    FILES.get(path)
 }
 
 /// Content type by extension; files of other kinds are not served.
@@ -115,10 +132,49 @@ mod tests {
 
     #[test]
     fn index_refers_to_assets_by_version() {
-        let html = std::str::from_utf8(&index().body).unwrap();
+        let page = page("{}");
+        let html = std::str::from_utf8(&page.body).unwrap();
         assert!(!html.contains(VERSION_PLACEHOLDER));
+        assert!(!html.contains(CONTRACT_PLACEHOLDER));
         assert!(html.contains(&format!("/assets/app.js?v={}", version())));
         assert!(html.contains(&format!("/assets/app.css?v={}", version())));
+    }
+
+    /// The module specifiers of a script: what follows `from '` or `import '`.
+    fn imports(script: &str) -> Vec<&str> {
+        ["from '", "import '"]
+            .iter()
+            .flat_map(|lead| script.match_indices(lead).map(|(i, _)| i + lead.len()))
+            .filter_map(|start| script[start..].split_once('\'').map(|(spec, _)| spec))
+            .collect()
+    }
+
+    #[test]
+    fn every_module_import_is_versioned_and_names_an_embedded_script() {
+        // One URL per module: an unversioned import would load a second copy of a module (its
+        // own state) and could mix files of two binaries.
+        let names = asset_names();
+        let scripts: Vec<&String> = names.iter().filter(|n| n.ends_with(".js")).collect();
+        assert!(scripts.len() > 1, "{names:?}");
+        let suffix = format!("?v={VERSION_PLACEHOLDER}");
+        for name in &scripts {
+            let raw = Assets::get(name).unwrap().data;
+            let raw = std::str::from_utf8(&raw).unwrap();
+            assert!(!raw.contains("import("), "{name}: no dynamic import");
+            for spec in imports(raw) {
+                let file = spec
+                    .strip_prefix("./")
+                    .and_then(|s| s.strip_suffix(suffix.as_str()))
+                    .unwrap_or_else(|| panic!("{name}: import '{spec}' is not ./<file>{suffix}"));
+                assert!(names.iter().any(|n| n == file), "{name}: imports {file}");
+            }
+            let served = std::str::from_utf8(&get(name).unwrap().body).unwrap();
+            assert!(!served.contains(VERSION_PLACEHOLDER), "{name}");
+            assert_eq!(imports(served).len(), imports(raw).len(), "{name}");
+            for spec in imports(served) {
+                assert!(spec.ends_with(&format!(".js?v={}", version())), "{name}: {spec}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The HTTP side: `/` and `/assets/{*path}` with content types, validators and cache headers.
 
-use axum::extract::{Path, RawQuery};
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -12,6 +14,7 @@ use axum::Router;
 use tower_http::compression::CompressionLayer;
 
 use crate::assets::{self, Asset};
+use crate::contract;
 
 /// Cache policy for a versioned asset URL (`?v=` matches the running binary).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -25,18 +28,24 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 /// The dashboard routes: `GET /` (the page) and `GET /assets/{*path}` (its files).
 /// `HEAD` is answered too; bodies are gzipped for clients that accept it. Merge it into the
 /// API router.
-pub fn router<S>() -> Router<S>
+///
+/// `filters` are the names of the API's filter parameters (those of list, counts and export),
+/// handed to the page with the event catalog (the contract, `src/contract.rs`): the page keeps
+/// them in its URL and sends them to the API, and copies neither list.
+pub fn router<S>(filters: &[&str]) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    let page = Arc::new(assets::page(&contract::script_json(filters)));
     Router::new()
         .route("/", get(index))
+        .with_state(page)
         .route("/assets/{*path}", get(asset))
         .layer(CompressionLayer::new().gzip(true))
 }
 
-async fn index(headers: HeaderMap) -> Response {
-    let mut response = respond(assets::index(), REVALIDATE, &headers);
+async fn index(State(page): State<Arc<Asset>>, headers: HeaderMap) -> Response {
+    let mut response = respond(&page, REVALIDATE, &headers);
     let h = response.headers_mut();
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -57,7 +66,7 @@ async fn asset(
             .any(|kv| kv.strip_prefix("v=") == Some(assets::version()))
     });
     respond(
-        &asset,
+        asset,
         if versioned { IMMUTABLE } else { REVALIDATE },
         &headers,
     )
@@ -112,12 +121,15 @@ mod tests {
 
     use super::*;
 
+    /// Filter names as the API would pass them (the real list is the query crate's).
+    const FILTERS: &[&str] = &["event", "actor_type", "since", "until", "q"];
+
     async fn get_with(uri: &str, if_none_match: Option<&str>) -> Response {
         let mut req = Request::get(uri);
         if let Some(tag) = if_none_match {
             req = req.header(IF_NONE_MATCH, tag);
         }
-        router::<()>()
+        router::<()>(FILTERS)
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap()
@@ -144,6 +156,43 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_page_carries_the_catalog_and_the_filters_it_was_given() {
+        let r = get_with("/", None).await;
+        let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();
+        let html = std::str::from_utf8(&body).unwrap();
+        let (_, rest) = html
+            .split_once(r#"<script type="application/json" id="contract">"#)
+            .expect("the page has the contract data block");
+        let (json, _) = rest.split_once("</script>").unwrap();
+        let contract: serde_json::Value = serde_json::from_str(json).unwrap();
+        let catalog: Vec<&str> = auditlog_event::KnownEvent::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(contract["catalog"], serde_json::json!(catalog));
+        assert_eq!(contract["filters"], serde_json::json!(FILTERS));
+    }
+
+    #[tokio::test]
+    async fn scripts_are_modules_whose_imports_share_the_page_version() {
+        let r = get_with("/", None).await;
+        let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();
+        let html = std::str::from_utf8(&body).unwrap();
+        let entry = format!(
+            r#"<script type="module" src="/assets/app.js?v={}"></script>"#,
+            crate::version()
+        );
+        assert!(html.contains(&entry), "{html}");
+
+        let r = get_with(&format!("/assets/app.js?v={}", crate::version()), None).await;
+        assert_eq!(header(&r, "cache-control"), IMMUTABLE);
+        let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();
+        let script = std::str::from_utf8(&body).unwrap();
+        let import = format!(".js?v={}';", crate::version());
+        assert!(script.contains(&import), "{script}");
     }
 
     #[tokio::test]
@@ -178,7 +227,7 @@ mod tests {
             .header("accept-encoding", "gzip")
             .body(Body::empty())
             .unwrap();
-        let r = router::<()>().oneshot(req).await.unwrap();
+        let r = router::<()>(FILTERS).oneshot(req).await.unwrap();
         assert_eq!(header(&r, "content-encoding"), "gzip");
         assert_eq!(header(&r, "content-type"), "text/javascript; charset=utf-8");
         let body = to_bytes(r.into_body(), usize::MAX).await.unwrap();

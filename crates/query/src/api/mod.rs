@@ -156,7 +156,7 @@ pub fn app(state: AppState) -> Router {
         .router
         .route_layer(limit)
         .with_state(state.clone())
-        .merge(auditlog_dashboard::router())
+        .merge(auditlog_dashboard::router(crate::filter::FILTER_PARAMS))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state, deadline))
