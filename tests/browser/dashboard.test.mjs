@@ -349,6 +349,22 @@ function assertEq(actual, expected, message) {
 
 // ------------------------------------------------------------------ page helpers
 
+/** The contract data block of the page (crates/dashboard/src/contract.rs). */
+const CONTRACT_BLOCK = /(<script type="application\/json" id="contract">)(.*?)(<\/script>)/s;
+
+function contractOf(html) {
+  const m = CONTRACT_BLOCK.exec(html);
+  assert(m, 'the page has the contract data block');
+  return JSON.parse(m[2]);
+}
+
+/** The event types of docs/events.md's catalog table, in order. */
+function documentedCatalog() {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/events.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('<!-- catalog:start'), doc.indexOf('<!-- catalog:end'));
+  return [...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
+}
+
 let currentPage = null;
 
 async function shot(page, name) {
@@ -474,6 +490,14 @@ async function main() {
     page.on('pageerror', (e) => pageErrors.push(e.message));
     const requests = [];
     page.on('request', (r) => requests.push(r.url()));
+    const consoleErrors = [];
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    const scripts = []; // every script response: the modules of the first load
+    page.on('response', (r) => {
+      if (r.request().resourceType() === 'script') {
+        scripts.push({ url: r.url(), status: r.status(), type: r.headers()['content-type'] || '' });
+      }
+    });
 
     await test('the page and its assets are served with content types and cache headers', async () => {
       const res = await page.goto(`${base}/`);
@@ -483,6 +507,30 @@ async function main() {
       const asset = await fetch(`${base}${js}`);
       assert(asset.headers.get('content-type').startsWith('text/javascript'), 'app.js content type');
       assert(asset.headers.get('cache-control').includes('immutable'), 'a versioned asset is cached as immutable');
+    });
+
+    await test('the page loads its ES modules, each once and of one version, with no console error', async () => {
+      // What the first load (the test above, on a fresh profile) fetched and logged.
+      await page.waitForSelector('#token-input', { state: 'visible' });
+      assertEq(consoleErrors, [], 'console errors while loading');
+      assertEq(pageErrors, [], 'uncaught errors while loading');
+      const entry = await page.evaluate(() => {
+        const el = document.querySelector('script[src]');
+        return { type: el.type, src: el.getAttribute('src') };
+      });
+      assertEq(entry.type, 'module', 'app.js is loaded as a module');
+      const version = new URL(entry.src, base).searchParams.get('v');
+      assert(version, `the entry carries the version: ${entry.src}`);
+      assert(scripts.length > 1, `the entry imports other modules: ${JSON.stringify(scripts)}`);
+      const paths = scripts.map((r) => new URL(r.url).pathname);
+      assertEq(paths.length, new Set(paths).size, `no module is loaded twice: ${paths}`);
+      for (const r of scripts) {
+        const url = new URL(r.url);
+        assert(url.pathname.startsWith('/assets/') && url.pathname.endsWith('.js'), `a module of the page: ${r.url}`);
+        assertEq(url.searchParams.get('v'), version, `${url.pathname} is of the page's version`);
+        assertEq(r.status, 200, `${url.pathname} status`);
+        assert(r.type.startsWith('text/javascript'), `${url.pathname} content type: ${r.type}`);
+      }
     });
 
     await test('a bad token is refused with an error that offers to enter another', async () => {
@@ -567,6 +615,50 @@ async function main() {
       assertEq(rows.length, expected, 'rows after filtering');
       assert(rows.every((r) => r.event === 'key.create'), 'every row has the filtered event type');
       assert(new URL(page.url()).searchParams.get('event') === 'key.create', `the URL reflects the filter: ${page.url()}`);
+    });
+
+    await test('the event-type picker lists the catalog the server sends, types no event has used included', async () => {
+      // The page's catalog is the one the server embeds, which is the product's (docs/events.md
+      // is generated from it and checked by crates/event/tests/docs.rs).
+      const served = contractOf(await (await fetch(`${base}/`)).text());
+      assertEq(served.catalog, documentedCatalog(), 'the served catalog is the documented one');
+      // A tab whose page gets one more type from the server: only the server can make it list.
+      const probe = 'probe.from_server';
+      const other = await context.newPage();
+      try {
+        await other.route(`${base}/`, async (route) => {
+          const response = await route.fetch();
+          const html = await response.text();
+          const contract = contractOf(html);
+          contract.catalog.push(probe);
+          await route.fulfill({ response, body: html.replace(CONTRACT_BLOCK, (_, open, _json, close) => `${open}${JSON.stringify(contract)}${close}`) });
+        });
+        await other.goto(`${base}/`);
+        await signIn(other, token);
+        await other.waitForSelector('#rows tr');
+        await idle(other);
+        await other.click('#event-btn');
+        await other.waitForSelector('#event-panel', { state: 'visible' });
+        const listed = await other.$$eval('#event-groups label.group-item input', (is) => is.map((i) => i.dataset.event));
+        const seeded = new Set(events.map((e) => e.event));
+        for (const t of [...served.catalog, probe]) assert(listed.includes(t), `${t} is listed`);
+        assertEq(listed.filter((t) => !served.catalog.includes(t)), [probe], 'nothing but the catalog (all seeded types are in it)');
+        const unused = served.catalog.filter((t) => !seeded.has(t));
+        assert(unused.length > 0, 'some catalog types have no event');
+        for (const t of [...unused, probe]) {
+          const item = other.locator('label.group-item', { has: other.locator(`input[data-event="${t}"]`) });
+          assertEq((await item.locator('.count').textContent()).trim(), '0', `${t} lists with no event`);
+        }
+        const groups = await other.$$eval('#event-groups .group-head', (hs) => hs.map((g) => ({
+          name: g.querySelector('.group-name').textContent, wildcard: g.querySelector('code').textContent,
+        })));
+        const resources = [...new Set([...served.catalog, probe].map((t) => t.split('.')[0]))];
+        assertEq(groups.map((g) => g.wildcard), resources.map((r) => `${r}.*`), 'groups in catalog order');
+        assertEq(groups[groups.length - 1].name, 'Probe', 'a resource with no label of its own still shows');
+        await shot(other, '04b-catalog-from-server');
+      } finally {
+        await other.close();
+      }
     });
 
     await test('a resource group filter (key.*) with scrolling past the first page', async () => {
