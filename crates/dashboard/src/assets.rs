@@ -172,7 +172,10 @@ mod tests {
             assert!(!served.contains(VERSION_PLACEHOLDER), "{name}");
             assert_eq!(imports(served).len(), imports(raw).len(), "{name}");
             for spec in imports(served) {
-                assert!(spec.ends_with(&format!(".js?v={}", version())), "{name}: {spec}");
+                assert!(
+                    spec.ends_with(&format!(".js?v={}", version())),
+                    "{name}: {spec}"
+                );
             }
         }
     }
