@@ -1,5 +1,6 @@
 // Fixed values of the page: presentation labels, time-range presets, page size, storage key.
 
+/** Display names of resources (presentation only: another shows capitalized; order is the catalog's). */
 export const RESOURCE_LABELS = {
   key: 'Keys', api: 'APIs', permission: 'Permissions', role: 'Roles',
   ratelimit: 'Rate limits', workspace: 'Workspace',

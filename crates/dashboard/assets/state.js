@@ -3,7 +3,7 @@
 export const state = {
   token: null,
   workspace: null, // {workspace_id, plan, retention_days}
-  filters: {}, // from the URL, see FILTER_KEYS; `event` is an array
+  filters: {}, // from the URL, see FILTER_KEYS (contract.js); `event` is an array
   openId: null, // event id shown in the detail panel
   rows: [],
   cursor: null,
