@@ -15,7 +15,7 @@ import { api, describeError } from './api.js?v=__ASSET_VERSION__';
 import { storedToken, clearToken } from './token.js?v=__ASSET_VERSION__';
 import { readUrl } from './url.js?v=__ASSET_VERSION__';
 import { retentionMs, retentionLabel, normalizeRange } from './range.js?v=__ASSET_VERSION__';
-import { syncControls, renderEventGroups, toggleEventPanel, applyFilters } from './filters.js?v=__ASSET_VERSION__';
+import { renderActorTypes, syncControls, renderEventGroups, toggleEventPanel, applyFilters } from './filters.js?v=__ASSET_VERSION__';
 import { reload, loadMore } from './list.js?v=__ASSET_VERSION__';
 import { onKey } from './keyboard.js?v=__ASSET_VERSION__';
 import { openDetail, copyDetailEvent, closeDetail } from './detail.js?v=__ASSET_VERSION__';
@@ -37,6 +37,7 @@ function wire() {
   $('q').addEventListener('input', onSearch);
   $('q').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); $('q').blur(); } });
 
+  renderActorTypes();
   $('actor-type').addEventListener('change', () => { state.filters.actor_type = $('actor-type').value; applyFilters(true); });
   $('actor-id').addEventListener('change', () => { state.filters.actor_id = $('actor-id').value.trim(); applyFilters(true); });
   $('outcome').addEventListener('change', () => { state.filters.outcome = $('outcome').value; applyFilters(true); });

@@ -1,12 +1,18 @@
 // The filter controls: their values, the chips, the event-type picker with its facet counts.
 
-import { RESOURCE_LABELS } from './constants.js?v=__ASSET_VERSION__';
-import { CATALOG, FILTER_KEYS } from './contract.js?v=__ASSET_VERSION__';
+import { RESOURCE_LABELS, ACTOR_LABELS } from './constants.js?v=__ASSET_VERSION__';
+import { CATALOG, ACTOR_TYPES, FILTER_KEYS } from './contract.js?v=__ASSET_VERSION__';
 import { $, h, capitalize, actionOf, actionTone, resourceOf, fmtCount, toLocalInput } from './helpers.js?v=__ASSET_VERSION__';
 import { state } from './state.js?v=__ASSET_VERSION__';
 import { writeUrl } from './url.js?v=__ASSET_VERSION__';
 import { normalizeRange } from './range.js?v=__ASSET_VERSION__';
 import { reload } from './list.js?v=__ASSET_VERSION__';
+
+/** Fills the actor-type select from the server's actor types (after its "Any actor" option). */
+export function renderActorTypes() {
+  const select = $('actor-type');
+  for (const t of ACTOR_TYPES) select.append(h('option', { value: t }, ACTOR_LABELS[t] || capitalize(t.replace(/_/g, ' '))));
+}
 
 export function syncControls() {
   const f = state.filters;

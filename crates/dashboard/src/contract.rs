@@ -7,22 +7,24 @@
 //! (`assets/contract.js`). It costs no request and cannot be out of date with the binary.
 //!
 //! ```json
-//! {"catalog": ["key.create", "key.update", ...], "filters": ["event", "actor_type", ...]}
+//! {"catalog": ["key.create", ...], "actor_types": ["user", ...], "filters": ["event", ...]}
 //! ```
 //!
 //! - `catalog`: every type of [`KnownEvent::ALL`], in its order (grouped by resource), so the
 //!   event-type picker lists types no event has used yet.
+//! - `actor_types`: every [`ActorType::ALL`], for the actor-type select.
 //! - `filters`: the filter parameters of the list, counts and export reads, as the API names
 //!   them. The page keeps exactly these in its URL (plus its own `range` preset) and sends them
 //!   to the API.
 
-use auditlog_event::KnownEvent;
+use auditlog_event::{ActorType, KnownEvent};
 
 /// The contract as JSON text safe inside a `<script>` element: `<` is escaped (`\u003c`), so
 /// no value can close the element or open a comment.
 pub(crate) fn script_json(filters: &[&str]) -> String {
     let catalog: Vec<&str> = KnownEvent::ALL.iter().map(|k| k.as_str()).collect();
-    serde_json::json!({ "catalog": catalog, "filters": filters })
+    let actor_types: Vec<&str> = ActorType::ALL.iter().map(|a| a.as_str()).collect();
+    serde_json::json!({ "catalog": catalog, "actor_types": actor_types, "filters": filters })
         .to_string()
         .replace('<', "\\u003c")
 }
@@ -37,6 +39,10 @@ mod tests {
         let catalog: Vec<&str> = KnownEvent::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(v["catalog"], serde_json::json!(catalog));
         assert_eq!(v["filters"], serde_json::json!(["event", "q"]));
+        assert_eq!(
+            v["actor_types"],
+            serde_json::json!(["user", "root_key", "system"])
+        );
     }
 
     #[test]
