@@ -12,11 +12,12 @@
 //! Column meanings: ARCHITECTURE.md ("Schema"); the DDL: `deploy/clickhouse/migrations`.
 //!
 //! ```
-//! use auditlog_event::{Actor, AuditEvent, Payload};
+//! use auditlog_event::{Actor, AuditEvent, Payload, Target};
 //! use auditlog_store::events::{EventRow, RowContext};
 //!
 //! let event = AuditEvent::builder("ws_1", "key.create")
 //!     .actor(Actor::user("user_1", "Ada"))
+//!     .target(Target::new("key", "key_1", "prod"))
 //!     .description("Ada created a key")
 //!     .request(Payload::from_json(r#"{"big":18446744073709551617}"#).unwrap())
 //!     .build()
