@@ -1,6 +1,8 @@
 //! Errors of reads and of the API, grouped by what the caller should do. Each maps to one
 //! HTTP status and error code (see `docs/api.md`).
 
+use auditlog_store::Class;
+
 /// Query and API errors.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -53,34 +55,15 @@ impl Error {
         }
     }
 
-    /// Classifies a ClickHouse client error: unreachable/timeouts/overload are retryable
-    /// (`Unavailable`), anything else is `Internal`.
+    /// A ClickHouse client error, by [`auditlog_store::classify`]: unreachable, timeouts,
+    /// overload and a server going down are retryable (`Unavailable`), anything else is
+    /// `Internal`.
     pub fn clickhouse(what: &str, e: clickhouse::error::Error) -> Self {
-        use clickhouse::error::Error as Ch;
-        match &e {
-            Ch::Network(_) | Ch::TimedOut => Self::Unavailable(format!("{what}: {e}")),
-            Ch::BadResponse(text) if is_transient(text) => {
-                Self::Unavailable(format!("{what}: {e}"))
-            }
-            _ => Self::Internal(format!("{what}: {e}")),
+        match auditlog_store::classify(&e) {
+            Class::Transient => Self::Unavailable(format!("{what}: {e}")),
+            Class::BadData | Class::Permanent => Self::Internal(format!("{what}: {e}")),
         }
     }
-}
-
-/// ClickHouse errors that mean "try again": busy (too many queries, memory limit, timeout) or
-/// going down (a server shutting down cancels the queries it is running).
-fn is_transient(text: &str) -> bool {
-    [
-        "TOO_MANY_SIMULTANEOUS_QUERIES",
-        "MEMORY_LIMIT_EXCEEDED",
-        "TIMEOUT_EXCEEDED",
-        "SOCKET_TIMEOUT",
-        "TABLE_IS_READ_ONLY",
-        "QUERY_WAS_CANCELLED",
-        "ABORTED",
-    ]
-    .iter()
-    .any(|c| text.contains(c))
 }
 
 impl From<auditlog_store::Error> for Error {

@@ -3,15 +3,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use auditlog_event::{
-    Actor, ActorType, AuditEvent, Context, EventType, Metadata, Outcome, OutcomeStatus, Payload,
-    Target,
-};
-use chrono::{DateTime, TimeZone, Utc};
+use auditlog_event::{Actor, AuditEvent, Context, EventType, Outcome, Target};
+use auditlog_store::events::StoredEvent;
+use chrono::{DateTime, Utc};
 use clickhouse::query::RowCursor;
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::config::Dedup;
@@ -19,128 +16,25 @@ use crate::cursor::Cursor;
 use crate::filter::{rfc3339_ms, Filter, Order};
 use crate::{sql, Error, Result};
 
-/// One stored event as read (payloads empty in list rows).
-#[derive(Debug, Clone, Row, Deserialize)]
-pub struct EventRow {
-    /// `event_id` as text.
-    pub id: String,
-    /// Tenant.
-    pub workspace_id: String,
-    /// Bucket.
-    pub bucket: String,
-    /// Event type.
-    pub event: String,
-    /// Epoch milliseconds.
-    pub time_ms: i64,
-    /// `user` | `root_key` | `system`.
-    pub actor_type: String,
-    /// Actor id.
-    pub actor_id: String,
-    /// Actor name.
-    pub actor_name: String,
-    /// Actor metadata JSON ("" = none).
-    pub actor_meta: String,
-    /// Targets JSON array.
-    pub targets: String,
-    /// Description.
-    pub description: String,
-    /// Client IP.
-    pub remote_ip: String,
-    /// User agent.
-    pub user_agent: String,
-    /// Location ("" = none).
-    pub location: String,
-    /// `success` | `failure`.
-    pub outcome: String,
-    /// Failure reason ("" = none).
-    pub failure_reason: String,
-    /// Correlation id ("" = none).
-    pub correlation_id: String,
-    /// Wire version.
-    pub version: u16,
-    /// Request payload JSON ("" in list rows).
-    pub request: String,
-    /// Response payload JSON ("" in list rows).
-    pub response: String,
-    /// When the row was written, epoch ms (0 in list rows).
-    pub inserted_ms: i64,
+/// The detail body: the full event plus `inserted_at`, as JSON bytes. The payloads are
+/// written as the text stored, byte for byte (never through a `serde_json::Value`, which
+/// would round `18446744073709551617` and refuse `1e400`).
+pub fn detail_json(row: &StoredEvent) -> Result<Vec<u8>> {
+    let event = row.to_event();
+    let detail = Detail {
+        event: &event,
+        inserted_at: rfc3339_ms(row.inserted_ms),
+    };
+    serde_json::to_vec(&detail).map_err(|e| Error::Internal(format!("event detail: {e}")))
 }
 
-/// A stored payload column back as JSON: empty is `null`, text that is not JSON (written by
-/// hand into the table) a JSON string.
-fn payload(text: &str) -> Payload {
-    if text.is_empty() {
-        return Payload::null();
-    }
-    Payload::from_json(text).unwrap_or_else(|_| Value::String(text.to_owned()).into())
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-impl EventRow {
-    /// The wire-format event.
-    pub fn to_event(&self) -> AuditEvent {
-        let meta: Option<Metadata> = serde_json::from_str(&self.actor_meta).ok();
-        let targets: Vec<Target> = serde_json::from_str(&self.targets).unwrap_or_default();
-        AuditEvent {
-            event_id: Uuid::parse_str(&self.id).unwrap_or_default(),
-            workspace_id: self.workspace_id.clone(),
-            bucket: self.bucket.clone(),
-            event: EventType::new(self.event.clone()),
-            time: Utc
-                .timestamp_millis_opt(self.time_ms)
-                .single()
-                .unwrap_or_default(),
-            actor: Actor {
-                kind: ActorType::parse(&self.actor_type).unwrap_or(ActorType::System),
-                id: self.actor_id.clone(),
-                name: self.actor_name.clone(),
-                meta,
-            },
-            targets,
-            description: self.description.clone(),
-            context: Context {
-                remote_ip: self.remote_ip.clone(),
-                user_agent: self.user_agent.clone(),
-                location: non_empty(&self.location),
-            },
-            request: payload(&self.request),
-            response: payload(&self.response),
-            outcome: Outcome {
-                status: if self.outcome == "failure" {
-                    OutcomeStatus::Failure
-                } else {
-                    OutcomeStatus::Success
-                },
-                reason: non_empty(&self.failure_reason),
-            },
-            correlation_id: non_empty(&self.correlation_id),
-            version: self.version,
-        }
-    }
-
-    /// The detail body: the full event plus `inserted_at`, as JSON bytes. The payloads are
-    /// written as the text stored, byte for byte (never through a `serde_json::Value`, which
-    /// would round `18446744073709551617` and refuse `1e400`).
-    pub fn detail_json(&self) -> Result<Vec<u8>> {
-        let event = self.to_event();
-        let detail = Detail {
-            event: &event,
-            inserted_at: rfc3339_ms(self.inserted_ms),
-        };
-        serde_json::to_vec(&detail).map_err(|e| Error::Internal(format!("event detail: {e}")))
-    }
-
-    /// The keyset position after this row.
-    pub fn cursor(&self, order: Order, fingerprint: [u8; 8]) -> Cursor {
-        Cursor {
-            order,
-            time_ms: self.time_ms,
-            event_id: Uuid::parse_str(&self.id).unwrap_or_default(),
-            fingerprint,
-        }
+/// The keyset position after `row`.
+fn cursor_after(row: &StoredEvent, order: Order, fingerprint: [u8; 8]) -> Cursor {
+    Cursor {
+        order,
+        time_ms: row.time_ms,
+        event_id: row.event_id(),
+        fingerprint,
     }
 }
 
@@ -222,7 +116,7 @@ pub struct EventCount {
 #[derive(Debug, Clone)]
 pub struct Page {
     /// The rows, at most `limit`.
-    pub rows: Vec<EventRow>,
+    pub rows: Vec<StoredEvent>,
     /// Where the next page starts, when there is one.
     pub next: Option<Cursor>,
 }
@@ -279,7 +173,7 @@ impl Reader {
             after,
         };
         let q = sql::list_first(&page, self.dedup).query(&self.client);
-        let mut rows: Vec<EventRow> = self.timed("list events", q.fetch_all()).await?;
+        let mut rows: Vec<StoredEvent> = self.timed("list events", q.fetch_all()).await?;
         if rows.len() <= limit as usize && self.dedup == Dedup::LimitBy {
             // The last page (or duplicates ate the key budget): the exact statement.
             let q = sql::list(&page, self.dedup).query(&self.client);
@@ -287,7 +181,8 @@ impl Reader {
         }
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|r| r.cursor(order, f.fingerprint(ws)))
+            rows.last()
+                .map(|r| cursor_after(r, order, f.fingerprint(ws)))
         } else {
             None
         };
@@ -295,7 +190,7 @@ impl Reader {
     }
 
     /// One event of `ws` by id, if it exists and is within retention.
-    pub async fn get(&self, ws: &str, id: &Uuid) -> Result<Option<EventRow>> {
+    pub async fn get(&self, ws: &str, id: &Uuid) -> Result<Option<StoredEvent>> {
         let q = sql::detail(ws, id).query(&self.client);
         self.timed("read event", q.fetch_optional()).await
     }
@@ -310,7 +205,7 @@ impl Reader {
     /// row is awaited under the read deadline (by the handler); the stream itself runs to
     /// completion, so this statement lifts the connection's `max_execution_time` (which would
     /// make ClickHouse cut an export longer than `api.query_timeout`).
-    pub fn export(&self, ws: &str, f: &Filter, order: Order) -> Result<RowCursor<EventRow>> {
+    pub fn export(&self, ws: &str, f: &Filter, order: Order) -> Result<RowCursor<StoredEvent>> {
         sql::export(ws, f, order, self.dedup)
             .query(&self.client)
             .with_setting("max_execution_time", "0")

@@ -2,6 +2,7 @@
 //! server-side parameter (`{p0:String}`), sent beside the query (`param_p0=...`), so quotes,
 //! comments or SQL fragments in a value are just characters of that value.
 
+use auditlog_store::events::{DETAIL_PROJECTION, LIST_PROJECTION};
 use auditlog_store::plans::FREE_DAYS;
 
 use crate::config::Dedup;
@@ -86,22 +87,12 @@ impl Sql {
     }
 }
 
-/// Columns of a list row (payloads left out: they can be large).
-/// No alias may reuse a column name: ClickHouse would resolve the name in `WHERE` and
-/// `ORDER BY` to the alias.
-const LIST_COLUMNS: &str = "toString(event_id) AS id, workspace_id, bucket, event, \
-     toUnixTimestamp64Milli(time) AS time_ms, actor_type, actor_id, actor_name, actor_meta, \
-     targets, description, remote_ip, user_agent, location, outcome, failure_reason, \
-     correlation_id, version";
-
-/// Columns of a full row.
-fn columns(full: bool) -> String {
+/// Columns of a full row (detail, export) or of a list row (payloads left out).
+fn columns(full: bool) -> &'static str {
     if full {
-        format!(
-            "{LIST_COLUMNS}, request, response, toUnixTimestamp64Milli(inserted_at) AS inserted_ms"
-        )
+        DETAIL_PROJECTION
     } else {
-        format!("{LIST_COLUMNS}, '' AS request, '' AS response, toInt64(0) AS inserted_ms")
+        LIST_PROJECTION
     }
 }
 

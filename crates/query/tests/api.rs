@@ -936,7 +936,7 @@ async fn export_equals_all_list_pages() {
         let mut rdr = csv::Reader::from_reader(body.as_slice());
         assert_eq!(
             rdr.headers().unwrap().iter().collect::<Vec<_>>(),
-            auditlog_query::api::events::CSV_COLUMNS.to_vec()
+            auditlog_store::events::CSV_COLUMNS.to_vec()
         );
         let recs: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
         assert_eq!(

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::row::EventRow;
+use auditlog_store::events::EventRow;
 
 /// When to cut a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,8 +189,8 @@ impl PartitionBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::RowContext;
     use auditlog_event::synth::{Synth, SynthConfig};
+    use auditlog_store::events::RowContext;
 
     fn row(offset: i64) -> EventRow {
         let e = Synth::new(SynthConfig::default()).next_event();

@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 
 use auditlog_producer::KafkaConfig;
+use auditlog_store::events::EventRow;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
@@ -31,7 +32,6 @@ use tracing::{info, warn};
 
 use crate::decode::{decode, DeadLetter};
 use crate::observe::{self, Health};
-use crate::row::EventRow;
 use crate::{Error, Result, SinkConfig};
 
 /// Messages handed to the pipeline at once, at most (those already fetched when the consume

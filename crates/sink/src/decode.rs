@@ -2,7 +2,7 @@
 
 use auditlog_event::DecodeError;
 
-use crate::row::{EventRow, RowContext};
+use auditlog_store::events::{EventRow, RowContext};
 
 /// Why a message goes to the dead-letter topic instead of ClickHouse.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,12 +31,10 @@ pub mod dlq;
 pub mod error;
 pub mod observe;
 pub mod retention;
-pub mod row;
 pub mod sink;
 pub mod watchdog;
 pub mod write;
 
 pub use config::SinkConfig;
 pub use error::{Error, Result};
-pub use row::EventRow;
 pub use sink::{run, Summary};

@@ -1,17 +1,19 @@
 //! Write: batches into ClickHouse. The [`Writer`] trait is the seam (the real ClickHouse client,
 //! or a fake that fails at an exact row in component tests); [`classify`] tells retryable
-//! failures from rows ClickHouse refuses; [`insert_isolating`] splits a refused batch in
-//! halves until the bad rows are alone, inserts the rest and hands the bad ones back.
+//! failures from rows ClickHouse refuses (from the store's classifier); [`insert_isolating`]
+//! splits a refused batch in halves until the bad rows are alone, inserts the rest and hands
+//! the bad ones back.
 
 use std::future::Future;
 use std::time::Duration;
 
+use auditlog_store::events::{self, EventRow};
+use auditlog_store::Class;
 use clickhouse::error::Error as ChError;
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
-use crate::row::EventRow;
 
 /// What the caller should do about a failed write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,49 +54,18 @@ impl From<ChError> for WriteError {
     }
 }
 
-/// ClickHouse error codes meaning "this data is bad" (parsing, types, constraints, sizes).
-const BAD_DATA_CODES: &[u32] = &[
-    6,   // CANNOT_PARSE_TEXT
-    26,  // CANNOT_PARSE_QUOTED_STRING
-    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-    38,  // CANNOT_PARSE_DATE
-    41,  // CANNOT_PARSE_DATETIME
-    53,  // TYPE_MISMATCH
-    69,  // ARGUMENT_OUT_OF_BOUND
-    70,  // CANNOT_CONVERT_TYPE
-    72,  // CANNOT_PARSE_NUMBER
-    117, // INCORRECT_DATA
-    131, // TOO_LARGE_STRING_SIZE
-    190, // SIZES_OF_ARRAYS_DONT_MATCH
-    321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-    376, // CANNOT_PARSE_UUID
-    469, // VIOLATED_CONSTRAINT
-];
-
-/// Tells a write that should be retried as is from one that a bad row broke.
+/// Tells a write that should be retried as is from one that a bad row broke
+/// ([`auditlog_store::classify`]).
 ///
 /// Network errors, timeouts, overload (`TOO_MANY_PARTS`, memory limits), unknown tables and
 /// every error not known to be about the data are retryable: when unsure, keep the data and
 /// wait (the partition is paused meanwhile). Only errors that name the data (parse, type,
 /// constraint codes, or the client failing to serialize one row) split the batch.
 pub fn classify(e: &ChError) -> ErrorKind {
-    match e {
-        ChError::BadResponse(text) => match exception_code(text) {
-            Some(code) if BAD_DATA_CODES.contains(&code) => ErrorKind::BadData,
-            _ => ErrorKind::Retryable,
-        },
-        ChError::Custom(_) | ChError::InvalidUtf8Encoding(_) | ChError::SequenceMustHaveLength => {
-            ErrorKind::BadData
-        }
-        _ => ErrorKind::Retryable,
+    match auditlog_store::classify(e) {
+        Class::BadData => ErrorKind::BadData,
+        Class::Transient | Class::Permanent => ErrorKind::Retryable,
     }
-}
-
-/// The `Code: N.` of a ClickHouse exception text.
-fn exception_code(text: &str) -> Option<u32> {
-    let rest = &text[text.find("Code: ")? + 6..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 /// Where batches go.
@@ -157,22 +128,7 @@ impl ClickHouseWriter {
 
 impl Writer for ClickHouseWriter {
     async fn insert(&self, rows: &[EventRow], token: &str) -> Result<(), WriteError> {
-        let mut insert = self
-            .client
-            .insert::<EventRow>("events")
-            .await?
-            .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)))
-            .with_setting("insert_deduplicate", "1")
-            .with_setting("insert_deduplication_token", token)
-            // Events are unique by id within a batch (a producer retry lands in a later
-            // batch, if at all): skip the ReplacingMergeTree merge ClickHouse would otherwise
-            // run over every inserted block (a third of its insert time). Duplicates still
-            // collapse in background merges and under FINAL.
-            .with_setting("optimize_on_insert", "0");
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await?;
+        events::insert(&self.client, rows, token).await?;
         Ok(())
     }
 
@@ -324,12 +280,5 @@ mod tests {
             classify(&ChError::Custom("bad value".into())),
             ErrorKind::BadData
         );
-    }
-
-    #[test]
-    fn exception_codes_parse() {
-        assert_eq!(exception_code("Code: 60. DB::Exception"), Some(60));
-        assert_eq!(exception_code("x Code: 469. y"), Some(469));
-        assert_eq!(exception_code("Code: x"), None);
     }
 }

@@ -7,11 +7,10 @@ use std::sync::Mutex;
 use anyhow::Result;
 use auditlog_event::synth::{Synth, SynthConfig};
 use auditlog_sink::batch::Batch;
-use auditlog_sink::row::RowContext;
 use auditlog_sink::write::{
     classify, insert_isolating, ClickHouseWriter, ErrorKind, WriteError, Writer,
 };
-use auditlog_sink::EventRow;
+use auditlog_store::events::{EventRow, RowContext};
 
 fn rows(n: usize, seed: u64, first_offset: i64) -> Vec<EventRow> {
     let mut s = Synth::new(SynthConfig {

@@ -1,5 +1,7 @@
 //! ClickHouse access shared by the consumer, the query API and the CLI:
-//! connection settings, embedded schema migrations and workspace plans.
+//! connection settings, embedded schema migrations, workspace plans, the `events` table's
+//! rows and column lists ([`events`]), and the one classifier of ClickHouse errors
+//! ([`error::classify`]).
 //!
 //! ```no_run
 //! # async fn f() -> auditlog_store::Result<()> {
@@ -10,12 +12,13 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod migrate;
 pub mod plans;
 pub mod tls;
 
 pub use config::{ClickHouseConfig, Compression};
-pub use error::{Error, Result};
+pub use error::{classify, Class, Error, Result};
 pub use migrate::{migrate, MIGRATIONS};
 pub use plans::{Plan, WorkspacePlan};
 pub use tls::SetupError;

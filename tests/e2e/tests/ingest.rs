@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use auditlog_sink::EventRow;
+use auditlog_store::events::{EventRow, RowContext};
 use ingest_support::{messages, synth, terminate, Guard, World};
 
 /// 100k synthetic events: exact count, one row per event id, exact content for a sample,
@@ -46,7 +46,7 @@ async fn hundred_thousand_events_end_to_end() -> Result<()> {
         let e = by_id[&row.event_id];
         let expected = EventRow::from_event(
             (*e).clone(),
-            auditlog_sink::row::RowContext {
+            RowContext {
                 partition: row.kafka_partition,
                 offset: row.kafka_offset,
                 retention_days: 7,

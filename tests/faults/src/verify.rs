@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use auditlog_sink::EventRow;
+use auditlog_store::events::EventRow;
 
 use crate::load::Ledger;
 
@@ -349,7 +349,7 @@ pub async fn account(client: &clickhouse::Client, ledger: &Ledger) -> Result<Acc
 mod tests {
     use super::*;
     use auditlog_event::synth::{Synth, SynthConfig};
-    use auditlog_sink::row::RowContext;
+    use auditlog_store::events::RowContext;
 
     fn row_of(e: &AuditEvent) -> EventRow {
         EventRow::from_event(

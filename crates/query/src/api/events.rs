@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use auditlog_event::AuditEvent;
+use auditlog_store::events::{StoredEvent, CSV_COLUMNS};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -18,32 +19,11 @@ use super::error::path_rejection;
 use super::{auth, AppState};
 use crate::filter::{limit_from_params, Filter, Order, FILTER_PARAMS};
 use crate::params::Params;
-use crate::reader::{EventRow, Summary};
+use crate::reader::{detail_json, Summary};
 use crate::{Error, Result};
 
 /// Bytes buffered before an export chunk is sent.
 const EXPORT_CHUNK: usize = 64 * 1024;
-
-/// CSV header of the export.
-pub const CSV_COLUMNS: [&str; 17] = [
-    "event_id",
-    "time",
-    "workspace_id",
-    "bucket",
-    "event",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "targets",
-    "description",
-    "remote_ip",
-    "user_agent",
-    "outcome",
-    "failure_reason",
-    "correlation_id",
-    "request",
-    "response",
-];
 
 /// The plan body shared with the admin endpoints.
 pub fn plan_json(p: &auditlog_store::WorkspacePlan) -> Value {
@@ -113,7 +93,7 @@ pub async fn list(
         .reader
         .list(&ws, &filter, order, limit, after.as_ref())
         .await?;
-    let events: Vec<AuditEvent> = page.rows.iter().map(EventRow::to_event).collect();
+    let events: Vec<AuditEvent> = page.rows.iter().map(StoredEvent::to_event).collect();
     let body = ListBody {
         data: events.iter().map(Summary::from).collect(),
         next_cursor: page.next.map(|c| s.cursor_key.encode(&c)),
@@ -134,7 +114,7 @@ pub async fn detail(
     let Path(id) = id.map_err(|r| path_rejection("event_id", r))?;
     let uuid = Uuid::parse_str(&id).map_err(|_| Error::bad("event_id", "is not a UUID"))?;
     match s.reader.get(&ws, &uuid).await? {
-        Some(row) => Ok(json_bytes(row.detail_json()?)),
+        Some(row) => Ok(json_bytes(detail_json(&row)?)),
         None => Err(Error::NotFound(format!("event_id: no event {uuid}"))),
     }
 }
@@ -277,7 +257,11 @@ pub async fn export(
 }
 
 /// Appends one export line.
-fn write_row(buf: &mut Vec<u8>, row: &EventRow, format: Format) -> std::result::Result<(), String> {
+fn write_row(
+    buf: &mut Vec<u8>,
+    row: &StoredEvent,
+    format: Format,
+) -> std::result::Result<(), String> {
     match format {
         Format::Ndjson => {
             let start = buf.len();
@@ -297,25 +281,7 @@ fn write_row(buf: &mut Vec<u8>, row: &EventRow, format: Format) -> std::result::
             let mut w = csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(&mut *buf);
-            let record: [&str; 17] = [
-                &row.id,
-                &time,
-                &row.workspace_id,
-                &row.bucket,
-                &row.event,
-                &row.actor_type,
-                &row.actor_id,
-                &row.actor_name,
-                &row.targets,
-                &row.description,
-                &row.remote_ip,
-                &row.user_agent,
-                &row.outcome,
-                &row.failure_reason,
-                &row.correlation_id,
-                &row.request,
-                &row.response,
-            ];
+            let record = row.csv_record(&time);
             let cells = record.map(|c| if raw { c.into() } else { neutralize(c) });
             w.write_record(cells.iter().map(|c| c.as_bytes()))
                 .map_err(|e| e.to_string())?;

@@ -20,8 +20,8 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// One events row exactly as the consumer writes it (`auditlog_sink::EventRow`).
-pub use auditlog_sink::EventRow as Seed;
+/// One events row exactly as the consumer writes it (`auditlog_store::events::EventRow`).
+pub use auditlog_store::events::EventRow as Seed;
 
 /// Test constructors for seeded rows.
 pub trait SeedExt {
@@ -105,12 +105,13 @@ impl Harness {
         Self { ch, client, app }
     }
 
+    /// Writes `rows` as the consumer writes a batch (one INSERT), with a token of its own:
+    /// seeding the same rows twice stores them twice.
     pub async fn seed(&self, rows: &[Seed]) {
-        let mut insert = self.client.insert::<Seed>("events").await.unwrap();
-        for r in rows {
-            insert.write(r).await.unwrap();
-        }
-        insert.end().await.unwrap();
+        let token = format!("seed:{}", Uuid::now_v7());
+        auditlog_store::events::insert(&self.client, rows, &token)
+            .await
+            .unwrap();
     }
 
     pub async fn token(&self, ws: &str) -> String {

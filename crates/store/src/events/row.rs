@@ -1,9 +1,14 @@
-//! One row of the `events` table, as written in RowBinary. Column docs: ARCHITECTURE.md ("Schema").
+//! The row written: one row of `events` in RowBinary, flattened from an event, and the INSERT
+//! that writes rows. Column docs: ARCHITECTURE.md ("Schema").
+
+use std::time::Duration;
 
 use auditlog_event::AuditEvent;
-use clickhouse::Row;
+use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::TABLE;
 
 /// A row of `events` (every column but `inserted_at`, which ClickHouse fills with `now64(3)`).
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
@@ -125,4 +130,30 @@ impl EventRow {
             kafka_offset: ctx.offset,
         }
     }
+}
+
+/// Inserts `rows` in one INSERT carrying `token` as its deduplication token: ClickHouse drops
+/// an insert whose token it already saw (within `non_replicated_deduplication_window`), so the
+/// same token must mean the same rows. This is how the consumer writes a batch; a test seeding
+/// rows passes a token of its own for each call.
+pub async fn insert(
+    client: &Client,
+    rows: &[EventRow],
+    token: &str,
+) -> clickhouse::error::Result<()> {
+    let mut insert = client
+        .insert::<EventRow>(TABLE)
+        .await?
+        .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)))
+        .with_setting("insert_deduplicate", "1")
+        .with_setting("insert_deduplication_token", token)
+        // Events are unique by id within a batch (a producer retry lands in a later
+        // batch, if at all): skip the ReplacingMergeTree merge ClickHouse would otherwise
+        // run over every inserted block (a third of its insert time). Duplicates still
+        // collapse in background merges and under FINAL.
+        .with_setting("optimize_on_insert", "0");
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await
 }
