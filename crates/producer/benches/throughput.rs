@@ -156,7 +156,10 @@ async fn ours(kafka: &KafkaConfig, events: &[AuditEvent]) -> Ours {
             }
         }
     }
-    let report = producer.close(Duration::from_secs(120)).await.expect("one handle");
+    let report = producer
+        .close(Duration::from_secs(120))
+        .await
+        .expect("one handle");
     let took = start.elapsed();
     assert!(
         report.undelivered.is_empty(),

@@ -189,7 +189,10 @@ mod tests {
             properties: BTreeMap::from([("batch.size".to_owned(), "1000".to_owned())]),
             ..ProducerConfig::default()
         };
-        let c = Producer::builder(&kafka).config(&cfg).client_config().unwrap();
+        let c = Producer::builder(&kafka)
+            .config(&cfg)
+            .client_config()
+            .unwrap();
         assert_eq!(c.get("bootstrap.servers"), Some("b1:9092,b2:9092"));
         assert_eq!(c.get("enable.idempotence"), Some("true"));
         assert_eq!(c.get("acks"), Some("all"));

@@ -35,10 +35,10 @@ pub mod metrics;
 mod producer;
 mod security;
 
+pub use builder::ProducerBuilder;
 pub use config::{
     Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig, SaslMechanism, SecurityProtocol,
 };
-pub use builder::ProducerBuilder;
 pub use delivery::{Delivery, DeliveryCallback};
 pub use error::{CloseError, EmitError, ProducerError};
 pub use producer::{FlushReport, Producer, CONTENT_TYPE};

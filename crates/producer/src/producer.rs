@@ -218,10 +218,11 @@ impl Producer {
         headers: OwnedHeaders,
         pending: Box<Pending>,
     ) -> Result<(), SendFailure> {
-        let record = BaseRecord::<[u8], [u8], Box<Pending>>::with_opaque_to(&self.inner.topic, pending)
-            .key(out.key)
-            .payload(out.payload)
-            .headers(headers);
+        let record =
+            BaseRecord::<[u8], [u8], Box<Pending>>::with_opaque_to(&self.inner.topic, pending)
+                .key(out.key)
+                .payload(out.payload)
+                .headers(headers);
         match self.inner.client.send(record) {
             Ok(()) => {
                 self.metrics().queue_depth.increment(1.0);

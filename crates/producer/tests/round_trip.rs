@@ -177,7 +177,10 @@ async fn close_refuses_while_clones_remain_and_then_reports_everything() {
     let producer = Producer::builder(&kafka).build().await.unwrap();
     let clone = producer.clone();
     let mut synth = Synth::new(SynthConfig::default());
-    clone.enqueue(&synth.next_event(), OnFull::Wait).await.unwrap();
+    clone
+        .enqueue(&synth.next_event(), OnFull::Wait)
+        .await
+        .unwrap();
     // A clone is open: nothing is flushed or closed, and this handle comes back usable.
     let producer = match producer.close(Duration::from_secs(10)).await {
         Err(CloseError::Shared { clones, producer }) => {
@@ -187,7 +190,10 @@ async fn close_refuses_while_clones_remain_and_then_reports_everything() {
         other => panic!("{other:?}"),
     };
     producer.emit(&synth.next_event()).await.unwrap();
-    clone.enqueue(&synth.next_event(), OnFull::Wait).await.unwrap();
+    clone
+        .enqueue(&synth.next_event(), OnFull::Wait)
+        .await
+        .unwrap();
     drop(clone);
     // The last handle closes: the report covers what every clone enqueued.
     let report = producer.close(Duration::from_secs(10)).await.unwrap();
