@@ -6,6 +6,7 @@ mod config;
 mod monitoring_tests;
 mod preflight;
 mod process_metrics;
+mod recorder;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -65,14 +66,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Emit(a) => cmd::emit::run(&cfg, a).await,
         Command::Consume(a) => {
             // The recorder `/metrics` renders, installed before anything records.
-            let _ = auditlog_sink::observe::prometheus();
+            let prometheus = recorder::install()?;
             process_metrics::install("consume");
-            cmd::consume::run(&cfg, a).await
+            cmd::consume::run(&cfg, a, prometheus).await
         }
         Command::Serve(a) => {
-            let _ = auditlog_query::api::metrics::prometheus();
+            let prometheus = recorder::install()?;
             process_metrics::install("serve");
-            cmd::serve::run(&cfg, a).await
+            cmd::serve::run(&cfg, a, prometheus).await
         }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,

@@ -25,7 +25,7 @@ pub const PROCESS: &[&str] = &[
 pub const EVERY: Duration = Duration::from_secs(5);
 
 /// Describes and records the metrics, then refreshes them every [`EVERY`] in a task of its own.
-/// Call after the subcommand's recorder is installed (metrics recorded before go nowhere).
+/// Call after [`crate::recorder::install`] (metrics recorded before go nowhere).
 pub fn install(command: &'static str) {
     let collector = metrics_process::Collector::default();
     collector.describe();

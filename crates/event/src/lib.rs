@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod codec;
 pub mod limits;
 pub mod model;
+#[cfg(feature = "synth")]
 pub mod synth;
 pub mod time_format;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! Synthetic, realistic audit events for demos, tests and benchmarks. No I/O; deterministic
-//! for a given [`SynthConfig`] (seed and `now` included).
+//! for a given [`SynthConfig`] (seed and `now` included). Behind the `synth` cargo feature
+//! (the CLI, tests and benchmarks enable it; producing services need not compile it).
 //!
 //! ```
 //! use auditlog_event::synth::{Synth, SynthConfig};

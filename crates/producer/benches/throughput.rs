@@ -79,11 +79,11 @@ fn baseline(brokers: &str, topic: &str, payloads: &[(String, &'static str, Vec<u
         topic: topic.to_owned(),
         ..KafkaConfig::default()
     };
-    let producer: BaseProducer =
-        auditlog_producer::client_config(&kafka, &ProducerConfig::default())
-            .expect("client settings")
-            .create()
-            .expect("baseline producer");
+    let producer: BaseProducer = Producer::builder(&kafka)
+        .client_config()
+        .expect("client settings")
+        .create()
+        .expect("baseline producer");
     let start = Instant::now();
     let mut bytes = 0;
     for (key, event_type, payload) in payloads {
@@ -132,13 +132,15 @@ struct Ours {
 async fn ours(kafka: &KafkaConfig, events: &[AuditEvent]) -> Ours {
     let acks = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
     let seen = Arc::clone(&acks);
-    let producer = Producer::with_callback(kafka, &ProducerConfig::default(), move |r| {
-        if let Ok(d) = r {
-            let _ = seen.lock().unwrap().record(d.latency.as_micros() as u64);
-        }
-    })
-    .await
-    .expect("producer");
+    let producer = Producer::builder(kafka)
+        .on_delivery(move |r| {
+            if let Ok(d) = r {
+                let _ = seen.lock().unwrap().record(d.latency.as_micros() as u64);
+            }
+        })
+        .build()
+        .await
+        .expect("producer");
     let mut enqueue = Histogram::<u64>::new(3).unwrap();
     let start = Instant::now();
     for e in events {
@@ -154,7 +156,10 @@ async fn ours(kafka: &KafkaConfig, events: &[AuditEvent]) -> Ours {
             }
         }
     }
-    let report = producer.close(Duration::from_secs(120)).await;
+    let report = producer
+        .close(Duration::from_secs(120))
+        .await
+        .expect("one handle");
     let took = start.elapsed();
     assert!(
         report.undelivered.is_empty(),
@@ -177,7 +182,11 @@ async fn emit_one_by_one(kafka: &KafkaConfig, events: &[AuditEvent]) -> Histogra
         linger: Duration::ZERO,
         ..ProducerConfig::default()
     };
-    let producer = Producer::new(kafka, &cfg).await.expect("producer");
+    let producer = Producer::builder(kafka)
+        .config(&cfg)
+        .build()
+        .await
+        .expect("producer");
     let mut h = Histogram::<u64>::new(3).unwrap();
     for e in events {
         let t = Instant::now();

@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         startup_timeout: Duration::from_secs(5),
         ..ProducerConfig::default()
     };
-    let producer = Producer::new(&kafka, &cfg).await?;
+    let producer = Producer::builder(&kafka).config(&cfg).build().await?;
 
     let alice = Actor::user("user_7h2k", "Alice Chen");
     let create_api = AuditEvent::builder("ws_3f9a2c", KnownEvent::ApiCreate)
@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             event.event, event.event_id, d.partition, d.offset, d.latency
         );
     }
-    let report = producer.close(Duration::from_secs(10)).await;
+    let report = producer.close(Duration::from_secs(10)).await?;
     anyhow::ensure!(
         report.is_complete(),
         "undelivered: {:?}",

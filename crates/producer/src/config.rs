@@ -193,9 +193,9 @@ pub struct ProducerConfig {
     /// Events the producer buffers before the broker has acknowledged them
     /// (`queue.buffering.max.messages`). Default `100000`.
     pub buffer_capacity: usize,
-    /// What `enqueue`/`emit` do when the buffer is full: `wait` for room (at most
-    /// `full_wait_timeout`) or fail at once with a `QueueFull` error (`error`). `try_enqueue`
-    /// never waits. Default `wait`.
+    /// What `emit` (and `auditlog emit`) do when the buffer is full: `wait` for room (at most
+    /// `full_wait_timeout`) or fail at once with a `QueueFull` error (`error`). `enqueue` takes
+    /// this choice as an argument; `try_enqueue` never waits. Default `wait`.
     pub on_full: OnFull,
     /// Longest wait for room in the buffer when `on_full = "wait"`. Default `30s`.
     #[serde(with = "humantime_serde")]
@@ -204,7 +204,7 @@ pub struct ProducerConfig {
     /// reporting it undelivered (`message.timeout.ms`). Default `30s`.
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
-    /// How long `Producer::new` waits for the broker to answer a metadata request for the topic
+    /// How long `ProducerBuilder::build` waits for the broker to answer a metadata request for the topic
     /// before failing. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub startup_timeout: Duration,

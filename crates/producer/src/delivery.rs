@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 /// Where an acknowledged event landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
-    /// The event (nil for raw publishes).
+    /// The event.
     pub event_id: Uuid,
     /// Partition it was written to.
     pub partition: i32,

@@ -8,8 +8,9 @@ use rdkafka::error::KafkaError;
 use uuid::Uuid;
 
 use crate::config::ConfigError;
+use crate::producer::Producer;
 
-/// `Producer::new` failed.
+/// Building the producer (`ProducerBuilder::build`) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {
@@ -64,7 +65,7 @@ pub enum EmitError {
         "event {event_id} was not delivered to {brokers} within {timeout:?} (producer.delivery_timeout): {source}"
     )]
     Delivery {
-        /// The event that was not delivered (nil for raw publishes).
+        /// The event that was not delivered.
         event_id: Uuid,
         /// The configured bootstrap brokers.
         brokers: Arc<str>,
@@ -88,4 +89,22 @@ impl EmitError {
             EmitError::QueueFull { .. } | EmitError::Delivery { .. }
         )
     }
+}
+
+/// [`Producer::close`] refused to close.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// Other clones of the producer are still open: nothing was flushed or closed. Drop them
+    /// and close this handle again, or `flush` it.
+    #[error(
+        "cannot close the producer while {clones} other clone(s) of it are open (they could \
+         still enqueue); drop them first, or flush instead"
+    )]
+    Shared {
+        /// How many other clones were open.
+        clones: usize,
+        /// This handle, still usable.
+        producer: Producer,
+    },
 }

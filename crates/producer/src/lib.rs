@@ -6,7 +6,8 @@
 //! use auditlog_producer::{KafkaConfig, Producer, ProducerConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let producer = Producer::new(&KafkaConfig::default(), &ProducerConfig::default()).await?;
+//! let (kafka, cfg) = (KafkaConfig::default(), ProducerConfig::default());
+//! let producer = Producer::builder(&kafka).config(&cfg).build().await?;
 //! let event = AuditEvent::builder("ws_3f9a2c", KnownEvent::ApiCreate)
 //!     .actor(Actor::user("user_7h2k", "Alice Chen"))
 //!     .target(Target::new("api", "api_91ab", "payments"))
@@ -14,7 +15,7 @@
 //!     .build()?;
 //! let delivery = producer.emit(&event).await?; // resolves when the broker acknowledged it
 //! println!("written to partition {} at offset {}", delivery.partition, delivery.offset);
-//! let report = producer.close(Duration::from_secs(10)).await;
+//! let report = producer.close(Duration::from_secs(10)).await?; // the last handle: shuts down
 //! assert!(report.undelivered.is_empty());
 //! # Ok(()) }
 //! ```
@@ -25,6 +26,7 @@
 //! Every enqueued event is reported exactly once: acknowledged, or failed (callback, metrics,
 //! and the `undelivered` list of the next [`Producer::flush`]).
 
+mod builder;
 pub mod config;
 mod delivery;
 pub mod error;
@@ -33,9 +35,10 @@ pub mod metrics;
 mod producer;
 mod security;
 
+pub use builder::ProducerBuilder;
 pub use config::{
     Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig, SaslMechanism, SecurityProtocol,
 };
 pub use delivery::{Delivery, DeliveryCallback};
-pub use error::{EmitError, ProducerError};
-pub use producer::{client_config, FlushReport, Producer, CONTENT_TYPE};
+pub use error::{CloseError, EmitError, ProducerError};
+pub use producer::{FlushReport, Producer, CONTENT_TYPE};

@@ -9,9 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlog_event::limits::MAX_EVENT_BYTES;
 use auditlog_event::{AuditEvent, SCHEMA_VERSION};
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, PurgeConfig, ThreadedProducer};
@@ -19,15 +17,17 @@ use tokio::sync::oneshot;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::config::{ConfigError, KafkaConfig, OnFull, ProducerConfig};
-use crate::delivery::{Delivery, DeliveryCallback, DeliveryContext, Pending};
-use crate::error::{EmitError, ProducerError};
+use crate::builder::ProducerBuilder;
+use crate::config::{KafkaConfig, OnFull, ProducerConfig};
+use crate::delivery::{Delivery, DeliveryContext, Pending};
+use crate::error::{CloseError, EmitError};
 use crate::metrics::Metrics;
 
 /// Content type header value of every event.
 pub const CONTENT_TYPE: &str = "application/json";
 
-/// Publishes audit events to the topic. Cheap to clone; clones share one Kafka client.
+/// Publishes audit events to the topic. Cheap to clone; clones share one Kafka client, which
+/// lives until the last clone is closed ([`Producer::close`]) or dropped.
 #[derive(Clone)]
 pub struct Producer {
     inner: Arc<Inner>,
@@ -66,9 +66,10 @@ impl FlushReport {
     }
 }
 
+/// One event on its way to the topic.
 struct Outgoing<'a> {
-    topic: &'a str,
-    key: Option<&'a [u8]>,
+    /// `workspace_id`.
+    key: &'a [u8],
     payload: &'a [u8],
     /// Taken for each send attempt and handed back when the buffer was full.
     headers: Option<OwnedHeaders>,
@@ -80,54 +81,32 @@ enum SendFailure {
 }
 
 impl Producer {
-    /// Connects and checks that the topic exists, failing after `cfg.startup_timeout` when no
-    /// broker answers. Delivery outcomes are reported through metrics only.
-    pub async fn new(kafka: &KafkaConfig, cfg: &ProducerConfig) -> Result<Self, ProducerError> {
-        Self::build(kafka, cfg, None).await
+    /// Starts building a producer for `kafka`'s brokers and topic: set the tuning with
+    /// [`ProducerBuilder::config`], a delivery callback with [`ProducerBuilder::on_delivery`],
+    /// then [`ProducerBuilder::build`].
+    pub fn builder(kafka: &KafkaConfig) -> ProducerBuilder<'_> {
+        ProducerBuilder::new(kafka)
     }
 
-    /// Like [`Producer::new`], also calling `callback` with every delivery outcome (on the
-    /// client's polling thread: keep it short, e.g. send to a channel).
-    pub async fn with_callback(
-        kafka: &KafkaConfig,
-        cfg: &ProducerConfig,
-        callback: impl Fn(&Result<Delivery, EmitError>) + Send + Sync + 'static,
-    ) -> Result<Self, ProducerError> {
-        Self::build(kafka, cfg, Some(Arc::new(callback))).await
-    }
-
-    async fn build(
-        kafka: &KafkaConfig,
-        cfg: &ProducerConfig,
-        callback: Option<DeliveryCallback>,
-    ) -> Result<Self, ProducerError> {
-        kafka.validate()?;
-        cfg.validate()?;
-        let context = DeliveryContext {
-            metrics: Metrics::new(),
-            callback,
-            brokers: Arc::from(kafka.brokers.as_str()),
-            delivery_timeout: cfg.delivery_timeout,
-            delivered: Default::default(),
-            undelivered: Default::default(),
-        };
-        let client: ThreadedProducer<DeliveryContext> = client_config(kafka, cfg)?
-            .create_with_context(context)
-            .map_err(ProducerError::Client)?;
-        check_topic(&client, kafka, cfg.startup_timeout).await?;
-        tracing::info!(brokers = %kafka.brokers, topic = %kafka.topic, "audit producer ready");
-        Ok(Self {
+    pub(crate) fn from_client(
+        client: ThreadedProducer<DeliveryContext>,
+        topic: String,
+        cfg: ProducerConfig,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 client,
-                topic: kafka.topic.clone(),
-                cfg: cfg.clone(),
+                topic,
+                cfg,
                 schema_version: SCHEMA_VERSION.to_string(),
             }),
-        })
+        }
     }
 
-    /// Validates and enqueues without waiting: a full buffer is [`EmitError::QueueFull`]
-    /// whatever `on_full` says. The outcome goes to metrics and the callback.
+    /// Validates and enqueues, never waiting: a full buffer (`buffer_capacity` events not yet
+    /// acknowledged) is [`EmitError::QueueFull`] at once, whatever `on_full` says. The same as
+    /// `enqueue(event, OnFull::Error)` without a future, for synchronous code and hot loops.
+    /// The delivery outcome goes to metrics and the callback.
     pub fn try_enqueue(&self, event: &AuditEvent) -> Result<(), EmitError> {
         let payload = self.prepare(event)?;
         let mut out = self.outgoing(event, &payload);
@@ -138,17 +117,21 @@ impl Producer {
         }
     }
 
-    /// Validates and enqueues; when the buffer is full, waits for room (`on_full = "wait"`,
-    /// at most `full_wait_timeout`) or fails (`on_full = "error"`). The outcome goes to
-    /// metrics and the callback.
-    pub async fn enqueue(&self, event: &AuditEvent) -> Result<(), EmitError> {
+    /// Validates and enqueues; `on_full` says what a full buffer does, whatever the configured
+    /// `on_full`: [`OnFull::Wait`] waits for room, at most `full_wait_timeout`, then fails with
+    /// [`EmitError::QueueFull`]; [`OnFull::Error`] fails with it at once. Pass
+    /// `config.on_full` to follow the configuration. Resolves once the event is in the buffer;
+    /// the delivery outcome goes to metrics and the callback.
+    pub async fn enqueue(&self, event: &AuditEvent, on_full: OnFull) -> Result<(), EmitError> {
         let payload = self.prepare(event)?;
         let out = self.outgoing(event, &payload);
-        self.send_waiting(out, pending(event.event_id, None)).await
+        self.send_waiting(out, pending(event.event_id, None), on_full)
+            .await
     }
 
-    /// Validates, enqueues (as [`Producer::enqueue`]) and resolves when the broker has
-    /// acknowledged the event (or after `delivery_timeout` with [`EmitError::Delivery`]).
+    /// Validates, enqueues (a full buffer handled as the configured `on_full` says, see
+    /// [`Producer::enqueue`]) and resolves when the broker has acknowledged the event (or after
+    /// `delivery_timeout` with [`EmitError::Delivery`]).
     pub async fn emit(&self, event: &AuditEvent) -> Result<Delivery, EmitError> {
         let span = tracing::debug_span!(
             "audit_emit",
@@ -160,7 +143,8 @@ impl Producer {
             let payload = self.prepare(event)?;
             let (tx, rx) = oneshot::channel();
             let out = self.outgoing(event, &payload);
-            self.send_waiting(out, pending(event.event_id, Some(tx)))
+            let on_full = self.inner.cfg.on_full;
+            self.send_waiting(out, pending(event.event_id, Some(tx)), on_full)
                 .await?;
             self.await_delivery(event.event_id, rx).await
         }
@@ -168,54 +152,34 @@ impl Producer {
         .await
     }
 
-    /// Publishes pre-serialized bytes to any topic, unvalidated, and waits for the ack
-    /// (dead-letter replay). Honours `on_full` like [`Producer::enqueue`].
-    pub async fn publish_raw(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: &[u8],
-        headers: &[(&str, &[u8])],
-    ) -> Result<Delivery, EmitError> {
-        let headers = headers.iter().fold(
-            OwnedHeaders::new_with_capacity(headers.len()),
-            |h, (k, v)| {
-                h.insert(Header {
-                    key: k,
-                    value: Some(*v),
-                })
-            },
-        );
-        let (tx, rx) = oneshot::channel();
-        let out = Outgoing {
-            topic,
-            key,
-            payload,
-            headers: Some(headers),
-        };
-        self.send_waiting(out, pending(Uuid::nil(), Some(tx)))
-            .await?;
-        self.await_delivery(Uuid::nil(), rx).await
-    }
-
     /// Events enqueued and not yet acknowledged or failed.
     pub fn in_flight(&self) -> usize {
         usize::try_from(self.inner.client.in_flight_count()).unwrap_or(0)
     }
 
-    /// Waits until everything enqueued is acknowledged or failed, at most `timeout`; then
-    /// purges what is left (reported undelivered). Returns what happened since the last flush.
+    /// Waits until everything enqueued (through any clone) is acknowledged or failed, at most
+    /// `timeout`; then purges what is left (reported undelivered). Returns what happened since
+    /// the last flush. The producer stays usable.
     pub async fn flush(&self, timeout: Duration) -> FlushReport {
         let inner = Arc::clone(&self.inner);
-        match tokio::task::spawn_blocking(move || inner.flush(timeout)).await {
-            Ok(report) => report,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        blocking(move || inner.flush(timeout)).await
     }
 
-    /// Flushes (see [`Producer::flush`]) and drops this handle.
-    pub async fn close(self, timeout: Duration) -> FlushReport {
-        self.flush(timeout).await
+    /// Flushes (see [`Producer::flush`]) and shuts the client down: the last word on every
+    /// event enqueued since the previous flush. Only the last handle can close: while clones
+    /// remain (they could still enqueue, and whatever they enqueue after a flush would be
+    /// purged when the last of them is dropped), nothing is flushed and
+    /// [`CloseError::Shared`] hands this handle back; drop the clones (or use `flush`).
+    ///
+    /// Dropping the last handle without `close` purges what is still buffered (reported
+    /// failed to metrics and the callback).
+    pub async fn close(self, timeout: Duration) -> Result<FlushReport, CloseError> {
+        let inner = Arc::try_unwrap(self.inner).map_err(|inner| CloseError::Shared {
+            clones: Arc::strong_count(&inner).saturating_sub(1).max(1),
+            producer: Producer { inner },
+        })?;
+        // Dropping the client joins its polling thread: blocking too.
+        Ok(blocking(move || inner.flush(timeout)).await)
     }
 
     /// Validation and serialization: an invalid event never reaches the client.
@@ -242,8 +206,7 @@ impl Producer {
                 value: Some(CONTENT_TYPE),
             });
         Outgoing {
-            topic: &self.inner.topic,
-            key: Some(event.workspace_id.as_bytes()),
+            key: event.workspace_id.as_bytes(),
             payload,
             headers: Some(headers),
         }
@@ -255,12 +218,11 @@ impl Producer {
         headers: OwnedHeaders,
         pending: Box<Pending>,
     ) -> Result<(), SendFailure> {
-        let mut record = BaseRecord::<[u8], [u8], Box<Pending>>::with_opaque_to(out.topic, pending)
-            .payload(out.payload)
-            .headers(headers);
-        if let Some(key) = out.key {
-            record = record.key(key);
-        }
+        let record =
+            BaseRecord::<[u8], [u8], Box<Pending>>::with_opaque_to(&self.inner.topic, pending)
+                .key(out.key)
+                .payload(out.payload)
+                .headers(headers);
         match self.inner.client.send(record) {
             Ok(()) => {
                 self.metrics().queue_depth.increment(1.0);
@@ -277,6 +239,7 @@ impl Producer {
         &self,
         mut out: Outgoing<'_>,
         mut pending: Box<Pending>,
+        on_full: OnFull,
     ) -> Result<(), EmitError> {
         let deadline = Instant::now() + self.inner.cfg.full_wait_timeout;
         loop {
@@ -284,7 +247,7 @@ impl Producer {
             match self.send(&out, headers, pending) {
                 Ok(()) => return Ok(()),
                 Err(SendFailure::Full(headers, p))
-                    if self.inner.cfg.on_full == OnFull::Wait && Instant::now() < deadline =>
+                    if on_full == OnFull::Wait && Instant::now() < deadline =>
                 {
                     out.headers = Some(headers);
                     pending = p;
@@ -363,70 +326,10 @@ fn pending(
     })
 }
 
-/// The librdkafka settings the producer uses: the connection's ([`KafkaConfig::client_config`]:
-/// brokers, TLS, SASL), ours, the caller's `properties` last (reserved ones refused by
-/// validation). Public so benchmarks can give a baseline client the very same settings.
-pub fn client_config(
-    kafka: &KafkaConfig,
-    cfg: &ProducerConfig,
-) -> Result<ClientConfig, ConfigError> {
-    let mut c = kafka.client_config()?;
-    c.set("client.id", &cfg.client_id)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", cfg.compression.as_str())
-        .set("linger.ms", cfg.linger.as_millis().to_string())
-        .set(
-            "queue.buffering.max.messages",
-            cfg.buffer_capacity.to_string(),
-        )
-        .set(
-            "message.timeout.ms",
-            cfg.delivery_timeout.as_millis().to_string(),
-        )
-        // Reconnect quickly after a broker restart, and keep the broker thread responsive so
-        // message timeouts fire on time (the default backoff grows to 10 s).
-        .set("reconnect.backoff.max.ms", "1000")
-        // Room for the largest valid event plus headers and framing.
-        .set(
-            "message.max.bytes",
-            (MAX_EVENT_BYTES + 64 * 1024).to_string(),
-        );
-    for (k, v) in &cfg.properties {
-        c.set(k, v);
+/// Runs `f` on the blocking pool (librdkafka's flush and teardown block their thread).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
-    Ok(c)
-}
-
-/// Fetches the topic's metadata: fails after `timeout` when no broker answers, or when the
-/// topic does not exist.
-async fn check_topic(
-    client: &ThreadedProducer<DeliveryContext>,
-    kafka: &KafkaConfig,
-    timeout: Duration,
-) -> Result<(), ProducerError> {
-    let probe = client.clone();
-    let topic = kafka.topic.clone();
-    let metadata =
-        tokio::task::spawn_blocking(move || probe.client().fetch_metadata(Some(&topic), timeout))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let unreachable = |source| ProducerError::Unreachable {
-        brokers: kafka.brokers.clone(),
-        timeout,
-        source,
-    };
-    let metadata = metadata.map_err(unreachable)?;
-    let found = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == kafka.topic)
-        .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
-    if !found {
-        return Err(ProducerError::TopicMissing {
-            topic: kafka.topic.clone(),
-            brokers: kafka.brokers.clone(),
-        });
-    }
-    Ok(())
 }

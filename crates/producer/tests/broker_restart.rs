@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use auditlog_event::decode;
 use auditlog_event::synth::{Synth, SynthConfig};
-use auditlog_producer::{KafkaConfig, Producer, ProducerConfig};
+use auditlog_producer::{KafkaConfig, OnFull, Producer, ProducerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
@@ -25,13 +25,16 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     };
     let first_error = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     let seen = std::sync::Arc::clone(&first_error);
-    let producer = Producer::with_callback(&kafka, &cfg, move |r| {
-        if let Err(e) = r {
-            seen.lock().unwrap().get_or_insert_with(|| format!("{e}"));
-        }
-    })
-    .await
-    .unwrap();
+    let producer = Producer::builder(&kafka)
+        .config(&cfg)
+        .on_delivery(move |r| {
+            if let Err(e) = r {
+                seen.lock().unwrap().get_or_insert_with(|| format!("{e}"));
+            }
+        })
+        .build()
+        .await
+        .unwrap();
     let mut synth = Synth::new(SynthConfig {
         seed: 9,
         workspaces: 12,
@@ -43,7 +46,7 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     for i in 0..N {
         let event = synth.next_event();
         sent.insert(event.event_id);
-        producer.enqueue(&event).await.unwrap();
+        producer.enqueue(&event, OnFull::Wait).await.unwrap();
         if i == N / 3 {
             // Let some of the stream be acknowledged, then pull the broker away under it.
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -53,7 +56,7 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    let report = producer.close(Duration::from_secs(90)).await;
+    let report = producer.close(Duration::from_secs(90)).await.unwrap();
     assert!(
         report.undelivered.is_empty(),
         "{} of {N} events not delivered; first error: {:?}\nbroker log:\n{}",

@@ -1,6 +1,7 @@
 //! Against the shared test broker (`STACK_PROFILE=test deploy/local/stack.sh up`): every
 //! catalog type goes out and comes back identical, with its key and headers; invalid events
-//! never reach the topic; the non-blocking path reports every event.
+//! never reach the topic; the non-blocking path reports every event; only the last handle
+//! closes.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use auditlog_event::synth::{Synth, SynthConfig};
 use auditlog_event::{decode, AuditEvent, KnownEvent};
-use auditlog_producer::{EmitError, KafkaConfig, OnFull, Producer, ProducerConfig};
+use auditlog_producer::{CloseError, EmitError, KafkaConfig, OnFull, Producer, ProducerConfig};
 
 async fn topic(prefix: &str) -> KafkaConfig {
     let name = auditlog_testkit::unique_name(prefix);
@@ -27,9 +28,7 @@ async fn topic(prefix: &str) -> KafkaConfig {
 #[tokio::test]
 async fn every_catalog_type_round_trips_with_key_and_headers() {
     let kafka = topic("producer_rt").await;
-    let producer = Producer::new(&kafka, &ProducerConfig::default())
-        .await
-        .unwrap();
+    let producer = Producer::builder(&kafka).build().await.unwrap();
     let mut synth = Synth::new(SynthConfig {
         seed: 1,
         workspaces: 5,
@@ -50,7 +49,7 @@ async fn every_catalog_type_round_trips_with_key_and_headers() {
         Err(EmitError::Invalid(e)) => assert_eq!(e.field, "targets[0].id"),
         other => panic!("{other:?}"),
     }
-    let report = producer.close(Duration::from_secs(10)).await;
+    let report = producer.close(Duration::from_secs(10)).await.unwrap();
     assert!(report.undelivered.is_empty(), "{report:?}");
 
     let records = tokio::task::spawn_blocking(move || {
@@ -86,9 +85,7 @@ async fn every_catalog_type_round_trips_with_key_and_headers() {
 #[tokio::test]
 async fn one_workspace_keeps_its_order_on_one_partition() {
     let kafka = topic("producer_order").await;
-    let producer = Producer::new(&kafka, &ProducerConfig::default())
-        .await
-        .unwrap();
+    let producer = Producer::builder(&kafka).build().await.unwrap();
     let mut synth = Synth::new(SynthConfig {
         seed: 2,
         workspaces: 1,
@@ -96,7 +93,7 @@ async fn one_workspace_keeps_its_order_on_one_partition() {
     });
     let events: Vec<_> = (0..200).map(|_| synth.next_event()).collect();
     for e in &events {
-        producer.enqueue(e).await.unwrap();
+        producer.enqueue(e, OnFull::Wait).await.unwrap();
     }
     assert!(producer.flush(Duration::from_secs(10)).await.is_complete());
     let records = tokio::task::spawn_blocking(move || {
@@ -130,15 +127,18 @@ async fn try_enqueue_reports_every_event_and_a_full_buffer() {
         linger: Duration::from_millis(50),
         ..ProducerConfig::default()
     };
-    let producer = Producer::with_callback(&kafka, &cfg, move |r| {
-        let mut s = seen.lock().unwrap();
-        match r {
-            Ok(_) => s.0 += 1,
-            Err(_) => s.1 += 1,
-        }
-    })
-    .await
-    .unwrap();
+    let producer = Producer::builder(&kafka)
+        .config(&cfg)
+        .on_delivery(move |r| {
+            let mut s = seen.lock().unwrap();
+            match r {
+                Ok(_) => s.0 += 1,
+                Err(_) => s.1 += 1,
+            }
+        })
+        .build()
+        .await
+        .unwrap();
     let mut synth = Synth::new(SynthConfig::default());
     let (mut accepted, mut full) = (0, 0);
     for _ in 0..2000 {
@@ -149,18 +149,54 @@ async fn try_enqueue_reports_every_event_and_a_full_buffer() {
         }
     }
     assert!(full > 0, "a 50-event buffer fills up");
-    // With on_full = error, enqueue fails the same way instead of waiting.
+    // With OnFull::Error, enqueue fails the same way instead of waiting.
     while producer.in_flight() < 50 {
         let _ = producer
             .try_enqueue(&synth.next_event())
             .map(|()| accepted += 1);
     }
     assert!(matches!(
-        producer.enqueue(&synth.next_event()).await,
+        producer.enqueue(&synth.next_event(), OnFull::Error).await,
         Err(EmitError::QueueFull { .. })
     ));
+    // With OnFull::Wait it waits for room, whatever the configured on_full (error here).
+    producer
+        .enqueue(&synth.next_event(), OnFull::Wait)
+        .await
+        .unwrap();
+    accepted += 1;
     let report = producer.flush(Duration::from_secs(10)).await;
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.delivered, accepted as u64);
     assert_eq!(*outcomes.lock().unwrap(), (accepted, 0));
+}
+
+#[tokio::test]
+async fn close_refuses_while_clones_remain_and_then_reports_everything() {
+    let kafka = topic("producer_close").await;
+    let producer = Producer::builder(&kafka).build().await.unwrap();
+    let clone = producer.clone();
+    let mut synth = Synth::new(SynthConfig::default());
+    clone
+        .enqueue(&synth.next_event(), OnFull::Wait)
+        .await
+        .unwrap();
+    // A clone is open: nothing is flushed or closed, and this handle comes back usable.
+    let producer = match producer.close(Duration::from_secs(10)).await {
+        Err(CloseError::Shared { clones, producer }) => {
+            assert_eq!(clones, 1);
+            producer
+        }
+        other => panic!("{other:?}"),
+    };
+    producer.emit(&synth.next_event()).await.unwrap();
+    clone
+        .enqueue(&synth.next_event(), OnFull::Wait)
+        .await
+        .unwrap();
+    drop(clone);
+    // The last handle closes: the report covers what every clone enqueued.
+    let report = producer.close(Duration::from_secs(10)).await.unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered, 3);
 }

@@ -19,7 +19,11 @@ async fn new_fails_within_the_startup_timeout_when_no_broker_listens() {
         ..ProducerConfig::default()
     };
     let started = Instant::now();
-    let err = Producer::new(&kafka, &cfg).await.unwrap_err();
+    let err = Producer::builder(&kafka)
+        .config(&cfg)
+        .build()
+        .await
+        .unwrap_err();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(matches!(err, ProducerError::Unreachable { .. }), "{err:?}");
@@ -38,9 +42,7 @@ async fn new_names_a_missing_topic() {
         topic: "no-such-topic".into(),
         ..KafkaConfig::default()
     };
-    let err = Producer::new(&kafka, &ProducerConfig::default())
-        .await
-        .unwrap_err();
+    let err = Producer::builder(&kafka).build().await.unwrap_err();
     assert!(
         matches!(err, ProducerError::TopicMissing { ref topic, .. } if topic == "no-such-topic"),
         "{err:?}"
@@ -60,7 +62,11 @@ async fn emit_fails_within_the_delivery_timeout_when_the_broker_is_gone() {
         delivery_timeout: Duration::from_secs(3),
         ..ProducerConfig::default()
     };
-    let producer = Producer::new(&kafka, &cfg).await.unwrap();
+    let producer = Producer::builder(&kafka)
+        .config(&cfg)
+        .build()
+        .await
+        .unwrap();
     let mut synth = Synth::new(SynthConfig::default());
     producer.emit(&synth.next_event()).await.unwrap();
 
@@ -82,7 +88,7 @@ async fn emit_fails_within_the_delivery_timeout_when_the_broker_is_gone() {
     for e in &more {
         producer.try_enqueue(e).unwrap();
     }
-    let report = producer.close(Duration::from_millis(500)).await;
+    let report = producer.close(Duration::from_millis(500)).await.unwrap();
     let mut want: Vec<_> = std::iter::once(event.event_id)
         .chain(more.iter().map(|e| e.event_id))
         .collect();

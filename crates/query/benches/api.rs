@@ -241,7 +241,11 @@ async fn main() -> Result<()> {
             admin_token: "bench-admin-token-0123456789".into(),
             ..ApiConfig::default()
         };
-        let state = AppState::new(&cfg, ch.client());
+        let state = AppState::new(
+            &cfg,
+            ch.client(),
+            auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS),
+        );
         let token = state.tokens.create(ws, "bench").await?.token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

@@ -14,9 +14,14 @@
 //! use auditlog_query::api::{app, serve, AppState};
 //! let cfg = auditlog_query::ApiConfig::default();
 //! let ch = auditlog_store::ClickHouseConfig::default();
+//! // The process's one metrics recorder (the binary's job), rendering `/metrics`.
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+//!     .install_recorder()
+//!     .expect("no other recorder installed");
 //! let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
 //! let limits = serve::Limits::from_config(&cfg);
-//! serve::serve(listener, app(AppState::new(&cfg, ch.client())), limits, std::future::pending()).await;
+//! let state = AppState::new(&cfg, ch.client(), prometheus);
+//! serve::serve(listener, app(state), limits, std::future::pending()).await;
 //! // serve() hands handlers the peer address (failed authentications are limited by it).
 //! # Ok(())
 //! # }

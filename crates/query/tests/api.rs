@@ -1044,7 +1044,11 @@ async fn clickhouse_down_is_503_with_retry_after() {
         admin_token: ADMIN.into(),
         ..Default::default()
     };
-    let app = auditlog_query::api::app(auditlog_query::api::AppState::new(&cfg, ch.client()));
+    let app = auditlog_query::api::app(auditlog_query::api::AppState::new(
+        &cfg,
+        ch.client(),
+        auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS),
+    ));
     let h = Harness {
         ch: ch.clone(),
         client: ch.client(),

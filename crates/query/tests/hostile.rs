@@ -172,7 +172,8 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 /// Connections the server has accepted so far (this process's metrics).
 fn accepted() -> f64 {
-    let text = auditlog_query::api::metrics::prometheus().render();
+    let text =
+        auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS).render();
     sample(
         &text,
         "auditlog_api_connections_accepted_total{listener=\"api\"}",
@@ -292,7 +293,8 @@ async fn idle_and_half_sent_connections_neither_block_nor_linger() {
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["clickhouse"], "ok");
     assert!(took < Duration::from_secs(2), "{took:?}");
-    let text = auditlog_query::api::metrics::prometheus().render();
+    let text =
+        auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS).render();
     let open = sample(&text, "auditlog_api_connections_open{listener=\"api\"}").unwrap();
     assert!(
         opened < idle && open >= (IDLE + KEEPALIVE) as f64,
@@ -504,7 +506,11 @@ async fn metrics_listen_moves_metrics_to_their_own_listener() {
         metrics_listen: "127.0.0.1:1".into(),
         ..ApiConfig::default()
     };
-    let state = AppState::new(&cfg, ch.client());
+    let state = AppState::new(
+        &cfg,
+        ch.client(),
+        auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS),
+    );
     let metrics = Server::start(metrics_app(&state), Limits::metrics_listener(&cfg)).await;
     let main = Server::start(app(state), Limits::from_config(&cfg)).await;
     let r = get(&main.addr, "/metrics", None).await;
@@ -556,7 +562,11 @@ fn hung_app(url: String, query_timeout: Duration) -> Router {
         query_timeout,
         ..ApiConfig::default()
     };
-    app(AppState::new(&cfg, ch.client()))
+    app(AppState::new(
+        &cfg,
+        ch.client(),
+        auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS),
+    ))
 }
 
 #[tokio::test]

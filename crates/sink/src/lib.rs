@@ -12,10 +12,15 @@
 //!
 //! ```no_run
 //! # async fn f() -> auditlog_sink::Result<()> {
+//! // The process's one metrics recorder (the binary's job), rendering `/metrics`.
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+//!     .install_recorder()
+//!     .expect("no other recorder installed");
 //! let summary = auditlog_sink::run(
 //!     &auditlog_producer::KafkaConfig::default(),
 //!     &auditlog_store::ClickHouseConfig::default(),
 //!     &auditlog_sink::SinkConfig::default(),
+//!     prometheus,
 //!     async { let _ = tokio::signal::ctrl_c().await; },
 //! ).await?;
 //! println!("{} rows inserted", summary.inserted);

@@ -1,4 +1,5 @@
-//! Observability: metric names, the Prometheus recorder, `/metrics` and the health endpoints.
+//! Observability: metric names, their buckets and descriptions, `/metrics` and the health
+//! endpoints. The Prometheus recorder is the binary's (`auditlog consume` installs it).
 //!
 //! - `GET /health/live`: 200 while the consume, pipeline and write loops run; 503 when one of
 //!   them stopped or has been stuck (no progress and not waiting on the next step) for
@@ -16,7 +17,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -24,7 +25,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::Consumer as _;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -97,31 +98,29 @@ pub const PROBE_DEADLINE: Duration = Duration::from_secs(2);
 /// A loop that neither progressed nor waited on the next step for this long is stuck.
 pub const STUCK_AFTER: Duration = Duration::from_secs(120);
 
-/// The process-wide Prometheus recorder (installed on first use), with every consumer metric
-/// described and present (at zero) from the start.
-pub fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let rows = [1.0, 10.0, 100.0, 1_000.0, 5_000.0, 10_000.0, 50_000.0];
-            let bytes = [1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6];
-            let secs = [
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ];
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(BATCH_ROWS.into()), &rows)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_BYTES.into()), &bytes))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SECONDS.into()), &secs))
-                .unwrap_or_else(|_| PrometheusBuilder::new());
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            // Another recorder may already be installed (embedding, tests): keep ours local then.
-            let _ = metrics::set_global_recorder(recorder);
-            describe();
-            register_zeros();
-            handle
-        })
-        .clone()
+/// Histogram buckets of the consumer's histograms, for the recorder the binary installs.
+pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
+    (
+        BATCH_ROWS,
+        &[1.0, 10.0, 100.0, 1_000.0, 5_000.0, 10_000.0, 50_000.0],
+    ),
+    (BATCH_BYTES, &[1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6]),
+    (
+        BATCH_SECONDS,
+        &[
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ],
+    ),
+];
+
+/// Describes every consumer metric to the installed recorder and creates its series at zero
+/// (once per process; later calls do nothing). The recorder is the binary's: install it first.
+pub fn register() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        describe();
+        register_zeros();
+    });
 }
 
 fn describe() {
@@ -699,11 +698,12 @@ async fn live(State(h): State<Arc<Health>>) -> impl IntoResponse {
     (code, Json(l))
 }
 
-/// Binds `listen` and serves `/metrics`, `/health`, `/health/ready` and `/health/live` until
-/// `stop` turns true.
+/// Binds `listen` and serves `/metrics` (rendered by `prom`), `/health`, `/health/ready` and
+/// `/health/live` until `stop` turns true.
 pub async fn serve(
     listen: &str,
     health_state: Arc<Health>,
+    prom: PrometheusHandle,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let addr: SocketAddr = listen.parse().map_err(|_| Error::Config {
@@ -716,7 +716,6 @@ pub async fn serve(
             addr: listen.to_owned(),
             source,
         })?;
-    let prom = prometheus();
     let app = Router::new()
         .route("/metrics", get(move || async move { prom.render() }))
         .route("/health", get(health))
@@ -872,7 +871,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_metric_has_help_and_exists_at_zero() {
-        let handle = prometheus();
+        let handle = auditlog_testkit::prometheus(HISTOGRAM_BUCKETS);
+        register();
         let text = handle.render();
         for name in ALL.iter().filter(|n| **n != LAG) {
             assert!(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use auditlog_producer::KafkaConfig;
 use auditlog_store::ClickHouseConfig;
+use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::RuntimeFlavor;
@@ -44,12 +45,15 @@ pub struct Summary {
 }
 
 /// Runs the consumer until `shutdown` completes, then flushes, commits and returns.
+/// `prometheus` renders `/metrics`: the handle of the process's recorder, installed by the
+/// caller before (with [`observe::HISTOGRAM_BUCKETS`]).
 ///
 /// Needs a multi-threaded Tokio runtime (the rebalance hand-off blocks one worker).
 pub async fn run(
     kafka: &KafkaConfig,
     clickhouse: &ClickHouseConfig,
     cfg: &SinkConfig,
+    prometheus: PrometheusHandle,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary> {
     cfg.validate()?;
@@ -66,14 +70,20 @@ pub async fn run(
     let writer = ClickHouseWriter::new(client.clone(), &kafka.topic);
     let health = Arc::new(Health::new(&cfg.group_id, &kafka.topic, &kafka.brokers));
     let (stop_tx, stop_rx) = watch::channel(false);
+    observe::register();
     let server = if cfg.metrics_listen.is_empty() {
         None
     } else {
-        let s = observe::serve(&cfg.metrics_listen, health.clone(), stop_rx.clone()).await?;
+        let s = observe::serve(
+            &cfg.metrics_listen,
+            health.clone(),
+            prometheus,
+            stop_rx.clone(),
+        )
+        .await?;
         info!(listen = %cfg.metrics_listen, "serving /metrics, /health, /health/ready and /health/live");
         Some(s)
     };
-    let _ = observe::prometheus();
 
     // The consumer exists (not subscribed) from the start so the health checks can ask the
     // broker while startup waits for ClickHouse.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
 use auditlog_event::{Actor, AuditEvent, KnownEvent, Payload, Target};
-use auditlog_producer::{KafkaConfig, Producer, ProducerConfig};
+use auditlog_producer::{KafkaConfig, Producer};
 use ingest_support::{Guard, World};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -149,7 +149,7 @@ async fn payload_bytes_survive_emit_producer_consume_and_every_read() -> Result<
         topic: w.topic.clone(),
         ..KafkaConfig::default()
     };
-    let producer = Producer::new(&kafka, &ProducerConfig::default()).await?;
+    let producer = Producer::builder(&kafka).build().await?;
     for i in 0..PAYLOADS.len() {
         let (req, resp) = payloads(i);
         let c = format!("lib-{i}");
@@ -164,7 +164,7 @@ async fn payload_bytes_survive_emit_producer_consume_and_every_read() -> Result<
         producer.emit(&event).await?;
         sent.insert(c, (req, resp));
     }
-    let report = producer.close(Duration::from_secs(10)).await;
+    let report = producer.close(Duration::from_secs(10)).await?;
     ensure!(report.undelivered.is_empty(), "{report:?}");
 
     let _consumer = Guard(Some(w.spawn_consumer("a")?));

@@ -35,7 +35,9 @@ impl Emitter {
             client_id: "auditlog-faults".into(),
             ..ProducerConfig::default()
         };
-        let inner = Producer::new(&kafka, &cfg)
+        let inner = Producer::builder(&kafka)
+            .config(&cfg)
+            .build()
             .await
             .context("create producer")?;
         Ok(Self { inner })

@@ -16,7 +16,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
+mod metrics;
 pub mod tls;
+
+pub use metrics::prometheus;
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).
 pub fn clickhouse_url() -> String {

@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, Result};
 use clap::Args;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 
@@ -11,11 +12,13 @@ use crate::config::Config;
 pub struct ConsumeArgs {}
 
 /// Runs the consumer until SIGTERM/SIGINT.
-pub async fn run(cfg: &Config, _args: ConsumeArgs) -> Result<()> {
+/// `prometheus` renders `/metrics`.
+pub async fn run(cfg: &Config, _args: ConsumeArgs, prometheus: PrometheusHandle) -> Result<()> {
     let summary = auditlog_sink::run(
         &cfg.kafka,
         &cfg.clickhouse,
         &cfg.consumer,
+        prometheus,
         shutdown_signal(),
     )
     .await

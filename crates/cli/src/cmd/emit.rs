@@ -80,12 +80,15 @@ pub async fn run(cfg: &Config, args: EmitArgs) -> Result<()> {
     crate::preflight::brokers(&cfg.kafka).await?;
     let tally = Arc::new(Tally::default());
     let seen = Arc::clone(&tally);
-    let producer = Producer::with_callback(&cfg.kafka, &cfg.producer, move |r| {
-        let counter = if r.is_ok() { &seen.acked } else { &seen.failed };
-        counter.fetch_add(1, Ordering::Relaxed);
-    })
-    .await
-    .with_context(|| format!("connecting to Kafka at {}", cfg.kafka.brokers))?;
+    let producer = Producer::builder(&cfg.kafka)
+        .config(&cfg.producer)
+        .on_delivery(move |r| {
+            let counter = if r.is_ok() { &seen.acked } else { &seen.failed };
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .await
+        .with_context(|| format!("connecting to Kafka at {}", cfg.kafka.brokers))?;
 
     let progress = progress_bar(total);
     let started = Instant::now();
@@ -97,7 +100,8 @@ pub async fn run(cfg: &Config, args: EmitArgs) -> Result<()> {
             tokio::time::sleep_until(due.into()).await;
         }
         match item {
-            Ok(event) => match producer.enqueue(&event).await {
+            // A full buffer: wait for room or fail the line, as `producer.on_full` says.
+            Ok(event) => match producer.enqueue(&event, cfg.producer.on_full).await {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     refused += 1;
@@ -126,7 +130,7 @@ pub async fn run(cfg: &Config, args: EmitArgs) -> Result<()> {
     progress.set_message("waiting for acknowledgements");
     let report = producer
         .close(cfg.producer.delivery_timeout + Duration::from_secs(5))
-        .await;
+        .await?;
     progress.finish_and_clear();
 
     let took = started.elapsed();

@@ -5,6 +5,7 @@
 use anyhow::{Context as _, Result};
 use auditlog_query::api::serve::{self, Limits};
 use clap::Args;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -20,14 +21,15 @@ pub struct ServeArgs {
 
 /// Runs until SIGTERM or SIGINT, then finishes the requests in flight (at most
 /// `api.shutdown_timeout`).
-pub async fn run(cfg: &Config, args: ServeArgs) -> Result<()> {
+/// `/metrics` renders `prometheus`.
+pub async fn run(cfg: &Config, args: ServeArgs, prometheus: PrometheusHandle) -> Result<()> {
     let listen = args.listen.unwrap_or_else(|| cfg.api.listen.clone());
     if cfg.api.admin_token.is_empty() {
         info!("api.admin_token is empty: admin endpoints answer 401");
     }
     // A TLS setting ClickHouse refuses stops startup, naming it (ClickHouse down does not).
     cfg.clickhouse.check_tls().await?;
-    let state = auditlog_query::api::AppState::new(&cfg.api, cfg.clickhouse.client());
+    let state = auditlog_query::api::AppState::new(&cfg.api, cfg.clickhouse.client(), prometheus);
     let metrics = (!cfg.api.metrics_listen.is_empty()).then(|| {
         (
             auditlog_query::api::metrics_app(&state),

@@ -1,8 +1,8 @@
 //! Prometheus metrics of the API, every label bounded: requests by matched route (or
 //! `unmatched`), method (the standard ones, anything else `other`) and status; connections by
-//! listener and close reason.
+//! listener and close reason. The Prometheus recorder is the binary's (`auditlog serve`
+//! installs it); [`AppState::new`](super::AppState::new) takes its handle.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -10,7 +10,6 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics::Unit;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests served, by `route`, `method`, `status`.
 pub const REQUESTS: &str = "auditlog_api_requests_total";
@@ -44,30 +43,8 @@ const BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
-/// The process's Prometheus handle, installing the global recorder on first use. If another
-/// recorder is already installed, a detached one is returned (its output stays empty).
-/// Describes the API's metrics either way.
-pub fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    let handle = HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new();
-            let builder =
-                match builder.set_buckets_for_metric(Matcher::Full(DURATION.into()), BUCKETS) {
-                    Ok(b) => b,
-                    Err(_) => PrometheusBuilder::new(),
-                };
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder is already installed; /metrics stays empty");
-            }
-            handle
-        })
-        .clone();
-    describe();
-    handle
-}
+/// Histogram buckets of the API's histograms, for the recorder the binary installs.
+pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[(DURATION, BUCKETS)];
 
 /// `# HELP` text of every API metric.
 pub fn describe() {

@@ -61,14 +61,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `cfg`, reading through `client` (bound to the audit database).
-    pub fn new(cfg: &ApiConfig, client: clickhouse::Client) -> Self {
+    /// State for `cfg`, reading through `client` (bound to the audit database); `/metrics`
+    /// renders `prometheus`, the handle of the process's recorder (installed by the caller,
+    /// with [`metrics::HISTOGRAM_BUCKETS`]). Describes the API's metrics to that recorder.
+    pub fn new(cfg: &ApiConfig, client: clickhouse::Client, prometheus: PrometheusHandle) -> Self {
+        metrics::describe();
         Self {
             reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout),
             tokens: Tokens::new(client, cfg.token_cache).remember_refused(cfg.unknown_token_cache),
             cursor_key: CursorKey::new(&cfg.cursor_secret),
             admin_hash: auth::admin_hash(&cfg.admin_token),
-            prometheus: metrics::prometheus(),
+            prometheus,
             query_timeout: cfg.query_timeout,
             health_timeout: cfg.health_timeout,
             metrics_on_main: cfg.metrics_listen.is_empty(),

@@ -101,7 +101,11 @@ impl Harness {
             admin_token: ADMIN.into(),
             ..api
         };
-        let app = app(AppState::new(&cfg, client.clone()));
+        let app = app(AppState::new(
+            &cfg,
+            client.clone(),
+            auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS),
+        ));
         Self { ch, client, app }
     }
 
