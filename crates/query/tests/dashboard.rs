@@ -19,7 +19,12 @@ async fn the_page_carries_the_catalog_and_the_api_filter_parameters() {
         url: "http://127.0.0.1:9".into(),
         ..Default::default()
     };
-    let app = app(AppState::new(&ApiConfig::default(), ch.client()));
+    let prometheus = auditlog_testkit::prometheus(auditlog_query::api::metrics::HISTOGRAM_BUCKETS);
+    let app = app(AppState::new(
+        &ApiConfig::default(),
+        ch.client(),
+        prometheus,
+    ));
     let resp = app
         .oneshot(Request::get("/").body(Body::empty()).unwrap())
         .await
