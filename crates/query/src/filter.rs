@@ -3,8 +3,8 @@
 
 use auditlog_event::{ActorType, EventType, OutcomeStatus};
 use chrono::{DateTime, TimeZone, Utc};
-use sha2::{Digest, Sha256};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::params::Params;

@@ -218,9 +218,7 @@ pub async fn health_ready(State(s): State<Arc<AppState>>) -> Response {
     match check_clickhouse(&s).await.0 {
         Ok(()) => Json(Ready {
             status: Up::Ok,
-            checks: ReadyChecks {
-                clickhouse: Up::Ok,
-            },
+            checks: ReadyChecks { clickhouse: Up::Ok },
         })
         .into_response(),
         Err(st) => unavailable(Unready {

@@ -111,9 +111,14 @@ impl Modify for Finish {
             components.add_security_scheme(name, SecurityScheme::Http(http));
         }
         for item in doc.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
                 op.responses.responses.insert(
                     "431".to_owned(),
@@ -135,16 +140,18 @@ fn error_doc(status: StatusCode) -> utoipa::openapi::Response {
         .iter()
         .map(|c| format!("`{}`: {}.", c.as_str(), c.when()))
         .collect();
-    let example = codes.first().map(|c| {
-        json!({"error": {"code": c.as_str(), "message": example_message(*c)}})
-    });
-    let mut r = ResponseBuilder::new().description(description.join(" ")).content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("Error")))
-            .example(example)
-            .build(),
-    );
+    let example = codes
+        .first()
+        .map(|c| json!({"error": {"code": c.as_str(), "message": example_message(*c)}}));
+    let mut r = ResponseBuilder::new()
+        .description(description.join(" "))
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .example(example)
+                .build(),
+        );
     let integer = || ObjectBuilder::new().schema_type(Type::Integer).build();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         r = r.header(
@@ -160,7 +167,9 @@ fn error_doc(status: StatusCode) -> utoipa::openapi::Response {
             "Retry-After",
             HeaderBuilder::new()
                 .schema(integer())
-                .description(Some("Seconds until one more failure is allowed (at least 1)."))
+                .description(Some(
+                    "Seconds until one more failure is allowed (at least 1).",
+                ))
                 .build(),
         );
     }
@@ -185,7 +194,9 @@ fn example_message(code: ErrorCode) -> &'static str {
         ErrorCode::NotFound => "event_id: no event 0190f3b2-7c1e-7000-8000-000000000000",
         ErrorCode::MethodNotAllowed => "method not allowed on this route",
         ErrorCode::Unprocessable => "plan: enterprise needs days (1 to 36500) or unlimited",
-        ErrorCode::TooManyRequests => "too many failed authentications from this address; retry in 1 s with a valid token",
+        ErrorCode::TooManyRequests => {
+            "too many failed authentications from this address; retry in 1 s with a valid token"
+        }
         ErrorCode::HeadersTooLarge => "headers: 101 header fields, at most 100",
         ErrorCode::Internal => "internal error",
         ErrorCode::Unavailable => "the event store is unavailable; retry later",
@@ -375,7 +386,7 @@ mod tests {
     use crate::api::admin::TOKEN_LIST_PARAMS;
     use crate::api::events::{CountsQuery, ExportQuery, ListQuery};
     use crate::api::extract::ReadQuery;
-    use crate::filter::{DEFAULT_LIMIT, MAX_LIMIT};
+    use crate::filter::{DEFAULT_LIMIT, MAX_EVENT_ENTRIES, MAX_LIMIT};
     use crate::reader::Summary;
 
     const METHODS: [&str; 4] = ["get", "put", "post", "delete"];
@@ -480,6 +491,19 @@ mod tests {
             .clone();
         assert_eq!(limit["maximum"], MAX_LIMIT);
         assert_eq!(limit["default"], DEFAULT_LIMIT);
+        let described = |name: &str| -> String {
+            doc["paths"]["/v1/events"]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()["description"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(described("limit").contains(&format!("1..={MAX_LIMIT}, default {DEFAULT_LIMIT}")));
+        assert!(described("event").contains(&format!("at most {MAX_EVENT_ENTRIES} entries")));
     }
 
     #[test]
@@ -558,7 +582,12 @@ mod tests {
         routed.sort();
         routed.dedup();
         assert_eq!(
-            parsed.paths.paths.keys().map(String::as_str).collect::<Vec<_>>(),
+            parsed
+                .paths
+                .paths
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
             routed
         );
         let mut all = Vec::new();
@@ -572,7 +601,10 @@ mod tests {
         }
         for (method, path, op) in operations(&doc) {
             assert!(METHODS.contains(&method.as_str()), "{method} {path}");
-            assert!(op["summary"].as_str().is_some_and(|s| !s.contains('\n')), "{method} {path}");
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.contains('\n')),
+                "{method} {path}"
+            );
             let security = op["security"].as_array().unwrap();
             let scheme = security[0].as_object().unwrap().keys().next().cloned();
             match scheme.as_deref() {
@@ -647,11 +679,17 @@ mod tests {
         for text in [&minimal, &full] {
             let e = auditlog_event::decode(text.as_bytes()).unwrap();
             let listed = serde_json::to_value(Summary::from(&e)).unwrap();
-            let errors: Vec<String> = event_v.iter_errors(&listed).map(|e| e.to_string()).collect();
+            let errors: Vec<String> = event_v
+                .iter_errors(&listed)
+                .map(|e| e.to_string())
+                .collect();
             assert!(errors.is_empty(), "{listed}: {errors:?}");
             let mut shown: Value = serde_json::from_slice(&e.to_json_bytes()).unwrap();
             shown["inserted_at"] = json!(crate::filter::rfc3339_ms(1_767_225_600_123));
-            let errors: Vec<String> = detail_v.iter_errors(&shown).map(|e| e.to_string()).collect();
+            let errors: Vec<String> = detail_v
+                .iter_errors(&shown)
+                .map(|e| e.to_string())
+                .collect();
             assert!(errors.is_empty(), "{shown}: {errors:?}");
         }
         // The minimal event written has exactly the required fields, at every level.
@@ -664,10 +702,17 @@ mod tests {
             ("/properties/context", &listed["context"]),
             ("/properties/outcome", &listed["outcome"]),
         ] {
-            assert_eq!(keys(value), required(event.pointer(pointer).unwrap()), "{pointer}");
+            assert_eq!(
+                keys(value),
+                required(event.pointer(pointer).unwrap()),
+                "{pointer}"
+            );
         }
         // The list never carries payloads; the detail always does.
         assert!(event["properties"].get("request").is_none());
-        assert!(detail["required"].as_array().unwrap().contains(&json!("request")));
+        assert!(detail["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("request")));
     }
 }
