@@ -13,9 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{json_rejection, path_rejection};
 use super::events::{plan_json, plan_names, WorkspacePlanBody};
-use super::openapi::{
-    BadRequest, Internal, NotFound, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
-};
+use super::openapi::{NotFound, Unprocessable, V1Errors};
 use super::{auth, AppState};
 use crate::params::Params;
 use crate::tokens::{check_text, check_workspace_id, expiry_at, expiry_in, NewToken, TokenInfo};
@@ -124,11 +122,7 @@ fn params(raw: Option<&str>, allowed: &[&str]) -> Result<Params> {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "The plan.", body = WorkspacePlanBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn get_plan(
@@ -155,12 +149,8 @@ pub async fn get_plan(
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "The new plan.", body = WorkspacePlanBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn put_plan(
@@ -190,11 +180,7 @@ pub async fn put_plan(
     security(("adminToken" = [])),
     responses(
         (status = 201, description = "Created.", body = NewToken),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn create_token(
@@ -235,11 +221,7 @@ pub async fn create_token(
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "The tokens.", body = TokenListBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn list_tokens(
@@ -267,12 +249,8 @@ pub async fn list_tokens(
     security(("adminToken" = [])),
     responses(
         (status = 204, description = "Revoked (also when it already was)."),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn revoke_token(

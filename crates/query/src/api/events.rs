@@ -16,9 +16,7 @@ use uuid::Uuid;
 
 use super::error::path_rejection;
 use super::extract::{Filtered, ReadQuery};
-use super::openapi::{
-    BadRequest, Internal, NotFound, TooManyRequests, Unauthorized, Unavailable, EVENT,
-};
+use super::openapi::{NotFound, V1Errors, EVENT};
 use super::{auth, AppState};
 use crate::filter::{
     limit_from_params, one_of, Filter, FilterParams, Order, OrderParam, PageParams,
@@ -91,11 +89,7 @@ pub fn plan_json(p: &auditlog_store::WorkspacePlan) -> WorkspacePlanBody {
     security(("workspaceToken" = [])),
     responses(
         (status = 200, description = "The plan.", body = WorkspacePlanBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn workspace(
@@ -170,11 +164,7 @@ impl ReadQuery for ListQuery {
     security(("workspaceToken" = [])),
     responses(
         (status = 200, description = "A page.", body = ListBody<'static>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn list(State(s): State<Arc<AppState>>, req: Filtered<ListQuery>) -> Result<Response> {
@@ -218,12 +208,8 @@ pub async fn list(State(s): State<Arc<AppState>>, req: Filtered<ListQuery>) -> R
     security(("workspaceToken" = [])),
     responses(
         (status = 200, description = "The event.", body = ref("#/components/schemas/EventDetail")),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn detail(
@@ -272,11 +258,7 @@ pub struct CountsBody {
     security(("workspaceToken" = [])),
     responses(
         (status = 200, description = "The counts.", body = CountsBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn counts(
@@ -405,11 +387,7 @@ impl ReadQuery for ExportQuery {
                 (String = "application/x-ndjson"),
             )
         ),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        V1Errors,
     )
 )]
 pub async fn export(

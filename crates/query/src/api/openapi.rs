@@ -8,6 +8,7 @@
 //! have no `const`, `if`/`then`/`else` or `not` and would drop those rules. The document is
 //! built once, on first use.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -17,7 +18,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type,
 };
-use utoipa::{Modify, OpenApi, ToResponse};
+use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 
 use super::error::{ErrorBody, ErrorCode, RETRY_AFTER_SECS};
 use super::{admin, events, health};
@@ -234,6 +235,31 @@ error_responses! {
     HeadersTooLarge = REQUEST_HEADER_FIELDS_TOO_LARGE;
     Internal = INTERNAL_SERVER_ERROR;
     Unavailable = SERVICE_UNAVAILABLE;
+}
+
+/// The error responses every `/v1` operation can answer: 400, 401, 429, 500 and 503 (its own,
+/// such as a 404, are listed beside it; the 431 of every route is added by [`Finish`]).
+#[derive(Debug)]
+pub struct V1Errors;
+
+impl IntoResponses for V1Errors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        [
+            (StatusCode::BAD_REQUEST, "BadRequest"),
+            (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal"),
+            (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+        ]
+        .into_iter()
+        .map(|(status, name)| {
+            (
+                status.as_u16().to_string(),
+                RefOr::Ref(Ref::from_response_name(name)),
+            )
+        })
+        .collect()
+    }
 }
 
 /// Fields the API always writes although a producer may leave them out (they have defaults),
