@@ -545,6 +545,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_formats_are_the_parsed_ones() {
+        for f in [ExportFormat::Csv, ExportFormat::Ndjson] {
+            let name = serde_json::to_value(f).unwrap();
+            let q = format!("format={}", name.as_str().unwrap());
+            assert!(
+                Format::from_params(&Params::parse(Some(&q)).unwrap()).is_ok(),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
     fn csv_raw_takes_true_or_false_with_csv_only() {
         let f = |q: &str| Format::from_params(&Params::parse(Some(q)).unwrap());
         assert!(matches!(f("format=csv"), Ok(Format::Csv { raw: false })));
