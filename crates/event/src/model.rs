@@ -156,6 +156,7 @@ pub struct Actor {
 
 /// The kinds of actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActorType {
     /// A person signed in to the dashboard.
@@ -245,6 +246,7 @@ impl Outcome {
 
 /// `success` or `failure`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// The mutation was applied.

@@ -3,7 +3,9 @@
 
 use auditlog_event::{ActorType, EventType, OutcomeStatus};
 use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::params::Params;
 use crate::{Error, Result};
@@ -22,7 +24,8 @@ const MIN_MS: i64 = -2_208_988_800_000; // 1900-01-01
 /// Latest accepted `since`/`until`.
 const MAX_MS: i64 = 10_413_792_000_000; // 2300-01-01
 
-/// Parameters of the filter (shared by list, counts and export).
+/// Parameters of the filter (shared by list, counts and export): the names of
+/// [`FilterParams`], in its order (a test checks).
 pub const FILTER_PARAMS: &[&str] = &[
     "event",
     "actor_type",
@@ -36,6 +39,69 @@ pub const FILTER_PARAMS: &[&str] = &[
     "outcome",
     "q",
 ];
+
+/// The filter parameters as documented (the OpenAPI document and docs/api.md's table come
+/// from these docs). An empty value counts as absent; values are at most [`MAX_VALUE_LEN`]
+/// bytes. [`Filter::from_params`] parses them.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterParams {
+    /// Comma-separated event types (`key.create`); an entry `resource.*` is every event of
+    /// that resource (`key.*`); at most 100 entries.
+    pub event: Option<String>,
+    /// Actor type: `user`, `root_key` or `system`.
+    #[param(inline)]
+    pub actor_type: Option<ActorType>,
+    /// Actor id, exact.
+    pub actor_id: Option<String>,
+    /// Type of a target, exact; with `target_id`, the same target has both.
+    pub target_type: Option<String>,
+    /// Id of a target, exact; with `target_type`, the same target has both.
+    pub target_id: Option<String>,
+    /// Bucket, exact.
+    pub bucket: Option<String>,
+    /// Inclusive lower bound of `time`: RFC 3339 or epoch milliseconds, 1900..2300; earlier
+    /// than `until`.
+    pub since: Option<String>,
+    /// Exclusive upper bound of `time`: RFC 3339 or epoch milliseconds, 1900..2300.
+    pub until: Option<String>,
+    /// Correlation id, exact.
+    pub correlation_id: Option<String>,
+    /// Outcome: `success` or `failure`.
+    #[param(inline)]
+    pub outcome: Option<OutcomeStatus>,
+    /// Case-insensitive substring of the description (UTF-8 aware).
+    pub q: Option<String>,
+}
+
+/// The `order` parameter of list and export, parsed by [`Order::from_params`].
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderParam {
+    /// `desc` (newest first, the default) or `asc`, by `(time, event_id)`.
+    #[param(inline, default = json!(Order::Desc))]
+    pub order: Option<Order>,
+}
+
+/// The page parameters of the list ([`limit_from_params`]; the cursor is checked by
+/// [`crate::cursor::CursorKey::decode`]).
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1..=1000, default 50.
+    #[param(minimum = 1, maximum = 1000, default = json!(DEFAULT_LIMIT))]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page (same filters and order); empty: the first page.
+    pub cursor: Option<String>,
+}
+
+/// A string parameter taking one of `values`.
+pub(crate) fn one_of(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
 
 /// Which events to read. Every field narrows the result; empty = no condition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,7 +133,8 @@ pub struct Filter {
 }
 
 /// Sort order by `(time, event_id)`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Order {
     /// Newest first (default).
     #[default]
@@ -301,6 +368,22 @@ mod tests {
         for l in ["0", "-1", "1001", "x", "1e3"] {
             let p = Params::parse(Some(&format!("limit={l}"))).unwrap();
             assert!(limit_from_params(&p).is_err(), "{l}");
+        }
+    }
+
+    #[test]
+    fn filter_params_are_the_documented_ones() {
+        let documented: Vec<String> = FilterParams::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(documented, FILTER_PARAMS);
+        // Each is parsed: a malformed value is an error naming it (so none is accepted and
+        // ignored).
+        for name in FILTER_PARAMS {
+            let q = format!("{name}={}", "%00");
+            let e = parse(&q).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{name}:")), "{q}: {e}");
         }
     }
 

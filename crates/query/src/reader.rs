@@ -104,7 +104,7 @@ struct Detail<'a> {
 }
 
 /// Event count of one type.
-#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct EventCount {
     /// Event type.
     pub event: String,

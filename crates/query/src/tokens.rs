@@ -46,7 +46,7 @@ pub const MAX_LIFETIME_DAYS: i64 = 36_500;
 pub const LOOKUPS: &str = "auditlog_api_token_lookups_total";
 
 /// A token just created: the only time the secret is visible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// Public id, to list and revoke.
     pub token_id: String,
@@ -55,11 +55,12 @@ pub struct NewToken {
     /// The workspace it reads.
     pub workspace_id: String,
     /// RFC 3339, `null`: never expires.
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
 }
 
 /// A stored token (without secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// Public id.
     pub token_id: String,
@@ -68,12 +69,16 @@ pub struct TokenInfo {
     /// Name.
     pub name: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339, `null`: never expires.
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
     /// RFC 3339, `null` while active.
+    #[schema(format = DateTime, required = true)]
     pub revoked_at: Option<String>,
-    /// RFC 3339 (to within [`LAST_USED_EVERY`]), `null`: never used.
+    /// RFC 3339 (to within a minute), `null`: never used.
+    #[schema(format = DateTime, required = true)]
     pub last_used_at: Option<String>,
 }
 

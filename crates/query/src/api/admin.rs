@@ -8,48 +8,86 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{json_rejection, path_rejection};
-use super::events::plan_json;
+use super::events::{plan_json, plan_names, WorkspacePlanBody};
+use super::openapi::{NotFound, Unprocessable, V1Errors};
 use super::{auth, AppState};
 use crate::params::Params;
-use crate::tokens::{check_text, check_workspace_id, expiry_at, expiry_in};
+use crate::tokens::{check_text, check_workspace_id, expiry_at, expiry_in, NewToken, TokenInfo};
 use crate::{Error, Result};
 
 type JsonBody<T> = std::result::Result<Json<T>, JsonRejection>;
 type PathParam = std::result::Result<Path<String>, PathRejection>;
 
-/// `PUT .../plan` body.
-#[derive(Debug, Deserialize)]
+/// `PUT .../plan` body: free and pro take nothing else; enterprise takes exactly one of
+/// `retention_days` or `unlimited`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PlanRequest, example = json!({"plan": "enterprise", "retention_days": 365}))]
 pub struct PlanBody {
-    /// `free` | `pro` | `enterprise`.
+    /// `free`, `pro` or `enterprise`.
+    #[schema(schema_with = plan_names)]
     pub plan: String,
-    /// Enterprise days.
+    /// Enterprise: days kept, 1..=36500.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 36500, nullable = false)]
     pub retention_days: Option<u32>,
-    /// Enterprise unlimited.
+    /// Enterprise: keep forever.
     #[serde(default)]
     pub unlimited: bool,
 }
 
 /// `POST /v1/admin/tokens` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TokenRequest, example = json!({"workspace_id": "ws_demo", "name": "ci", "expires_in": "90d"}))]
 pub struct TokenBody {
-    /// Workspace the token reads.
+    /// Workspace the token reads: the rule of events' `workspace_id` (not empty, at most 256
+    /// bytes, no whitespace or control characters).
     pub workspace_id: String,
     /// What it is for.
     #[serde(default)]
     pub name: String,
-    /// When it stops working (RFC 3339); `null` or absent: never, unless `expires_in`.
+    /// When the token stops working (RFC 3339, in the future, at most 36500 days ahead).
+    /// `null` or absent: never, unless `expires_in`. Not with `expires_in`.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
-    /// How long it works from now (`30d`, `12h`, `90min`); not with `expires_at`.
+    /// How long the token works from now: `30d`, `12h`, `90min` (1s to 36500 days). Not with
+    /// `expires_at`.
     #[serde(default)]
     pub expires_in: Option<String>,
+}
+
+/// The query parameters of the token list.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenListParams {
+    /// Only this workspace's tokens (empty: every workspace's).
+    pub workspace_id: Option<String>,
+}
+
+/// What the token list accepts: the names of [`TokenListParams`] (a test checks).
+pub const TOKEN_LIST_PARAMS: &[&str] = &["workspace_id"];
+
+/// The token list body.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenList)]
+pub struct TokenListBody {
+    /// Oldest first.
+    tokens: Vec<TokenInfo>,
+}
+
+/// The `{workspace_id}` path parameter, as documented.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WorkspacePath {
+    /// The workspace: the rule of events' `workspace_id` (not empty, at most 256 bytes, no
+    /// whitespace or control characters); anything else is a 400 naming `workspace_id`.
+    pub workspace_id: String,
 }
 
 /// A path parameter naming a token.
@@ -74,7 +112,19 @@ fn params(raw: Option<&str>, allowed: &[&str]) -> Result<Params> {
     Ok(p)
 }
 
-/// `GET /v1/admin/workspaces/{workspace_id}/plan`.
+/// A workspace's plan.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/workspaces/{workspace_id}/plan",
+    operation_id = "getPlan",
+    tag = "admin",
+    params(WorkspacePath),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The plan.", body = WorkspacePlanBody),
+        V1Errors,
+    )
+)]
 pub async fn get_plan(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -88,7 +138,21 @@ pub async fn get_plan(
     Ok(Json(plan_json(&plan)).into_response())
 }
 
-/// `PUT /v1/admin/workspaces/{workspace_id}/plan`.
+/// Set a workspace's plan; reads apply the new retention at once.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/workspaces/{workspace_id}/plan",
+    operation_id = "setPlan",
+    tag = "admin",
+    params(WorkspacePath),
+    request_body = PlanBody,
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The new plan.", body = WorkspacePlanBody),
+        (status = 422, response = Unprocessable),
+        V1Errors,
+    )
+)]
 pub async fn put_plan(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -106,7 +170,19 @@ pub async fn put_plan(
     Ok(Json(plan_json(&set)).into_response())
 }
 
-/// `POST /v1/admin/tokens`.
+/// Create a workspace token (the only time its secret is shown).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tokens",
+    operation_id = "createToken",
+    tag = "admin",
+    request_body = TokenBody,
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "Created.", body = NewToken),
+        V1Errors,
+    )
+)]
 pub async fn create_token(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -135,23 +211,48 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 
-/// `GET /v1/admin/tokens?workspace_id=...`.
+/// Tokens, optionally of one workspace, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tokens",
+    operation_id = "listTokens",
+    tag = "admin",
+    params(TokenListParams),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The tokens.", body = TokenListBody),
+        V1Errors,
+    )
+)]
 pub async fn list_tokens(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     auth::admin(&s, &headers)?;
-    let p = params(raw.as_deref(), &["workspace_id"])?;
+    let p = params(raw.as_deref(), TOKEN_LIST_PARAMS)?;
     let ws = p.get("workspace_id").filter(|w| !w.is_empty());
     if let Some(ws) = ws {
         check_workspace_id("workspace_id", ws)?;
     }
     let tokens = s.tokens.list(ws).await?;
-    Ok(Json(json!({"tokens": tokens})).into_response())
+    Ok(Json(TokenListBody { tokens }).into_response())
 }
 
-/// `DELETE /v1/admin/tokens/{token_id}`.
+/// Revoke a token (idempotent).
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tokens/{token_id}",
+    operation_id = "revokeToken",
+    tag = "admin",
+    params(("token_id" = String, Path, description = "The token's id (`tok_...`).")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 204, description = "Revoked (also when it already was)."),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 pub async fn revoke_token(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

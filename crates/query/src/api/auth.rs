@@ -23,7 +23,7 @@ use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::error_response;
+use super::error::{error_response, ErrorCode};
 use super::AppState;
 use crate::{Error, Result};
 
@@ -99,8 +99,7 @@ fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let secs = secs.max(1);
     let mut resp = error_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_requests",
+        ErrorCode::TooManyRequests,
         &format!(
             "too many failed authentications from this address; retry in {secs} s with a valid token"
         ),

@@ -1,37 +1,158 @@
 //! Every error as `{"error": {"code", "message"}}` with its status, and axum's own
-//! extractor rejections mapped to the same shape.
+//! extractor rejections mapped to the same shape. [`ErrorCode`] is the one list of the codes
+//! the API can answer; the OpenAPI document and docs/api.md's table are generated from it.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::Error;
 
 /// Seconds a client should wait after a 503.
 pub const RETRY_AFTER_SECS: u32 = 5;
 
-impl Error {
-    /// HTTP status and error code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+/// The `code` of an error body: what went wrong, one code per status it is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: a parameter, path segment or body is malformed.
+    BadParameter,
+    /// 400: the cursor is not one this listing can continue.
+    BadCursor,
+    /// 401: no acceptable token.
+    Unauthorized,
+    /// 404: no such event, token or route.
+    NotFound,
+    /// 405: the route has no such method.
+    MethodNotAllowed,
+    /// 422: well-formed but not acceptable.
+    Unprocessable,
+    /// 429: too many failed authentications from this client.
+    TooManyRequests,
+    /// 431: the request head is too large.
+    HeadersTooLarge,
+    /// 500: a bug or an unexpected ClickHouse answer.
+    Internal,
+    /// 503: ClickHouse unavailable or not answering in time.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Every code, in status order.
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadParameter,
+        ErrorCode::BadCursor,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Unprocessable,
+        ErrorCode::TooManyRequests,
+        ErrorCode::HeadersTooLarge,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code as sent (its serde name).
+    pub fn as_str(self) -> &'static str {
         match self {
-            Error::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
-            Error::BadCursor(_) => (StatusCode::BAD_REQUEST, "bad_cursor"),
-            Error::Unauthorized | Error::TokenExpired => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
-            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Error::Config { .. } | Error::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            ErrorCode::BadParameter => "bad_parameter",
+            ErrorCode::BadCursor => "bad_cursor",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Unprocessable => "unprocessable",
+            ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// The status it is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadParameter | ErrorCode::BadCursor => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// When it is answered (Markdown; the OpenAPI responses and docs/api.md's table).
+    pub fn when(self) -> &'static str {
+        match self {
+            ErrorCode::BadParameter => "malformed parameter, path segment or body (including invalid UTF-8 after percent-decoding, wrong types, out-of-range limits, unknown or repeated parameters, bodies that are not the expected JSON)",
+            ErrorCode::BadCursor => "cursor modified, truncated, from another server key, or used with other filters/order/workspace",
+            ErrorCode::Unauthorized => "token missing, unknown, revoked or expired (the message says when it expired)",
+            ErrorCode::NotFound => "event or token not found; unknown route",
+            ErrorCode::MethodNotAllowed => "known route, other method (made-up methods included)",
+            ErrorCode::Unprocessable => "well-formed but not acceptable (an invalid plan)",
+            ErrorCode::TooManyRequests => "too many failed authentications from this client; `Retry-After: N` (see \"Failed authentications\")",
+            ErrorCode::HeadersTooLarge => "more than 100 header fields, or request line plus headers above 32 KiB (above 256 fields or 64 KiB: a bare 431 and the connection closed)",
+            ErrorCode::Internal => "a bug or an unexpected ClickHouse answer (the detail is logged, never sent)",
+            ErrorCode::Unavailable => "ClickHouse unreachable, overloaded, or not answering within `query_timeout` (health: `health_timeout`); `Retry-After: 5`",
         }
     }
 }
 
-/// The JSON error response.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = Json(json!({"error": {"code": code, "message": message}}));
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"error": {"code": "bad_parameter", "message": "limit: \"0\" is not an integer in 1..=1000"}}))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// `code` and a message for people; the message of a parameter error starts with the
+/// parameter's name.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ErrorDetail {
+    /// `code` with `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl Error {
+    /// The error code (its status is [`ErrorCode::status`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::BadParameter { .. } => ErrorCode::BadParameter,
+            Error::BadCursor(_) => ErrorCode::BadCursor,
+            Error::Unauthorized | Error::TokenExpired => ErrorCode::Unauthorized,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Unprocessable(_) => ErrorCode::Unprocessable,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Config { .. } | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The JSON error response of `code` (its status; `Retry-After` on a 503, `WWW-Authenticate`
+/// on a 401).
+pub fn error_response(code: ErrorCode, message: &str) -> Response {
+    let status = code.status();
+    let body = Json(ErrorBody {
+        error: ErrorDetail::new(code, message),
+    });
     let mut resp = (status, body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut()
@@ -46,7 +167,6 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
         let message = match &self {
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "clickhouse unavailable");
@@ -58,7 +178,7 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        error_response(status, code, &message)
+        error_response(self.code(), &message)
     }
 }
 
@@ -74,14 +194,30 @@ pub fn json_rejection(r: JsonRejection) -> Error {
 
 /// 404 for unknown routes.
 pub async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
+    error_response(ErrorCode::NotFound, "no such route")
 }
 
 /// 405 for a known route with another method.
 pub async fn method_not_allowed() -> Response {
     error_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this route",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_sent_by_their_serde_names_and_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert!(seen.insert(c.as_str()), "{c:?} twice");
+        }
+        // ALL is in status order (docs/api.md's table).
+        let statuses: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.status().as_u16()).collect();
+        assert!(statuses.windows(2).all(|w| w[0] <= w[1]), "{statuses:?}");
+    }
 }

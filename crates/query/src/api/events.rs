@@ -12,36 +12,66 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::path_rejection;
+use super::extract::{Filtered, ReadQuery};
+use super::openapi::{NotFound, V1Errors, EVENT};
 use super::{auth, AppState};
-use crate::filter::{limit_from_params, Filter, Order, FILTER_PARAMS};
+use crate::filter::{
+    limit_from_params, one_of, Filter, FilterParams, Order, OrderParam, PageParams,
+};
 use crate::params::Params;
-use crate::reader::{detail_json, Summary};
+use crate::reader::{detail_json, EventCount, Summary};
 use crate::{Error, Result};
 
 /// Bytes buffered before an export chunk is sent.
 const EXPORT_CHUNK: usize = 64 * 1024;
 
+/// A workspace's plan, as the workspace and admin endpoints answer it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WorkspacePlan, example = json!({"workspace_id": "ws_demo", "plan": "pro", "retention_days": 90}))]
+pub struct WorkspacePlanBody {
+    /// The workspace.
+    pub workspace_id: String,
+    /// `free`, `pro` or `enterprise`.
+    #[schema(schema_with = plan_names)]
+    pub plan: &'static str,
+    /// Days kept; `null`: unlimited.
+    #[schema(required = true)]
+    pub retention_days: Option<u32>,
+}
+
+/// The plan names, as sent and accepted.
+pub(crate) fn plan_names() -> utoipa::openapi::Object {
+    use auditlog_store::Plan;
+    one_of(&[Plan::Free, Plan::Pro, Plan::Enterprise { days: None }].map(Plan::name))
+}
+
 /// The plan body shared with the admin endpoints.
-pub fn plan_json(p: &auditlog_store::WorkspacePlan) -> Value {
-    json!({
-        "workspace_id": p.workspace_id,
-        "plan": p.plan.name(),
-        "retention_days": p.plan.retention_days(),
-    })
+pub fn plan_json(p: &auditlog_store::WorkspacePlan) -> WorkspacePlanBody {
+    WorkspacePlanBody {
+        workspace_id: p.workspace_id.clone(),
+        plan: p.plan.name(),
+        retention_days: p.plan.retention_days(),
+    }
 }
 
-/// The filter parameters plus `extra`.
-fn with(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = FILTER_PARAMS.to_vec();
-    v.extend_from_slice(extra);
-    v
-}
-
-/// `GET /v1/workspace`.
+/// The token's workspace, plan and retention.
+///
+/// Takes no parameters (any is a 400 naming it).
+#[utoipa::path(
+    get,
+    path = "/v1/workspace",
+    operation_id = "getWorkspace",
+    tag = "workspace",
+    security(("workspaceToken" = [])),
+    responses(
+        (status = 200, description = "The plan.", body = WorkspacePlanBody),
+        V1Errors,
+    )
+)]
 pub async fn workspace(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -54,10 +84,19 @@ pub async fn workspace(
 }
 
 /// The list body.
-#[derive(Serialize)]
-struct ListBody<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventPage)]
+pub struct ListBody<'a> {
+    /// The events, in the requested order, at most `limit`.
+    #[schema(schema_with = event_list)]
     data: Vec<Summary<'a>>,
+    /// Where the next page starts (pass it as `cursor`); `null`: this is the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
+}
+
+fn event_list() -> utoipa::openapi::Array {
+    utoipa::openapi::Array::new(utoipa::openapi::Ref::from_schema_name(EVENT))
 }
 
 /// A 200 with a JSON body already serialized (so payload text reaches the client as stored).
@@ -72,18 +111,52 @@ fn json_bytes(body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `GET /v1/events`.
-pub async fn list(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response> {
-    let ws = auth::workspace(&s, &headers).await?;
-    let p = Params::parse(raw.as_deref())?;
-    p.only(&with(&["order", "limit", "cursor"]))?;
-    let filter = Filter::from_params(&p)?;
-    let order = Order::from_params(&p)?;
-    let limit = limit_from_params(&p)?;
+/// The parameters of the list.
+#[derive(Debug)]
+pub struct ListQuery {
+    filter: Filter,
+    order: Order,
+    limit: u32,
+}
+
+impl ReadQuery for ListQuery {
+    const EXTRA: &'static [&'static str] = &["order", "limit", "cursor"];
+
+    fn parse(p: &Params) -> Result<Self> {
+        Ok(Self {
+            filter: Filter::from_params(p)?,
+            order: Order::from_params(p)?,
+            limit: limit_from_params(p)?,
+        })
+    }
+}
+
+/// Events, newest first, filtered, keyset-paginated.
+///
+/// Events are the wire format without `request` and `response`. Walking every page with
+/// `next_cursor` returns every matching event once, also while events arrive.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "listEvents",
+    tag = "events",
+    params(FilterParams, OrderParam, PageParams),
+    security(("workspaceToken" = [])),
+    responses(
+        (status = 200, description = "A page.", body = ListBody<'static>),
+        V1Errors,
+    )
+)]
+pub async fn list(State(s): State<Arc<AppState>>, req: Filtered<ListQuery>) -> Result<Response> {
+    let Filtered {
+        workspace: ws,
+        params: p,
+        query: ListQuery {
+            filter,
+            order,
+            limit,
+        },
+    } = req;
     let fp = filter.fingerprint(&ws);
     let after = match p.get("cursor").filter(|c| !c.is_empty()) {
         Some(text) => Some(s.cursor_key.decode(text, order, fp)?),
@@ -102,7 +175,23 @@ pub async fn list(
     Ok(json_bytes(bytes))
 }
 
-/// `GET /v1/events/{event_id}`.
+/// One event with its request and response payloads.
+///
+/// `request` and `response` are the payload text as stored, byte for byte. An id of another
+/// workspace, beyond retention, or nonexistent is a 404 (the message repeats the id).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event_id}",
+    operation_id = "getEvent",
+    tag = "events",
+    params(("event_id" = String, Path, format = Uuid, description = "UUID of the event; anything else is a 400 naming `event_id`.")),
+    security(("workspaceToken" = [])),
+    responses(
+        (status = 200, description = "The event.", body = ref("#/components/schemas/EventDetail")),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 pub async fn detail(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -119,18 +208,45 @@ pub async fn detail(
     }
 }
 
-/// `GET /v1/event-counts`.
+/// The parameters of the counts: the filter only.
+#[derive(Debug)]
+pub struct CountsQuery(Filter);
+
+impl ReadQuery for CountsQuery {
+    const EXTRA: &'static [&'static str] = &[];
+
+    fn parse(p: &Params) -> Result<Self> {
+        Filter::from_params(p).map(Self)
+    }
+}
+
+/// The counts body.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventCounts)]
+pub struct CountsBody {
+    /// One entry per event type, sorted by type.
+    counts: Vec<EventCount>,
+}
+
+/// Events per type over the filters.
+#[utoipa::path(
+    get,
+    path = "/v1/event-counts",
+    operation_id = "countEvents",
+    tag = "events",
+    params(FilterParams),
+    security(("workspaceToken" = [])),
+    responses(
+        (status = 200, description = "The counts.", body = CountsBody),
+        V1Errors,
+    )
+)]
 pub async fn counts(
     State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    req: Filtered<CountsQuery>,
 ) -> Result<Response> {
-    let ws = auth::workspace(&s, &headers).await?;
-    let p = Params::parse(raw.as_deref())?;
-    p.only(FILTER_PARAMS)?;
-    let filter = Filter::from_params(&p)?;
-    let counts = s.reader.counts(&ws, &filter).await?;
-    Ok(Json(json!({"counts": counts})).into_response())
+    let counts = s.reader.counts(&req.workspace, &req.query.0).await?;
+    Ok(Json(CountsBody { counts }).into_response())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,18 +298,91 @@ fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `GET /v1/export?format=csv|ndjson`: streamed, same filters, retention and order as the list.
+/// The export's own parameters.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `csv` or `ndjson`.
+    #[param(inline)]
+    pub format: ExportFormat,
+    /// CSV only. `false` (default): a cell starting with `=`, `+`, `-`, `@`, tab or carriage
+    /// return is written with a leading `'` so spreadsheets do not run it as a formula (OWASP
+    /// CSV injection). `true`: every cell exactly as stored. Another value, or `csv_raw` with
+    /// `format=ndjson`, is a 400 naming `csv_raw`.
+    #[param(default = json!(false))]
+    pub csv_raw: Option<bool>,
+}
+
+/// The `format` values of the export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// CSV, RFC 4180.
+    Csv,
+    /// One JSON event per line.
+    Ndjson,
+}
+
+/// The parameters of the export, parsed format first.
+#[derive(Debug)]
+pub struct ExportQuery {
+    format: Format,
+    filter: Filter,
+    order: Order,
+}
+
+impl ReadQuery for ExportQuery {
+    const EXTRA: &'static [&'static str] = &["order", "format", "csv_raw"];
+
+    fn parse(p: &Params) -> Result<Self> {
+        Ok(Self {
+            format: Format::from_params(p)?,
+            filter: Filter::from_params(p)?,
+            order: Order::from_params(p)?,
+        })
+    }
+}
+
+/// Streamed download of every matching event (same filters, order and retention as the list).
+///
+/// An attachment `audit-log-<workspace>.<csv|ndjson>`. NDJSON lines are full events with the
+/// payloads as stored, byte for byte, except that a line break between the tokens of a
+/// payload (JSON whitespace) is written as a space, so each event stays on one line. CSV has
+/// the columns `event_id,time,workspace_id,bucket,event,actor_type,actor_id,actor_name,targets,description,remote_ip,user_agent,outcome,failure_reason,correlation_id,request,response`
+/// (RFC 4180 quoting; targets, request and response are JSON text). The first row is read
+/// before the 200 is sent, so an unreachable ClickHouse is a 503; a failure later aborts the
+/// connection (the client sees a truncated transfer).
+#[utoipa::path(
+    get,
+    path = "/v1/export",
+    operation_id = "exportEvents",
+    tag = "events",
+    params(FilterParams, OrderParam, ExportParams),
+    security(("workspaceToken" = [])),
+    responses(
+        (status = 200, description = "The download (`Content-Disposition: attachment`).",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"audit-log-<workspace>.<csv|ndjson>\"`")),
+            content(
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            )
+        ),
+        V1Errors,
+    )
+)]
 pub async fn export(
     State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    req: Filtered<ExportQuery>,
 ) -> Result<Response> {
-    let ws = auth::workspace(&s, &headers).await?;
-    let p = Params::parse(raw.as_deref())?;
-    p.only(&with(&["order", "format", "csv_raw"]))?;
-    let format = Format::from_params(&p)?;
-    let filter = Filter::from_params(&p)?;
-    let order = Order::from_params(&p)?;
+    let Filtered {
+        workspace: ws,
+        query: ExportQuery {
+            format,
+            filter,
+            order,
+        },
+        ..
+    } = req;
     let mut cursor = s.reader.export(&ws, &filter, order)?;
     // The first row (or the end) is read before answering, so an unreachable ClickHouse is a
     // 503 rather than a broken download.
@@ -318,6 +507,18 @@ mod tests {
             "\u{ff1d}1",
         ] {
             assert_eq!(neutralize(cell), cell, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn the_documented_formats_are_the_parsed_ones() {
+        for f in [ExportFormat::Csv, ExportFormat::Ndjson] {
+            let name = serde_json::to_value(f).unwrap();
+            let q = format!("format={}", name.as_str().unwrap());
+            assert!(
+                Format::from_params(&Params::parse(Some(&q)).unwrap()).is_ok(),
+                "{q}"
+            );
         }
     }
 

@@ -4,11 +4,10 @@
 //! answer a bare 431.
 
 use axum::extract::Request;
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::error::error_response;
+use super::error::{error_response, ErrorCode};
 
 /// Most header fields in a request.
 pub const MAX_HEADERS: usize = 100;
@@ -46,11 +45,7 @@ pub async fn check(req: Request, next: Next) -> Response {
 }
 
 fn too_large(message: &str) -> Response {
-    error_response(
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "headers_too_large",
-        message,
-    )
+    error_response(ErrorCode::HeadersTooLarge, message)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The HTTP API (axum): workspace endpoints under `/v1`, admin endpoints under `/v1/admin`,
 //! `/health` (`/health/live`, `/health/ready`), `/metrics`, `/openapi.json`, and the dashboard
 //! merged at `/`. [`serve`] serves it with connection limits and timeouts.
-//! The contract is `docs/api.md`; `openapi.json` describes the same routes (a test checks it).
+//! The contract is `docs/api.md`; the OpenAPI document served at `/openapi.json` is generated
+//! from the handlers ([`openapi`]; a test checks it lists exactly the router's routes).
 //!
 //! Every request's ClickHouse work (token verification included) has a deadline,
 //! `api.query_timeout`, and the health checks a shorter one, `api.health_timeout`: a
@@ -12,8 +13,11 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod extract;
+pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod serve;
 
 use std::sync::Arc;
@@ -21,21 +25,17 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::handler::Handler;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
-use axum::{extract::State, Json, Router};
+use axum::{extract::State, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::json;
 
 use crate::config::ApiConfig;
 use crate::cursor::CursorKey;
 use crate::reader::Reader;
 use crate::tokens::Tokens;
-
-/// The OpenAPI 3.1 document served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Shared state of the handlers.
 #[derive(Debug)]
@@ -133,10 +133,10 @@ fn table(with_metrics: bool) -> Table {
     .add("post", "/v1/admin/tokens", admin::create_token)
     .add("get", "/v1/admin/tokens", admin::list_tokens)
     .add("delete", "/v1/admin/tokens/{token_id}", admin::revoke_token)
-    .add("get", "/health", health)
-    .add("get", "/health/live", health_live)
-    .add("get", "/health/ready", health_ready)
-    .add("get", "/openapi.json", openapi);
+    .add("get", "/health", health::health)
+    .add("get", "/health/live", health::health_live)
+    .add("get", "/health/ready", health::health_ready)
+    .add("get", "/openapi.json", openapi::serve);
     if with_metrics {
         t.add("get", "/metrics", metrics_text)
     } else {
@@ -189,8 +189,7 @@ async fn deadline(State(s): State<S>, req: Request, next: Next) -> Response {
         Err(_) => {
             tracing::warn!(%route, timeout = ?s.query_timeout, "request deadline passed");
             error::error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                error::ErrorCode::Unavailable,
                 &format!(
                     "the event store did not answer within {:?}; retry later",
                     s.query_timeout
@@ -200,83 +199,15 @@ async fn deadline(State(s): State<S>, req: Request, next: Next) -> Response {
     }
 }
 
-/// The ClickHouse check of the health endpoints: its state word and how long it took.
-async fn check_clickhouse(s: &AppState) -> (Result<(), &'static str>, Duration) {
-    let start = std::time::Instant::now();
-    let state = match tokio::time::timeout(s.health_timeout, s.reader.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(crate::Error::Unavailable(e))) => {
-            tracing::warn!(error = %e, "health: clickhouse unreachable");
-            Err("unreachable")
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "health: clickhouse check failed");
-            Err("error")
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?s.health_timeout, "health: clickhouse did not answer");
-            Err("timeout")
-        }
-    };
-    (state, start.elapsed())
-}
-
-fn unavailable(body: serde_json::Value) -> Response {
-    let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-    r.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(error::RETRY_AFTER_SECS),
-    );
-    r
-}
-
-fn check_message(state: &str, timeout: Duration) -> String {
-    match state {
-        "timeout" => format!("clickhouse did not answer within {timeout:?}"),
-        "unreachable" => "clickhouse is unreachable".to_owned(),
-        _ => "clickhouse answered with an error".to_owned(),
-    }
-}
-
-/// `GET /health`: the detailed readiness answer.
-async fn health(State(s): State<S>) -> Response {
-    let (state, took) = check_clickhouse(&s).await;
-    let ms = took.as_millis() as u64;
-    match state {
-        Ok(()) => {
-            Json(json!({"status": "ok", "clickhouse": "ok", "clickhouse_ms": ms})).into_response()
-        }
-        Err(st) => unavailable(json!({
-            "status": "degraded",
-            "clickhouse": st,
-            "clickhouse_ms": ms,
-            "error": {"code": "unavailable", "message": check_message(st, s.health_timeout)},
-        })),
-    }
-}
-
-/// `GET /health/live`: 200 while the process serves (no dependency is checked).
-async fn health_live() -> Response {
-    Json(json!({"status": "ok"})).into_response()
-}
-
-/// `GET /health/ready`: 200 when ClickHouse answers within `api.health_timeout`, else 503
-/// naming the failed check.
-async fn health_ready(State(s): State<S>) -> Response {
-    match check_clickhouse(&s).await.0 {
-        Ok(()) => Json(json!({"status": "ok", "checks": {"clickhouse": "ok"}})).into_response(),
-        Err(st) => unavailable(json!({
-            "status": "unavailable",
-            "checks": {"clickhouse": st},
-            "error": {
-                "code": "unavailable",
-                "message": format!("not ready: {}", check_message(st, s.health_timeout)),
-            },
-        })),
-    }
-}
-
-/// `GET /metrics`.
+/// Prometheus metrics (on `api.metrics_listen` instead when that is set).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain; version=0.0.4"))
+)]
 async fn metrics_text(State(s): State<S>) -> Response {
     metrics_body(&s.prometheus)
 }
@@ -288,18 +219,6 @@ fn metrics_body(prometheus: &PrometheusHandle) -> Response {
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
         prometheus.render(),
-    )
-        .into_response()
-}
-
-/// `GET /openapi.json`.
-async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI,
     )
         .into_response()
 }
