@@ -6,6 +6,7 @@ mod config;
 mod monitoring_tests;
 mod preflight;
 mod process_metrics;
+mod shutdown;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
