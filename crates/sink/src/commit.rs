@@ -197,3 +197,74 @@ impl<W: Writer, D: DeadLetters, O: Originals> Committer<W, D, O> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{row, FakeDeadLetters, FakeOriginals, FakePartitions, FakeWriter, Hook};
+    use crate::interrupt::Interrupts;
+    use crate::SinkConfig;
+
+    #[tokio::test]
+    async fn a_refused_row_is_dead_lettered_from_its_original_and_the_rest_committed() {
+        let writer = FakeWriter::default();
+        writer.refused.lock().unwrap().push(2);
+        let (dlq, partitions) = (
+            Arc::new(FakeDeadLetters::default()),
+            Arc::new(FakePartitions::default()),
+        );
+        let committer = Committer {
+            topic: "t".into(),
+            writer: writer.clone(),
+            dlq: dlq.clone(),
+            originals: FakeOriginals,
+            partitions: partitions.clone(),
+            retry: Retry::new(
+                &SinkConfig::default(),
+                Arc::new(Hook::default()),
+                Interrupts::default(),
+            ),
+            health: Arc::new(Health::default()),
+            aborted: Arc::new(Aborted::default()),
+            written: HashMap::new(),
+            tally: Written::default(),
+        };
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let stage = tokio::spawn(committer.run(rx));
+        let batch = Batch {
+            first: 0,
+            last: 3,
+            rows: (0..=3).map(|o| row(0, o)).collect(),
+            bytes: 40,
+            recorded: false,
+        };
+        let sent = jobs
+            .send(Job::Write {
+                partition: 0,
+                batch,
+            })
+            .await;
+        assert!(sent.is_ok());
+        let (done, released) = oneshot::channel();
+        let sent = jobs.send(Job::Release {
+            partitions: vec![0],
+            done,
+        });
+        assert!(sent.await.is_ok());
+        assert!(released.await.is_ok());
+        drop(jobs);
+        let tally = stage.await.expect("no panic").expect("no error");
+        assert_eq!((tally.inserted, tally.dead_lettered), (3, 1));
+        assert_eq!(
+            *dlq.sent.lock().unwrap(),
+            vec![(0, 2, "rejected_by_clickhouse")]
+        );
+        // Isolated by halves, each with its own token; the range is recorded once.
+        assert_eq!(
+            writer.tokens(),
+            vec!["t:0:0-3/part:0-1", "t:0:0-3/part:3-3"]
+        );
+        assert_eq!(writer.seen().journal[&0], vec![(0, 3)]);
+        assert_eq!(partitions.commits(), vec![(0, 4, false), (0, 4, true)]);
+    }
+}

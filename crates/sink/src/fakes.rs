@@ -18,7 +18,7 @@ use crate::partitions::Partitions;
 use crate::retention::Plans;
 use crate::retry::Backpressure;
 use crate::row::EventRow;
-use crate::write::{WriteError, Writer};
+use crate::write::{ErrorKind, WriteError, Writer};
 use crate::Result;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,11 +59,12 @@ pub struct Written {
 }
 
 /// A writer keeping inserts and the batch journal in memory; inserts fail (retryably) while
-/// `failing` is set.
+/// `failing` is set, and as bad data when they hold a row of an offset in `refused`.
 #[derive(Clone, Default)]
 pub struct FakeWriter {
     pub seen: Arc<Mutex<Written>>,
     pub failing: Arc<AtomicBool>,
+    pub refused: Arc<Mutex<Vec<i64>>>,
 }
 
 impl FakeWriter {
@@ -83,6 +84,13 @@ impl Writer for FakeWriter {
         seen.attempts += 1;
         if self.failing.load(Ordering::SeqCst) {
             return Err(WriteError::retryable("ClickHouse is down (fake)"));
+        }
+        let refused = lock(&self.refused);
+        if rows.iter().any(|r| refused.contains(&r.kafka_offset)) {
+            return Err(WriteError {
+                kind: ErrorKind::BadData,
+                message: "Code: 469. constraint violated (fake)".into(),
+            });
         }
         let offsets = rows.iter().map(|r| r.kafka_offset).collect();
         seen.inserts.push((token.to_owned(), offsets));
