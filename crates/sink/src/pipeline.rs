@@ -19,12 +19,12 @@ use crate::batch::{Batch, PartitionBatcher, Policy};
 use crate::commit::{self, Aborted, Committer, Job, Written};
 use crate::consume::{Consumed, Input};
 use crate::dlq::{dead_letter, DeadLetters};
-use crate::interrupt::Interrupt;
+use crate::interrupt::{Interrupt, Interrupts};
 use crate::observe::{self, Health};
 use crate::originals::Originals;
 use crate::partitions::Partitions;
 use crate::retention::{self, Plans};
-use crate::retry::Retry;
+use crate::retry::{Backpressure, Retry};
 use crate::sink::Summary;
 use crate::write::Writer;
 use crate::{Error, Result, SinkConfig};
@@ -42,8 +42,11 @@ pub(crate) struct Seams<W, D, O, L> {
     pub plans: L,
     /// The consumer's partitions: committed offsets, seek, commit.
     pub partitions: Arc<dyn Partitions>,
-    /// Retries of ClickHouse calls (pausing consumption meanwhile).
-    pub retry: Retry,
+    /// What ClickHouse retries pause while they fail.
+    pub backpressure: Arc<dyn Backpressure>,
+    /// Raised by others to make a retried write give up (the rebalance callback's revocation);
+    /// the pipeline adds its own shutdown.
+    pub interrupts: Interrupts,
     /// Heartbeats and the batch count for `/health`.
     pub health: Arc<Health>,
 }
@@ -85,14 +88,14 @@ where
     D: DeadLetters + 'static,
     L: Plans,
 {
-    /// The pipeline of `topic`, with its write stage spawned. `stopping` must be one of the
-    /// interrupts `seams.retry` watches.
+    /// The pipeline of `topic`, with its write stage spawned.
     pub fn start<O: Originals + 'static>(
         cfg: &SinkConfig,
         topic: &str,
         seams: Seams<W, D, O, L>,
-        stopping: Interrupt,
     ) -> Self {
+        let stopping = Interrupt::default();
+        let retry = Retry::new(cfg, seams.backpressure, seams.interrupts.and(&stopping));
         let aborted = Arc::new(Aborted::default());
         let (jobs, jobs_rx) = mpsc::channel(commit::QUEUE);
         let committer = Committer {
@@ -101,7 +104,7 @@ where
             dlq: seams.dlq.clone(),
             originals: seams.originals,
             partitions: seams.partitions.clone(),
-            retry: seams.retry.clone(),
+            retry: retry.clone(),
             health: seams.health.clone(),
             aborted: aborted.clone(),
             written: HashMap::new(),
@@ -113,7 +116,7 @@ where
             writer: seams.writer,
             dlq: seams.dlq,
             plans: seams.plans,
-            retry: seams.retry,
+            retry,
             health: seams.health,
             batchers: HashMap::new(),
             aborted,
@@ -449,17 +452,18 @@ mod tests {
         fn start(cfg: &SinkConfig, writer: FakeWriter, partitions: FakePartitions) -> Self {
             let partitions = Arc::new(partitions);
             let hook = Arc::new(Hook::default());
-            let (revoking, stopping) = (Interrupt::default(), Interrupt::default());
+            let revoking = Interrupt::default();
             let seams = Seams {
                 writer: writer.clone(),
                 dlq: Arc::new(FakeDeadLetters::default()),
                 originals: FakeOriginals,
                 plans: FixedPlans::default(),
                 partitions: partitions.clone(),
-                retry: Retry::new(cfg, hook.clone(), revoking.watch().and(&stopping)),
+                backpressure: hook.clone(),
+                interrupts: revoking.watch(),
                 health: Arc::new(Health::default()),
             };
-            let mut pipeline = Pipeline::start(cfg, "t", seams, stopping);
+            let mut pipeline = Pipeline::start(cfg, "t", seams);
             let (tx, rx) = mpsc::channel(8);
             let (shutdown, stopped) = oneshot::channel::<()>();
             let run = tokio::spawn(async move {

@@ -17,13 +17,12 @@ use tracing::{info, warn};
 
 use crate::consume;
 use crate::dlq::DeadLetterProducer;
-use crate::interrupt::Interrupt;
 use crate::observe::{self, Health};
 use crate::originals::SourceReader;
 use crate::partitions::{KafkaPartitions, Partitions};
 use crate::pipeline::{Pipeline, Seams};
 use crate::retention::Retention;
-use crate::retry::{Backpressure, Retry};
+use crate::retry::Backpressure;
 use crate::watchdog;
 use crate::write::ClickHouseWriter;
 use crate::{Error, Result, SinkConfig};
@@ -137,27 +136,21 @@ pub async fn run(
     health.running.store(true, Ordering::SeqCst);
 
     let partitions = KafkaPartitions::new(consumer.clone(), &kafka.topic);
-    // A revocation (raised by the rebalance callback) or the shutdown (raised by the
-    // pipeline) makes a retried write give up.
-    let stopping = Interrupt::default();
-    let retry = Retry::new(
-        cfg,
-        Arc::new(PauseReading {
-            partitions: partitions.clone(),
-            health: health.clone(),
-        }),
-        consumer.context().revoking.watch().and(&stopping),
-    );
     let seams = Seams {
         writer,
         dlq,
         originals: SourceReader::new(kafka, &kafka.topic),
         plans: retention,
-        partitions: Arc::new(partitions),
-        retry,
+        partitions: Arc::new(partitions.clone()),
+        backpressure: Arc::new(PauseReading {
+            partitions,
+            health: health.clone(),
+        }),
+        // A revocation makes a retried write give up (the pipeline adds its shutdown).
+        interrupts: consumer.context().revoking.watch(),
         health: health.clone(),
     };
-    let mut pipeline = Pipeline::start(cfg, &kafka.topic, seams, stopping);
+    let mut pipeline = Pipeline::start(cfg, &kafka.topic, seams);
     let result = pipeline.run(rx, &mut shutdown, &stop_tx).await;
 
     health.running.store(false, Ordering::SeqCst);
