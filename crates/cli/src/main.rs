@@ -7,6 +7,7 @@ mod monitoring_tests;
 mod preflight;
 mod process_metrics;
 mod recorder;
+mod shutdown;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

@@ -29,7 +29,7 @@ pub struct Policy {
 ///
 /// Only the rows are kept, not the messages they were decoded from: that halves the memory a
 /// batch holds. A row ClickHouse refuses is dead-lettered with its original message read
-/// back from the topic at its offset ([`crate::dlq::fetch_original`]): nothing is committed
+/// back from the topic at its offset ([`crate::originals`]): nothing is committed
 /// before the batch is written, so the message is still there.
 #[derive(Debug)]
 pub struct Batch {
@@ -43,13 +43,6 @@ pub struct Batch {
     pub bytes: usize,
     /// Whether this range was already recorded (a replay of a recorded batch).
     pub recorded: bool,
-}
-
-impl Batch {
-    /// The deduplication token of a range: `topic:partition:first-last`.
-    pub fn token(topic: &str, partition: i32, first: i64, last: i64) -> String {
-        format!("{topic}:{partition}:{first}-{last}")
-    }
 }
 
 #[derive(Debug)]

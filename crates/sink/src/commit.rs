@@ -7,24 +7,23 @@
 //! ClickHouse slows the pipeline down (and through it the reading) instead of growing memory.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::OwnedMessage;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::consumer::CommitMode;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::batch::Batch;
-use crate::consume::SinkConsumer;
 use crate::decode::DeadLetter;
-use crate::dlq::DeadLetterProducer;
+use crate::dlq::{dead_letter, DeadLetters};
 use crate::observe::{self, Health};
-use crate::write::{insert_isolating, WriteError, Writer};
-use crate::{Result, SinkConfig};
+use crate::originals::Originals;
+use crate::partitions::Partitions;
+use crate::retry::Retry;
+use crate::write::{insert_isolating, Writer};
+use crate::Result;
 
 /// Work for the write stage, done in the order sent.
 pub(crate) enum Job {
@@ -74,101 +73,17 @@ impl Aborted {
     }
 }
 
-/// A retry loop was interrupted (revocation or shutdown) before the call succeeded.
-#[derive(Debug)]
-pub(crate) struct Interrupted;
-
-/// Retries ClickHouse calls with capped exponential backoff, consumption paused meanwhile.
-#[derive(Clone)]
-pub(crate) struct Retry {
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    pub consumer: Arc<SinkConsumer>,
-    pub interrupt: Arc<AtomicBool>,
-    pub health: Arc<Health>,
-}
-
-impl Retry {
-    pub fn new(
-        cfg: &SinkConfig,
-        consumer: Arc<SinkConsumer>,
-        interrupt: Arc<AtomicBool>,
-        health: Arc<Health>,
-    ) -> Self {
-        Self {
-            initial_backoff: cfg.retry_initial_backoff,
-            max_backoff: cfg.retry_max_backoff,
-            consumer,
-            interrupt,
-            health,
-        }
-    }
-
-    /// Runs `f` until it succeeds or a revocation/shutdown interrupts.
-    pub async fn run<T, F, Fut>(&self, what: &str, f: F) -> Result<T, Interrupted>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, WriteError>>,
-    {
-        let mut backoff = self.initial_backoff;
-        let mut paused = false;
-        loop {
-            match f().await {
-                Ok(v) => {
-                    if paused {
-                        self.set_paused(false);
-                        info!(what, "ClickHouse write recovered; consumption resumed");
-                    }
-                    return Ok(v);
-                }
-                Err(e) => {
-                    metrics::counter!(observe::RETRIES).increment(1);
-                    self.health.write_failed(&e.to_string());
-                    if !paused {
-                        self.set_paused(true);
-                        paused = true;
-                    }
-                    warn!(what, error = %e, retry_in = ?backoff, "ClickHouse write failed; consumption paused");
-                    let until = Instant::now() + backoff;
-                    while Instant::now() < until {
-                        if self.interrupt.load(Ordering::SeqCst) {
-                            self.set_paused(false);
-                            return Err(Interrupted);
-                        }
-                        self.health.retrying();
-                        tokio::time::sleep(Duration::from_millis(50).min(backoff)).await;
-                    }
-                    backoff = (backoff * 2).min(self.max_backoff);
-                }
-            }
-        }
-    }
-
-    fn set_paused(&self, paused: bool) {
-        self.health
-            .clickhouse_failing
-            .store(paused, Ordering::SeqCst);
-        metrics::gauge!(observe::PAUSED).set(if paused { 1.0 } else { 0.0 });
-        let Ok(assignment) = self.consumer.assignment() else {
-            return;
-        };
-        let r = if paused {
-            self.consumer.pause(&assignment)
-        } else {
-            self.consumer.resume(&assignment)
-        };
-        if let Err(e) = r {
-            warn!(error = %e, paused, "could not pause/resume partitions");
-        }
-    }
-}
-
 /// The write stage's state.
-pub(crate) struct Committer<W: Writer> {
+pub(crate) struct Committer<W, D, O> {
     pub topic: String,
     pub writer: W,
-    pub dlq: Arc<DeadLetterProducer>,
+    pub dlq: Arc<D>,
+    /// Where refused rows' messages are read back from.
+    pub originals: O,
+    /// Where offsets are committed.
+    pub partitions: Arc<dyn Partitions>,
     pub retry: Retry,
+    pub health: Arc<Health>,
     pub aborted: Arc<Aborted>,
     /// Next offset to commit per partition (everything before it is in ClickHouse).
     pub written: HashMap<i32, i64>,
@@ -178,11 +93,11 @@ pub(crate) struct Committer<W: Writer> {
 /// Room in the channel to the write stage: one batch waits while one is written.
 pub(crate) const QUEUE: usize = 1;
 
-impl<W: Writer + 'static> Committer<W> {
+impl<W: Writer, D: DeadLetters, O: Originals> Committer<W, D, O> {
     /// Does the jobs in order until the channel closes; an error (the dead-letter topic
     /// failing) ends the stage and, through the closed channel, the run.
     pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) -> Result<Written> {
-        let beat = self.retry.health.write.clone();
+        let beat = self.health.write.clone();
         let _alive = beat.enter();
         // Waiting for work is not being stuck.
         while let Some(job) = observe::beating(&beat, jobs.recv()).await {
@@ -234,18 +149,16 @@ impl<W: Writer + 'static> Committer<W> {
                 // The batch keeps rows only: read the originals back (not committed yet, so
                 // still in the topic) to dead-letter them byte for byte.
                 let offsets: Vec<i64> = refused.iter().map(|r| r.offset).collect();
-                let originals = self.dlq.fetch_originals(&self.topic, p, &offsets).await?;
+                let originals = self.originals.fetch(p, &offsets).await?;
                 for (r, original) in refused.into_iter().zip(originals) {
                     warn!(partition = p, offset = r.offset, error = %r.message, "ClickHouse refused a row; dead-lettering it");
-                    dead_letter(&self.dlq, &original, &DeadLetter::rejected(r.message)).await?;
+                    dead_letter(&*self.dlq, &original, &DeadLetter::rejected(r.message)).await?;
                     self.tally.dead_lettered += 1;
                 }
             }
         }
         let next = batch.last + 1;
-        let mut tpl = TopicPartitionList::new();
-        let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
-        if let Err(e) = self.retry.consumer.commit(&tpl, CommitMode::Async) {
+        if let Err(e) = self.partitions.commit(&[(p, next)], CommitMode::Async) {
             metrics::counter!(observe::COMMIT_ERRORS).increment(1);
             warn!(partition = p, error = %e, "commit failed");
         }
@@ -256,7 +169,7 @@ impl<W: Writer + 'static> Committer<W> {
         metrics::histogram!(observe::BATCH_ROWS).record(batch.rows.len() as f64);
         metrics::histogram!(observe::BATCH_BYTES).record(batch.bytes as f64);
         metrics::histogram!(observe::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
-        self.retry.health.batches.fetch_add(1, Ordering::Relaxed);
+        self.health.batches.fetch_add(1, Ordering::Relaxed);
         debug!(
             partition = p,
             first = batch.first,
@@ -269,15 +182,15 @@ impl<W: Writer + 'static> Committer<W> {
 
     /// Commits what was written of `partitions` synchronously and forgets them.
     fn release(&mut self, partitions: &[i32]) {
-        let mut tpl = TopicPartitionList::new();
+        let mut offsets = Vec::new();
         for &p in partitions {
             self.aborted.remove(p);
             if let Some(next) = self.written.remove(&p) {
-                let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
+                offsets.push((p, next));
             }
         }
-        if tpl.count() > 0 {
-            if let Err(e) = self.retry.consumer.commit(&tpl, CommitMode::Sync) {
+        if !offsets.is_empty() {
+            if let Err(e) = self.partitions.commit(&offsets, CommitMode::Sync) {
                 metrics::counter!(observe::COMMIT_ERRORS).increment(1);
                 warn!(error = %e, "final commit of released partitions failed; their last batches will be consumed again and deduplicated");
             }
@@ -285,15 +198,73 @@ impl<W: Writer + 'static> Committer<W> {
     }
 }
 
-/// Sends `m` to the dead-letter topic with the reason.
-pub(crate) async fn dead_letter(
-    dlq: &DeadLetterProducer,
-    m: &OwnedMessage,
-    why: &DeadLetter,
-) -> Result<()> {
-    use rdkafka::message::Message;
-    warn!(partition = m.partition(), offset = m.offset(), code = why.code, reason = %why.message, "dead-lettering message");
-    dlq.send(m, why).await?;
-    metrics::counter!(observe::DEAD_LETTERED, "reason" => why.code).increment(1);
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{row, FakeDeadLetters, FakeOriginals, FakePartitions, FakeWriter, Hook};
+    use crate::interrupt::Interrupts;
+    use crate::SinkConfig;
+
+    #[tokio::test]
+    async fn a_refused_row_is_dead_lettered_from_its_original_and_the_rest_committed() {
+        let writer = FakeWriter::default();
+        writer.refused.lock().unwrap().push(2);
+        let (dlq, partitions) = (
+            Arc::new(FakeDeadLetters::default()),
+            Arc::new(FakePartitions::default()),
+        );
+        let committer = Committer {
+            topic: "t".into(),
+            writer: writer.clone(),
+            dlq: dlq.clone(),
+            originals: FakeOriginals,
+            partitions: partitions.clone(),
+            retry: Retry::new(
+                &SinkConfig::default(),
+                Arc::new(Hook::default()),
+                Interrupts::default(),
+            ),
+            health: Arc::new(Health::default()),
+            aborted: Arc::new(Aborted::default()),
+            written: HashMap::new(),
+            tally: Written::default(),
+        };
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let stage = tokio::spawn(committer.run(rx));
+        let batch = Batch {
+            first: 0,
+            last: 3,
+            rows: (0..=3).map(|o| row(0, o)).collect(),
+            bytes: 40,
+            recorded: false,
+        };
+        let sent = jobs
+            .send(Job::Write {
+                partition: 0,
+                batch,
+            })
+            .await;
+        assert!(sent.is_ok());
+        let (done, released) = oneshot::channel();
+        let sent = jobs.send(Job::Release {
+            partitions: vec![0],
+            done,
+        });
+        assert!(sent.await.is_ok());
+        assert!(released.await.is_ok());
+        drop(jobs);
+        let tally = stage.await.expect("no panic").expect("no error");
+        assert_eq!((tally.inserted, tally.dead_lettered), (3, 1));
+        assert_eq!(
+            *dlq.sent.lock().unwrap(),
+            vec![(0, 2, "rejected_by_clickhouse")]
+        );
+        // Isolated by halves, each with its own token; the range is recorded once.
+        assert_eq!(
+            writer.tokens(),
+            vec!["t:0:0-3/part:0-1", "t:0:0-3/part:3-3"]
+        );
+        assert_eq!(writer.seen().journal[&0], vec![(0, 3)]);
+        assert_eq!(partitions.commits(), vec![(0, 4, false), (0, 4, true)]);
+    }
 }

@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::decode::{decode, DeadLetter};
+use crate::interrupt::Interrupt;
 use crate::observe::{self, Health};
 use crate::{Error, Result, SinkConfig};
 
@@ -57,14 +58,8 @@ impl Consumed {
     /// Decodes a message; messages larger than `max_bytes` are poison.
     pub fn decode(m: &BorrowedMessage<'_>, max_bytes: usize) -> Self {
         let (partition, offset) = (m.partition(), m.offset());
-        let row = decode(
-            m.payload(),
-            max_bytes,
-            |_| auditlog_store::plans::FREE_DAYS,
-            partition,
-            offset,
-        )
-        .map_err(|why| Box::new((m.detach(), why)));
+        let row = decode(m.payload(), max_bytes, partition, offset)
+            .map_err(|why| Box::new((m.detach(), why)));
         Self {
             partition,
             offset,
@@ -98,8 +93,9 @@ pub struct SinkContext {
     /// Set at shutdown: the pipeline has flushed everything itself; revocations during close
     /// return at once.
     pub closing: AtomicBool,
-    /// Set when a revocation starts: a write being retried gives up (its rows stay uncommitted).
-    pub interrupt: Arc<AtomicBool>,
+    /// Raised while a revocation is handed to the pipeline: a write being retried gives up
+    /// (its rows stay uncommitted). Raised and lowered by the rebalance callback only.
+    pub revoking: Interrupt,
     /// The chunk the consume task is filling. A revocation (which librdkafka delivers inside
     /// the consume task's `recv`) hands it over before the `Revoke`, so the pipeline sees
     /// every message of a revoked partition before the revocation.
@@ -157,7 +153,7 @@ impl ConsumerContext for SinkContext {
                 if partitions.is_empty() || self.closing.load(Ordering::SeqCst) {
                     return;
                 }
-                self.interrupt.store(true, Ordering::SeqCst);
+                self.revoking.raise();
                 let (done, wait) = oneshot::channel();
                 let tx = self.tx.clone();
                 // Quickwit's pattern: hand the revocation to the async side and wait for it.
@@ -174,6 +170,7 @@ impl ConsumerContext for SinkContext {
                         }
                     });
                 });
+                self.revoking.lower();
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
@@ -204,7 +201,6 @@ pub fn create(
     topic: &str,
     cfg: &SinkConfig,
     tx: mpsc::Sender<Input>,
-    interrupt: Arc<AtomicBool>,
     health: Arc<Health>,
 ) -> Result<SinkConsumer> {
     let ctx = SinkContext {
@@ -213,7 +209,7 @@ pub fn create(
         tx,
         runtime: Handle::current(),
         closing: AtomicBool::new(false),
-        interrupt,
+        revoking: Interrupt::default(),
         pending: Mutex::new(Vec::with_capacity(CHUNK)),
     };
     // Brokers, TLS and SASL: the settings every client shares.

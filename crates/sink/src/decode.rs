@@ -44,11 +44,12 @@ impl From<DecodeError> for DeadLetter {
 }
 
 /// Decodes one message payload into a row. `max_bytes` may only lower the event model's own
-/// limit ([`auditlog_event::limits::MAX_EVENT_BYTES`]).
+/// limit ([`auditlog_event::limits::MAX_EVENT_BYTES`]). The row's retention is the Free plan's,
+/// a placeholder: the pipeline stamps it from the plans when the row's batch is written
+/// ([`crate::retention::stamp`]).
 pub fn decode(
     payload: Option<&[u8]>,
     max_bytes: usize,
-    retention_for: impl FnOnce(&str) -> u32,
     partition: i32,
     offset: i64,
 ) -> Result<EventRow, DeadLetter> {
@@ -61,13 +62,12 @@ pub fn decode(
         .into());
     }
     let event = auditlog_event::decode(bytes)?;
-    let retention_days = retention_for(&event.workspace_id);
     Ok(EventRow::from_event(
         event,
         RowContext {
             partition,
             offset,
-            retention_days,
+            retention_days: auditlog_store::plans::FREE_DAYS,
         },
     ))
 }
@@ -84,26 +84,20 @@ mod tests {
     }
 
     fn code(payload: Option<&[u8]>) -> &'static str {
-        decode(payload, 1 << 20, |_| 7, 0, 0).unwrap_err().code
+        decode(payload, 1 << 20, 0, 0).unwrap_err().code
     }
 
     #[test]
-    fn a_valid_event_becomes_a_row_with_provenance_and_retention() {
+    fn a_valid_event_becomes_a_row_with_provenance_and_placeholder_retention() {
         let (e, bytes) = good();
-        let row = decode(
-            Some(&bytes),
-            1 << 20,
-            |ws| if ws == e.workspace_id { 90 } else { 7 },
-            3,
-            42,
-        )
-        .unwrap();
+        let row = decode(Some(&bytes), 1 << 20, 3, 42).unwrap();
         assert_eq!(row.event_id, e.event_id);
         assert_eq!(row.workspace_id, e.workspace_id);
         assert_eq!(row.event, e.event.as_str());
         assert_eq!(row.time, e.time.timestamp_millis());
         assert_eq!(row.target_ids.len(), e.targets.len());
-        assert_eq!(row.retention_days, 90);
+        // Stamped from the plans when written (retention::stamp); the Free plan's until then.
+        assert_eq!(row.retention_days, auditlog_store::plans::FREE_DAYS);
         assert_eq!((row.kafka_partition, row.kafka_offset), (3, 42));
         let targets: Vec<auditlog_event::Target> = serde_json::from_str(&row.targets).unwrap();
         assert_eq!(targets, e.targets);
@@ -142,7 +136,7 @@ mod tests {
     #[test]
     fn the_configured_size_limit_applies() {
         let (_, bytes) = good();
-        let err = decode(Some(&bytes), 10, |_| 7, 0, 0).unwrap_err();
+        let err = decode(Some(&bytes), 10, 0, 0).unwrap_err();
         assert_eq!(err.code, "too_large");
     }
 }

@@ -1,19 +1,20 @@
-//! The dead-letter topic: poison messages go there with their original key, bytes and headers,
-//! plus headers saying why and where from. Also reading it back (`auditlog dlq list`) and
-//! re-publishing to the main topic (`auditlog dlq replay`).
+//! The dead-letter producer: poison messages go to the dead-letter topic with their original
+//! key, bytes and headers, plus headers saying why and where from. [`DeadLetters`] is the seam
+//! the pipeline and the write stage send through. Reading the topic back and re-publishing it
+//! (`auditlog dlq list|replay`) is [`crate::replay`].
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use auditlog_producer::KafkaConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
+use tracing::warn;
 
 use auditlog_producer::kafka_log::LimitedLogs;
 
 use crate::decode::DeadLetter;
+use crate::observe;
 use crate::{Error, Result};
 
 /// Header: the reason code (`not_json`, `invalid_field`, ...).
@@ -32,14 +33,31 @@ pub const H_AT: &str = "dlq.failed_at";
 pub const H_TRUNCATED: &str = "dlq.payload.truncated_from";
 /// Payload bytes kept when the broker refuses the whole message.
 const TRUNCATED_BYTES: usize = 64 * 1024;
-/// Header on a replayed message: `dlq_topic/partition/offset` it was replayed from.
-pub const H_REPLAYED_FROM: &str = "dlq.replayed_from";
+
+/// Where poison messages and refused rows go.
+pub trait DeadLetters: Send + Sync {
+    /// Sends `msg` with the reason `why`; returns once the broker acknowledged it (only then
+    /// may the message's offset be committed).
+    fn send(&self, msg: &OwnedMessage, why: &DeadLetter)
+        -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Dead-letters `m` with the reason: logged and counted by reason.
+pub(crate) async fn dead_letter(
+    dlq: &impl DeadLetters,
+    m: &OwnedMessage,
+    why: &DeadLetter,
+) -> Result<()> {
+    warn!(partition = m.partition(), offset = m.offset(), code = why.code, reason = %why.message, "dead-lettering message");
+    dlq.send(m, why).await?;
+    metrics::counter!(observe::DEAD_LETTERED, "reason" => why.code).increment(1);
+    Ok(())
+}
 
 /// Publishes poison messages to the dead-letter topic and waits for the broker's ack.
 pub struct DeadLetterProducer {
     producer: FutureProducer<LimitedLogs>,
     topic: String,
-    kafka: KafkaConfig,
 }
 
 impl DeadLetterProducer {
@@ -48,26 +66,7 @@ impl DeadLetterProducer {
         Ok(Self {
             producer: producer(kafka)?,
             topic: topic.to_owned(),
-            kafka: kafka.clone(),
         })
-    }
-
-    /// Reads back the messages at `offsets` of `topic`/`partition` (the originals of rows
-    /// ClickHouse refused: batches keep rows only), in the order given. Commits nothing.
-    pub async fn fetch_originals(
-        &self,
-        topic: &str,
-        partition: i32,
-        offsets: &[i64],
-    ) -> Result<Vec<OwnedMessage>> {
-        let kafka = self.kafka.clone();
-        let topic = topic.to_owned();
-        let offsets = offsets.to_vec();
-        tokio::task::spawn_blocking(move || {
-            fetch_originals_blocking(&kafka, &topic, partition, &offsets)
-        })
-        .await
-        .map_err(|e| Error::Runtime(format!("original message reader: {e}")))?
     }
 
     /// Sends `msg` (read from `msg.topic()`) to the dead-letter topic and returns once the
@@ -133,7 +132,8 @@ impl DeadLetterProducer {
     }
 }
 
-fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<LimitedLogs>> {
+/// A producer for the dead-letter topic and for replays (acks=all, idempotent, large messages).
+pub(crate) fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<LimitedLogs>> {
     kafka
         .client_config()?
         .set("acks", "all")
@@ -145,7 +145,8 @@ fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<LimitedLogs>> {
         .map_err(|e| Error::kafka("create dead-letter producer", e))
 }
 
-fn copy_headers(msg: &OwnedMessage, keep: impl Fn(&str) -> bool) -> OwnedHeaders {
+/// The headers of `msg` whose key `keep` accepts.
+pub(crate) fn copy_headers(msg: &OwnedMessage, keep: impl Fn(&str) -> bool) -> OwnedHeaders {
     let mut out = OwnedHeaders::new();
     if let Some(h) = msg.headers() {
         for header in h.iter().filter(|h| keep(h.key)) {
@@ -158,207 +159,8 @@ fn copy_headers(msg: &OwnedMessage, keep: impl Fn(&str) -> bool) -> OwnedHeaders
     out
 }
 
-/// A message read back from the dead-letter topic.
-#[derive(Debug, Clone)]
-pub struct DeadLettered {
-    /// Partition in the dead-letter topic.
-    pub partition: i32,
-    /// Offset in the dead-letter topic.
-    pub offset: i64,
-    /// Reason code.
-    pub code: String,
-    /// Readable reason.
-    pub reason: String,
-    /// `topic/partition/offset` it came from.
-    pub source: String,
-    /// The original message (key, payload and headers as dead-lettered).
-    pub message: OwnedMessage,
-}
-
-impl DeadLettered {
-    /// The first `n` characters of the payload, lossy UTF-8, on one line.
-    pub fn preview(&self, n: usize) -> String {
-        let text = String::from_utf8_lossy(self.message.payload().unwrap_or_default());
-        let one_line: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if one_line.chars().count() > n {
-            format!("{}...", one_line.chars().take(n).collect::<String>())
-        } else {
-            one_line
-        }
+impl DeadLetters for DeadLetterProducer {
+    async fn send(&self, msg: &OwnedMessage, why: &DeadLetter) -> Result<()> {
+        DeadLetterProducer::send(self, msg, why).await
     }
-}
-
-fn header_map(msg: &OwnedMessage) -> HashMap<String, String> {
-    msg.headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| {
-                    (
-                        h.key.to_owned(),
-                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Reads the whole dead-letter topic `topic` (every partition, from the beginning to the end
-/// as of now), oldest first per partition. Commits nothing.
-pub async fn read_all(kafka: &KafkaConfig, topic: &str) -> Result<Vec<DeadLettered>> {
-    let kafka = kafka.clone();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || read_all_blocking(&kafka, &topic))
-        .await
-        .map_err(|e| Error::Runtime(format!("dead-letter reader: {e}")))?
-}
-
-/// A consumer that reads assigned partitions and commits nothing (throwaway group).
-fn reader(kafka: &KafkaConfig, what: &str) -> Result<BaseConsumer<LimitedLogs>> {
-    kafka
-        .client_config()?
-        .set(
-            "group.id",
-            format!("auditlog-{what}-{}", uuid::Uuid::new_v4().simple()),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create_with_context(LimitedLogs)
-        .map_err(|e| Error::kafka(format!("create {what}"), e))
-}
-
-fn fetch_originals_blocking(
-    kafka: &KafkaConfig,
-    topic: &str,
-    partition: i32,
-    offsets: &[i64],
-) -> Result<Vec<OwnedMessage>> {
-    let Some(&first) = offsets.iter().min() else {
-        return Ok(Vec::new());
-    };
-    let last = offsets.iter().copied().max().unwrap_or(first);
-    let consumer = reader(kafka, "original-reader")?;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(first))
-        .map_err(|e| Error::kafka("assign", e))?;
-    consumer
-        .assign(&tpl)
-        .map_err(|e| Error::kafka(format!("assign {topic}/{partition}"), e))?;
-    let mut found: HashMap<i64, OwnedMessage> = HashMap::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while found.len() < offsets.len() && std::time::Instant::now() < deadline {
-        let Some(r) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let m = r.map_err(|e| Error::kafka(format!("read {topic}/{partition}"), e))?;
-        if offsets.contains(&m.offset()) {
-            found.insert(m.offset(), m.detach());
-        } else if m.offset() > last {
-            break;
-        }
-    }
-    offsets
-        .iter()
-        .map(|o| {
-            found.remove(o).ok_or_else(|| {
-                Error::Runtime(format!(
-                    "could not read back the message at {topic}/{partition}/{o}"
-                ))
-            })
-        })
-        .collect()
-}
-
-fn read_all_blocking(kafka: &KafkaConfig, topic: &str) -> Result<Vec<DeadLettered>> {
-    let consumer = reader(kafka, "dlq-reader")?;
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| Error::kafka(format!("metadata of {topic}"), e))?;
-    let mut ends = HashMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p.id(), timeout)
-                .map_err(|e| Error::kafka(format!("watermarks of {topic}/{}", p.id()), e))?;
-            if high > low {
-                ends.insert(p.id(), high);
-                tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))
-                    .map_err(|e| Error::kafka("assign", e))?;
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| Error::kafka(format!("assign {topic}"), e))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !ends.is_empty() && std::time::Instant::now() < deadline {
-        let Some(r) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let m = r
-            .map_err(|e| Error::kafka(format!("read {topic}"), e))?
-            .detach();
-        if ends
-            .get(&m.partition())
-            .is_some_and(|&end| m.offset() + 1 >= end)
-        {
-            ends.remove(&m.partition());
-        }
-        let h = header_map(&m);
-        let get = |k: &str| h.get(k).cloned().unwrap_or_default();
-        out.push(DeadLettered {
-            partition: m.partition(),
-            offset: m.offset(),
-            code: get(H_CODE),
-            reason: get(H_MESSAGE),
-            source: format!("{}/{}/{}", get(H_TOPIC), get(H_PARTITION), get(H_OFFSET)),
-            message: m,
-        });
-    }
-    if !ends.is_empty() {
-        return Err(Error::Runtime(format!("timed out reading {topic}")));
-    }
-    out.sort_by_key(|d| (d.partition, d.offset));
-    Ok(out)
-}
-
-/// Re-publishes dead-lettered messages to `topic` (the main topic) with their original key and
-/// headers (minus the dead-letter ones, plus [`H_REPLAYED_FROM`]). `payload` replaces the
-/// payload of every message when given (a corrected event). Returns how many were sent.
-pub async fn republish(
-    kafka: &KafkaConfig,
-    topic: &str,
-    dlq_topic: &str,
-    items: &[DeadLettered],
-    payload: Option<&[u8]>,
-) -> Result<usize> {
-    let producer = producer(kafka)?;
-    for d in items {
-        let from = format!("{dlq_topic}/{}/{}", d.partition, d.offset);
-        let headers = copy_headers(&d.message, |k| !k.starts_with("dlq.")).insert(Header {
-            key: H_REPLAYED_FROM,
-            value: Some(from.as_str()),
-        });
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
-        if let Some(p) = payload.or(d.message.payload()) {
-            record = record.payload(p);
-        }
-        if let Some(k) = d.message.key() {
-            record = record.key(k);
-        }
-        producer
-            .send(record, Duration::from_secs(60))
-            .await
-            .map_err(|(e, _)| Error::kafka(format!("replay {from} to {topic}"), e))?;
-    }
-    Ok(items.len())
 }

@@ -34,8 +34,16 @@ pub mod consume;
 pub mod decode;
 pub mod dlq;
 pub mod error;
+#[cfg(test)]
+mod fakes;
+mod interrupt;
 pub mod observe;
+pub mod originals;
+pub mod partitions;
+mod pipeline;
+pub mod replay;
 pub mod retention;
+mod retry;
 pub mod sink;
 pub mod watchdog;
 pub mod write;

@@ -182,6 +182,22 @@ impl Writer for ClickHouseWriter {
     }
 }
 
+/// The deduplication token of an insert: `topic:partition:first-last` for the batch covering
+/// offsets `first..=last`, plus `/part:a-b` when the insert holds only the rows of offsets
+/// `a..=b` (a part of a split batch). Derived from offsets only, so a replay that cuts and
+/// splits the same way inserts with the same tokens.
+pub fn dedup_token(
+    topic: &str,
+    partition: i32,
+    (first, last): (i64, i64),
+    part: Option<(i64, i64)>,
+) -> String {
+    match part {
+        None => format!("{topic}:{partition}:{first}-{last}"),
+        Some((a, b)) => format!("{topic}:{partition}:{first}-{last}/part:{a}-{b}"),
+    }
+}
+
 /// A row ClickHouse refused.
 #[derive(Debug)]
 pub struct Refused {
@@ -208,16 +224,8 @@ pub async fn insert_isolating<W: Writer>(
             continue;
         }
         let rows = &batch.rows[lo..hi];
-        let token = if whole {
-            Batch::token(topic, partition, batch.first, batch.last)
-        } else {
-            format!(
-                "{}/part:{}-{}",
-                Batch::token(topic, partition, batch.first, batch.last),
-                rows[0].kafka_offset,
-                rows[rows.len() - 1].kafka_offset
-            )
-        };
+        let part = (!whole).then(|| (rows[0].kafka_offset, rows[rows.len() - 1].kafka_offset));
+        let token = dedup_token(topic, partition, (batch.first, batch.last), part);
         match writer.insert(rows, &token).await {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::Retryable => return Err(e),
@@ -279,6 +287,15 @@ mod tests {
         assert_eq!(
             classify(&ChError::Custom("bad value".into())),
             ErrorKind::BadData
+        );
+    }
+
+    #[test]
+    fn tokens_name_the_range_and_the_part() {
+        assert_eq!(dedup_token("t", 3, (10, 20), None), "t:3:10-20");
+        assert_eq!(
+            dedup_token("t", 3, (10, 20), Some((10, 14))),
+            "t:3:10-20/part:10-14"
         );
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use auditlog_event::synth::{Synth, SynthConfig};
 use auditlog_sink::batch::Batch;
 use auditlog_sink::write::{
-    classify, insert_isolating, ClickHouseWriter, ErrorKind, WriteError, Writer,
+    classify, dedup_token, insert_isolating, ClickHouseWriter, ErrorKind, WriteError, Writer,
 };
 use auditlog_store::events::{EventRow, RowContext};
 
@@ -56,7 +56,7 @@ async fn a_batch_inserted_twice_with_its_token_is_stored_once() -> Result<()> {
     let client = ch.client();
     let writer = ClickHouseWriter::new(client.clone(), "t");
     let b = batch(rows(100, 1, 500));
-    let token = Batch::token("t", 0, b.first, b.last);
+    let token = dedup_token("t", 0, (b.first, b.last), None);
     writer.insert(&b.rows, &token).await?;
     writer.insert(&b.rows, &token).await?;
     assert_eq!(count(&client, false).await?, 100);

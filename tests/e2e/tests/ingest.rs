@@ -188,13 +188,16 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
     Ok(())
 }
 
-async fn wait_dead_letters(w: &World, n: usize) -> Result<Vec<auditlog_sink::dlq::DeadLettered>> {
+async fn wait_dead_letters(
+    w: &World,
+    n: usize,
+) -> Result<Vec<auditlog_sink::replay::DeadLettered>> {
     for _ in 0..120 {
         let kafka = auditlog_producer::KafkaConfig {
             brokers: w.brokers.clone(),
             ..Default::default()
         };
-        let d = auditlog_sink::dlq::read_all(&kafka, &w.dlq_topic).await?;
+        let d = auditlog_sink::replay::read_all(&kafka, &w.dlq_topic).await?;
         if d.len() >= n {
             return Ok(d);
         }

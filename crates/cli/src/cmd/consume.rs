@@ -19,7 +19,7 @@ pub async fn run(cfg: &Config, _args: ConsumeArgs, prometheus: PrometheusHandle)
         &cfg.clickhouse,
         &cfg.consumer,
         prometheus,
-        shutdown_signal(),
+        crate::shutdown::signal(),
     )
     .await
     .with_context(|| {
@@ -35,17 +35,4 @@ pub async fn run(cfg: &Config, _args: ConsumeArgs, prometheus: PrometheusHandle)
         "done"
     );
     Ok(())
-}
-
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
-use auditlog_sink::dlq::{read_all, republish, DeadLettered};
+use auditlog_sink::replay::{read_all, republish, DeadLettered};
 use clap::{Args, Subcommand};
 use rdkafka::Message;
 

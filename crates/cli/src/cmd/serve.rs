@@ -89,7 +89,8 @@ pub async fn run(cfg: &Config, args: ServeArgs, prometheus: PrometheusHandle) ->
         "serving the query API"
     );
     tokio::spawn(async move {
-        shutdown_signal().await;
+        crate::shutdown::signal().await;
+        info!("finishing requests in flight");
         let _ = stop_tx.send(true);
     });
     // serve() hands handlers the peer address (ConnectInfo<SocketAddr>), which the
@@ -100,26 +101,4 @@ pub async fn run(cfg: &Config, args: ServeArgs, prometheus: PrometheusHandle) ->
     }
     info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    info!("shutdown signal received; finishing requests in flight");
 }
