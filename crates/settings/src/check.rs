@@ -22,17 +22,36 @@ pub fn between(field: &str, value: Duration, lo: Duration, hi: Duration) -> Resu
     ensure(
         (lo..=hi).contains(&value),
         field,
-        format!(
-            "{} is outside {}..={}",
-            shown(value),
-            shown(lo),
-            shown(hi)
-        ),
+        format!("{} is outside {}..={}", shown(value), shown(lo), shown(hi)),
+    )
+}
+
+/// A duration of at least `lo`: `producer.startup_timeout: must be at least 100ms (is 0s)`.
+pub fn at_least(field: &str, value: Duration, lo: Duration) -> Result {
+    let shown = crate::duration::format;
+    ensure(
+        value >= lo,
+        field,
+        format!("must be at least {} (is {})", shown(lo), shown(value)),
+    )
+}
+
+/// A duration of at most `hi`: `producer.linger: must be at most 1m (is 61s)`.
+pub fn at_most(field: &str, value: Duration, hi: Duration) -> Result {
+    let shown = crate::duration::format;
+    ensure(
+        value <= hi,
+        field,
+        format!("must be at most {} (is {})", shown(hi), shown(value)),
     )
 }
 
 /// A number within `range`: `consumer.batch_max_rows: 0 is not in 1..=1000000`.
-pub fn in_range<T: PartialOrd + Display>(field: &str, value: T, range: RangeInclusive<T>) -> Result {
+pub fn in_range<T: PartialOrd + Display>(
+    field: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> Result {
     let reason = format!("{value} is not in {}..={}", range.start(), range.end());
     ensure(range.contains(&value), field, reason)
 }
@@ -78,6 +97,16 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "a.b: 50ms is outside 100ms..=10m"
+        );
+        assert_eq!(
+            at_least("p.t", Duration::ZERO, ms(100)).unwrap_err().reason,
+            "must be at least 100ms (is 0s)"
+        );
+        assert_eq!(
+            at_most("p.l", Duration::from_secs(61), Duration::from_secs(60))
+                .unwrap_err()
+                .reason,
+            "must be at most 1m (is 1m 1s)"
         );
         assert_eq!(
             in_range("c.rows", 0, 1..=10).unwrap_err().to_string(),

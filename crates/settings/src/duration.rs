@@ -36,7 +36,8 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 
 struct DurationVisitor;
 
-const BARE_NUMBER: &str = "is a number without a unit; write a duration such as \"5s\" or \"100ms\"";
+const BARE_NUMBER: &str =
+    "is a number without a unit; write a duration such as \"5s\" or \"100ms\"";
 
 impl Visitor<'_> for DurationVisitor {
     type Value = Duration;
@@ -98,9 +99,16 @@ mod tests {
         assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"d":"250ms"}"#);
         let s: S = serde_json::from_str(r#"{"d":"2m"}"#).unwrap();
         assert_eq!(s.d, Duration::from_secs(120));
-        let e = serde_json::from_str::<S>(r#"{"d":2000}"#).unwrap_err().to_string();
-        assert!(e.contains("2000 is a number without a unit") && e.contains("\"5s\""), "{e}");
-        let e = serde_json::from_str::<S>(r#"{"d":"5 parsecs"}"#).unwrap_err().to_string();
+        let e = serde_json::from_str::<S>(r#"{"d":2000}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2000 is a number without a unit") && e.contains("\"5s\""),
+            "{e}"
+        );
+        let e = serde_json::from_str::<S>(r#"{"d":"5 parsecs"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"5 parsecs\" is not a duration"), "{e}");
         assert_eq!(format(Duration::from_secs(60)), "1m");
     }

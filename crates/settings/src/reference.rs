@@ -145,8 +145,8 @@ impl Reference {
     }
 
     /// A Markdown table `| Setting | Default | Meaning |` of `sections` (all when empty).
-    /// `summary` keeps only the first sentence of each doc comment (README), otherwise the
-    /// whole comment (docs/*.md).
+    /// `summary` keeps only the first sentence of each doc comment, otherwise the whole
+    /// comment less its sentences that only state the default (the Default column says it).
     pub fn markdown(&self, sections: &[&str], summary: bool) -> String {
         let mut out = String::from("| Setting | Default | Meaning |\n|---|---|---|\n");
         for section in &self.sections {
@@ -156,9 +156,9 @@ impl Reference {
             for s in &section.settings {
                 let doc = one_line(&s.doc);
                 let meaning = if summary {
-                    first_sentence(&doc)
+                    first_sentence(&doc).to_owned()
                 } else {
-                    &doc
+                    without_stated_default(&doc)
                 };
                 let _ = writeln!(
                     out,
@@ -292,6 +292,39 @@ fn markdown_default(v: &Value) -> String {
         Value::Object(map) if map.is_empty() => "empty".into(),
         other => format!("`{}`", toml_value(other).unwrap_or_default()),
     }
+}
+
+/// `doc` without the sentences "Default `X`.", "Default empty." and "Default none.".
+fn without_stated_default(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    let mut rest = doc;
+    while let Some(i) = rest.find("Default ") {
+        let after = &rest[i + "Default ".len()..];
+        let stated = if let Some(code) = after.strip_prefix('`') {
+            code.find('`').map(|end| end + 2)
+        } else {
+            ["empty", "none"]
+                .iter()
+                .find(|w| after.starts_with(*w))
+                .map(|w| w.len())
+        };
+        let whole = stated.filter(|&n| {
+            after[n..].starts_with('.') && after[n + 1..].chars().next().is_none_or(|c| c == ' ')
+        });
+        let sentence_start = i == 0 || rest[..i].ends_with(' ');
+        match whole {
+            Some(n) if sentence_start => {
+                out.push_str(rest[..i].trim_end());
+                rest = &after[n + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..i + "Default ".len()]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.trim().to_owned()
 }
 
 /// What follows each "Default " in `doc`: `` `X` `` (the X), `empty` or `none`.
@@ -441,7 +474,10 @@ mod tests {
         let text = r.toml("Defaults.");
         let back = toml::from_str::<Whole>(&text).unwrap();
         assert_eq!(back, Whole::default());
-        assert!(text.starts_with("# Defaults.\n\n# `[net]`: the network.\n[net]\n"), "{text}");
+        assert!(
+            text.starts_with("# Defaults.\n\n# `[net]`: the network.\n[net]\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "# How long to wait, e.g. for a peer. Default `2s`.\n# env: APP_NET__WAIT\nwait = \"2s\"\n"
@@ -450,8 +486,20 @@ mod tests {
         );
         assert!(text.contains("# file = (unset)\n"), "{text}");
         let table = r.markdown(&[], true);
-        assert!(table.contains("| `net.wait` | `2s` | How long to wait, e.g. for a peer. |"), "{table}");
+        assert!(
+            table.contains("| `net.wait` | `2s` | How long to wait, e.g. for a peer. |"),
+            "{table}"
+        );
         assert!(table.contains("| `net.file` | none | A file. |"), "{table}");
+        let full = r.markdown(&["net"], false);
+        assert!(
+            full.contains("| `net.wait` | `2s` | How long to wait, e.g. for a peer. |"),
+            "{full}"
+        );
+        assert_eq!(
+            without_stated_default("A. Default `x` (why). B. Default empty. C"),
+            "A. Default `x` (why). B. C"
+        );
         assert_eq!(
             r.stated_defaults(),
             ["net.on: its doc says \"Default true\", the default is `false`"]

@@ -13,7 +13,7 @@
 //! ```no_run
 //! # async fn f() -> auditlog_sink::Result<()> {
 //! let summary = auditlog_sink::run(
-//!     &auditlog_producer::KafkaConfig::default(),
+//!     &auditlog_sink::config::KafkaSettings::default(),
 //!     &auditlog_store::ClickHouseConfig::default(),
 //!     &auditlog_sink::SinkConfig::default(),
 //!     async { let _ = tokio::signal::ctrl_c().await; },

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlog_producer::KafkaConfig;
 use auditlog_store::ClickHouseConfig;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
@@ -47,7 +46,7 @@ pub struct Summary {
 ///
 /// Needs a multi-threaded Tokio runtime (the rebalance hand-off blocks one worker).
 pub async fn run(
-    kafka: &KafkaConfig,
+    kafka: &crate::config::KafkaSettings,
     clickhouse: &ClickHouseConfig,
     cfg: &SinkConfig,
     shutdown: impl Future<Output = ()>,

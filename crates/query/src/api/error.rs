@@ -22,7 +22,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Error::Config { .. } | Error::Internal(_) => {
+            Error::Config(_) | Error::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }
@@ -52,7 +52,8 @@ impl IntoResponse for Error {
                 tracing::warn!(%detail, "clickhouse unavailable");
                 "the event store is unavailable; retry later".to_owned()
             }
-            Error::Internal(detail) | Error::Config { reason: detail, .. } => {
+            Error::Internal(detail)
+            | Error::Config(auditlog_settings::BadSetting { reason: detail, .. }) => {
                 tracing::error!(%detail, "internal error");
                 "internal error".to_owned()
             }
