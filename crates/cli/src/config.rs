@@ -138,10 +138,17 @@ const RENAMED: &[&[Renamed]] = &[ApiConfig::RENAMED];
 fn describe(err: figment::Error) -> String {
     err.into_iter()
         .map(|e| {
-            let field = if e.path.is_empty() {
+            let mut path = e.path.clone();
+            if let figment::error::Kind::UnknownField(name, _) = &e.kind {
+                // Name the unknown key itself (`kafka.brokerz`), wherever it was found.
+                if path.last() != Some(name) {
+                    path.push(name.clone());
+                }
+            }
+            let field = if path.is_empty() {
                 String::from("(top level)")
             } else {
-                e.path.join(".")
+                path.join(".")
             };
             let from = e
                 .metadata
@@ -176,6 +183,50 @@ mod tests {
             let err = Config::load(Some(Path::new("c.toml"))).unwrap_err();
             let msg = format!("{err:#}");
             assert!(msg.contains("kafka") && msg.contains("brokerz"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_errors_name_the_key_and_dlq_topic_stays_in_the_kafka_section() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[kafka]\nbrokerz = \"x\"\n")?;
+            let msg = format!("{:#}", Config::load(Some(Path::new("c.toml"))).unwrap_err());
+            assert!(msg.contains("kafka.brokerz: unknown field"), "{msg}");
+            jail.set_env("AUDITLOG_KAFKA__SECURITY_PROTOCOL", "tls");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                msg.contains("kafka.security_protocol: unknown variant"),
+                "{msg}"
+            );
+            jail.clear_env();
+            jail.create_file(
+                "d.toml",
+                "[kafka]\ndlq_topic = \"dead\"\ntopic = \"live\"\n",
+            )?;
+            jail.set_env("AUDITLOG_KAFKA__BROKERS", "10.0.0.1:9092");
+            let cfg = Config::load(Some(Path::new("d.toml"))).unwrap();
+            assert_eq!(
+                (cfg.kafka.dlq_topic.as_str(), cfg.kafka.topic.as_str()),
+                ("dead", "live")
+            );
+            assert_eq!(cfg.kafka.brokers, "10.0.0.1:9092");
+            jail.set_env("AUDITLOG_KAFKA__DLQ_TOPIC", "a b");
+            let msg = format!("{:#}", Config::load(Some(Path::new("d.toml"))).unwrap_err());
+            assert!(msg.starts_with("kafka.dlq_topic: "), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_duration_without_a_unit_is_refused_with_a_hint() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_CONSUMER__BATCH_MAX_WAIT", "1000");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                msg.contains("consumer.batch_max_wait: 1000 is a number without a unit"),
+                "{msg}"
+            );
             Ok(())
         });
     }

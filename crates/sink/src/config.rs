@@ -7,15 +7,19 @@ use std::time::Duration;
 
 use auditlog_producer::KafkaConfig;
 use auditlog_settings::check;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, IntoDeserializer as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Result;
 
 /// `[kafka]` as the consumer and `auditlog dlq` read it: the connection every client shares
 /// (the producer library's [`KafkaConfig`], whose fields sit directly in `[kafka]`) and the
 /// dead-letter topic, which producing services never use. Derefs to the connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+///
+/// Read by hand rather than with `#[serde(flatten)]`: flatten buffers the values, so an error
+/// would name `kafka` instead of `kafka.security_protocol`. Here every value is read by the
+/// config loader's own deserializer, which names the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KafkaSettings {
     /// Brokers, topic, TLS and SASL.
     #[serde(flatten)]
@@ -36,6 +40,63 @@ impl Default for KafkaSettings {
             connection: KafkaConfig::default(),
             dlq_topic: default_dlq_topic(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for KafkaSettings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Section;
+        impl<'de> Visitor<'de> for Section {
+            type Value = KafkaSettings;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the [kafka] table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KafkaSettings, A::Error> {
+                let mut dlq_topic = None;
+                let rest = TakeDlqTopic {
+                    inner: map,
+                    dlq_topic: &mut dlq_topic,
+                };
+                let connection =
+                    KafkaConfig::deserialize(de::value::MapAccessDeserializer::new(rest))?;
+                Ok(KafkaSettings {
+                    connection,
+                    dlq_topic: dlq_topic.unwrap_or_else(default_dlq_topic),
+                })
+            }
+        }
+        d.deserialize_map(Section)
+    }
+}
+
+/// The `[kafka]` entries with `dlq_topic` taken out; the rest goes to [`KafkaConfig`] (which
+/// refuses unknown keys).
+struct TakeDlqTopic<'a, A> {
+    inner: A,
+    dlq_topic: &'a mut Option<String>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for TakeDlqTopic<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some(key) = self.inner.next_key::<String>()? {
+            if key == "dlq_topic" {
+                *self.dlq_topic = Some(self.inner.next_value()?);
+            } else {
+                return seed.deserialize(key.into_deserializer()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.inner.next_value_seed(seed)
     }
 }
 
