@@ -1,6 +1,8 @@
 //! The binary's configuration: defaults, then a TOML file, then `AUDITLOG_*` environment
 //! variables (`AUDITLOG_KAFKA__BROKERS` sets `kafka.brokers`). Unknown or invalid settings stop
-//! startup with the field named. Every field and its default is documented in the README.
+//! startup with the field named ([`BadSetting`]). The reference of every field and its default
+//! is generated from these structs (`auditlog config --defaults`, the tables in README.md and
+//! docs/, checked by `cmd::config`'s tests).
 
 use std::path::Path;
 
@@ -9,17 +11,19 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use auditlog_producer::{KafkaConfig, ProducerConfig};
+use auditlog_producer::ProducerConfig;
 use auditlog_query::ApiConfig;
+use auditlog_settings::{BadSetting, Renamed};
+use auditlog_sink::config::KafkaSettings;
 use auditlog_sink::SinkConfig;
 use auditlog_store::ClickHouseConfig;
 
 /// The whole configuration, one section per component.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `[kafka]`: brokers and topics.
-    pub kafka: KafkaConfig,
+    /// `[kafka]`: brokers, topics, TLS and SASL, for every Kafka client.
+    pub kafka: KafkaSettings,
     /// `[clickhouse]`: server and database.
     pub clickhouse: ClickHouseConfig,
     /// `[producer]`: producer tuning (emit).
@@ -33,7 +37,7 @@ pub struct Config {
 }
 
 /// Logging (`[log]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `tracing` filter: a level (`trace`, `debug`, `info`, `warn`, `error`, `off`) and/or
@@ -56,29 +60,34 @@ impl Default for LogConfig {
 impl LogConfig {
     /// Checks `level`: every comma-separated directive must end in a level (a bare word that
     /// is not a level, such as `inf`, would be read as a target name and silence every log).
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<(), BadSetting> {
         use std::str::FromStr as _;
         use tracing_subscriber::filter::LevelFilter;
+        let field = "log.level";
         let directives: Vec<&str> = self
             .level
             .split(',')
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .collect();
-        anyhow::ensure!(
+        auditlog_settings::check::ensure(
             !directives.is_empty(),
-            "log.level: must not be empty (e.g. \"info\" or \"info,librdkafka=warn\")"
-        );
+            field,
+            "must not be empty (e.g. \"info\" or \"info,librdkafka=warn\")",
+        )?;
         for d in directives {
             let level = d.rsplit_once('=').map_or(d, |(_, level)| level);
-            anyhow::ensure!(
+            auditlog_settings::check::ensure(
                 LevelFilter::from_str(level).is_ok(),
-                "log.level: {d:?} is not a level (trace, debug, info, warn, error, off) \
-                 nor a target=level directive"
-            );
+                field,
+                format!(
+                    "{d:?} is not a level (trace, debug, info, warn, error, off) \
+                     nor a target=level directive"
+                ),
+            )?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.level)
-            .map_err(|e| anyhow::anyhow!("log.level: {:?}: {e}", self.level))?;
+            .map_err(|e| BadSetting::new(field, format!("{:?}: {e}", self.level)))?;
         Ok(())
     }
 }
@@ -121,33 +130,40 @@ impl Config {
     }
 }
 
-/// One line per figment error, each naming the field path and where the value came from.
+/// Old setting names of every section, refused with a hint naming the new one.
+const RENAMED: &[&[Renamed]] = &[ApiConfig::RENAMED];
+
+/// One [`BadSetting`] per figment error (joined by `; `), each naming the field path and where
+/// the value came from; an old setting name gets the hint naming its replacement.
 fn describe(err: figment::Error) -> String {
     err.into_iter()
         .map(|e| {
-            let field = if e.path.is_empty() {
+            let mut path = e.path.clone();
+            if let figment::error::Kind::UnknownField(name, _) = &e.kind {
+                // Name the unknown key itself (`kafka.brokerz`), wherever it was found.
+                if path.last() != Some(name) {
+                    path.push(name.clone());
+                }
+            }
+            let field = if path.is_empty() {
                 String::from("(top level)")
             } else {
-                e.path.join(".")
+                path.join(".")
             };
             let from = e
                 .metadata
                 .as_ref()
                 .map(|m| format!(" (from {})", m.name))
                 .unwrap_or_default();
-            let hint = match &e.kind {
-                figment::error::Kind::UnknownField(name, _)
-                    if e.path.first().map(String::as_str) == Some("api") =>
-                {
-                    ApiConfig::RENAMED
-                        .iter()
-                        .find(|(old, _)| old == name)
-                        .map(|(_, new)| format!(" ({name} was {new})"))
-                        .unwrap_or_default()
-                }
+            let hint = match (&e.kind, e.path.first()) {
+                (figment::error::Kind::UnknownField(name, _), Some(section)) => RENAMED
+                    .iter()
+                    .find_map(|table| Renamed::hint(table, section, name))
+                    .map(|new| format!(" ({name} was {new})"))
+                    .unwrap_or_default(),
                 _ => String::new(),
             };
-            format!("{field}: {}{hint}{from}", e.kind)
+            BadSetting::new(field, format!("{}{hint}{from}", e.kind)).to_string()
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -167,6 +183,50 @@ mod tests {
             let err = Config::load(Some(Path::new("c.toml"))).unwrap_err();
             let msg = format!("{err:#}");
             assert!(msg.contains("kafka") && msg.contains("brokerz"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_errors_name_the_key_and_dlq_topic_stays_in_the_kafka_section() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[kafka]\nbrokerz = \"x\"\n")?;
+            let msg = format!("{:#}", Config::load(Some(Path::new("c.toml"))).unwrap_err());
+            assert!(msg.contains("kafka.brokerz: unknown field"), "{msg}");
+            jail.set_env("AUDITLOG_KAFKA__SECURITY_PROTOCOL", "tls");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                msg.contains("kafka.security_protocol: unknown variant"),
+                "{msg}"
+            );
+            jail.clear_env();
+            jail.create_file(
+                "d.toml",
+                "[kafka]\ndlq_topic = \"dead\"\ntopic = \"live\"\n",
+            )?;
+            jail.set_env("AUDITLOG_KAFKA__BROKERS", "10.0.0.1:9092");
+            let cfg = Config::load(Some(Path::new("d.toml"))).unwrap();
+            assert_eq!(
+                (cfg.kafka.dlq_topic.as_str(), cfg.kafka.topic.as_str()),
+                ("dead", "live")
+            );
+            assert_eq!(cfg.kafka.brokers, "10.0.0.1:9092");
+            jail.set_env("AUDITLOG_KAFKA__DLQ_TOPIC", "a b");
+            let msg = format!("{:#}", Config::load(Some(Path::new("d.toml"))).unwrap_err());
+            assert!(msg.starts_with("kafka.dlq_topic: "), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_duration_without_a_unit_is_refused_with_a_hint() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_CONSUMER__BATCH_MAX_WAIT", "1000");
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                msg.contains("consumer.batch_max_wait: 1000 is a number without a unit"),
+                "{msg}"
+            );
             Ok(())
         });
     }

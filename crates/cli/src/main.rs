@@ -47,6 +47,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Inspect and replay the dead-letter topic.
     Dlq(cmd::dlq::DlqArgs),
+    /// Print every setting at its default as documented TOML (`--defaults`).
+    Config(cmd::config::ConfigArgs),
 }
 
 #[tokio::main]
@@ -61,6 +63,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::Config(a) = &cli.command {
+        return cmd::config::run(a);
+    }
     let cfg = Config::load(cli.config.as_deref())?;
     init_tracing(&cfg.log);
     match cli.command {
@@ -80,6 +85,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
         Command::Token(a) => cmd::token::run(&cfg, a).await,
         Command::Dlq(a) => cmd::dlq::run(&cfg, a).await,
+        Command::Config(a) => cmd::config::run(&a),
     }
 }
 

@@ -7,18 +7,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Where the audit topics live (`[kafka]` in the config file). Shared by producer, consumer
-/// and dead-letter clients, which all start from [`KafkaConfig::client_config`]. `Debug`
-/// redacts the password.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+use auditlog_settings::check;
+
+/// Where the audit topic lives and how to reach the brokers (`[kafka]` in the config file).
+/// Shared by producer, consumer and dead-letter clients, which all start from
+/// [`KafkaConfig::client_config`]. (The dead-letter topic is the consumer's setting:
+/// `auditlog_sink::KafkaSettings`.) `Debug` redacts the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, comma separated. Default `127.0.0.1:9092`.
     pub brokers: String,
-    /// The audit events topic. Default `audit-events`.
+    /// The audit events topic (it must exist: it is not created automatically). Default
+    /// `audit-events`.
     pub topic: String,
-    /// The dead-letter topic. Default `audit-events-dlq`.
-    pub dlq_topic: String,
     /// How clients talk to the brokers: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`
     /// (librdkafka `security.protocol`; `SASL_SSL` is accepted too). Default `plaintext`.
     pub security_protocol: SecurityProtocol,
@@ -60,7 +62,6 @@ impl Default for KafkaConfig {
         Self {
             brokers: "127.0.0.1:9092".into(),
             topic: "audit-events".into(),
-            dlq_topic: "audit-events-dlq".into(),
             security_protocol: SecurityProtocol::Plaintext,
             ssl_ca_file: None,
             ssl_cert_file: None,
@@ -86,7 +87,6 @@ impl fmt::Debug for KafkaConfig {
         f.debug_struct("KafkaConfig")
             .field("brokers", &self.brokers)
             .field("topic", &self.topic)
-            .field("dlq_topic", &self.dlq_topic)
             .field("security_protocol", &self.security_protocol)
             .field("ssl_ca_file", &self.ssl_ca_file)
             .field("ssl_cert_file", &self.ssl_cert_file)
@@ -109,7 +109,7 @@ impl fmt::Debug for KafkaConfig {
 }
 
 /// librdkafka `security.protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SecurityProtocol {
     /// No TLS, no authentication (a local broker).
@@ -152,7 +152,7 @@ impl SecurityProtocol {
 }
 
 /// librdkafka `sasl.mechanism` (GSSAPI/Kerberos is not built in).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum SaslMechanism {
     /// User name and password, sent as is (use with `sasl_ssl`).
     #[serde(rename = "PLAIN")]
@@ -182,13 +182,15 @@ impl SaslMechanism {
 
 /// Producer tuning (`[producer]` in the config file). The producer is always idempotent with
 /// `acks=all`; these settings cannot weaken that.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProducerConfig {
     /// Compression codec: `lz4`, `zstd` or `none`. Default `lz4`.
     pub compression: Compression,
-    /// How long to wait for more events before sending a batch (`linger.ms`). Default `5ms`.
-    #[serde(with = "humantime_serde")]
+    /// How long to wait for more events before sending a batch (`linger.ms`), at most `60s`.
+    /// Default `5ms`.
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub linger: Duration,
     /// Events the producer buffers before the broker has acknowledged them
     /// (`queue.buffering.max.messages`). Default `100000`.
@@ -198,15 +200,18 @@ pub struct ProducerConfig {
     /// this choice as an argument; `try_enqueue` never waits. Default `wait`.
     pub on_full: OnFull,
     /// Longest wait for room in the buffer when `on_full = "wait"`. Default `30s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub full_wait_timeout: Duration,
     /// How long the client keeps retrying an event (broker down, leader changes) before
     /// reporting it undelivered (`message.timeout.ms`). Default `30s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub delivery_timeout: Duration,
     /// How long `ProducerBuilder::build` waits for the broker to answer a metadata request for the topic
     /// before failing. Default `10s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub startup_timeout: Duration,
     /// Client id the broker sees. Default `auditlog-producer`.
     pub client_id: String,
@@ -217,7 +222,7 @@ pub struct ProducerConfig {
 }
 
 /// Compression codec for produced batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     /// No compression.
@@ -240,7 +245,7 @@ impl Compression {
 }
 
 /// What to do when the buffer is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFull {
     /// Fail with `EmitError::QueueFull`.
@@ -265,51 +270,27 @@ impl Default for ProducerConfig {
     }
 }
 
-/// A setting is out of range; names the field as written in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    /// `producer.linger`, `kafka.brokers`, ...
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
+/// A setting is out of range: the one bad-setting error of every config section
+/// ([`auditlog_settings::BadSetting`]), naming the field as written in the config file
+/// (`producer.linger`, `kafka.brokers`, ...).
+pub type ConfigError = auditlog_settings::BadSetting;
 
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.to_owned(),
-        message: message.into(),
-    }
+    ConfigError::new(field, message)
 }
 
 /// Properties the producer sets itself and that configuration may not override.
 pub const RESERVED_PROPERTIES: &[&str] = &["enable.idempotence", "acks", "bootstrap.servers"];
 
 impl KafkaConfig {
-    /// Checks brokers, topic names and the security settings (files must exist and parse).
+    /// Checks brokers, the topic name and the security settings (files must exist and parse).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.brokers.split(',').any(|b| b.trim().is_empty()) {
-            return Err(invalid(
-                "kafka.brokers",
-                "must list host:port entries, comma separated",
-            ));
-        }
-        for (field, topic) in [
-            ("kafka.topic", &self.topic),
-            ("kafka.dlq_topic", &self.dlq_topic),
-        ] {
-            let ok = !topic.is_empty()
-                && topic.len() <= 249
-                && topic
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-            if !ok {
-                return Err(invalid(
-                    field,
-                    "must be 1 to 249 characters of ASCII letters, digits, `.`, `_` and `-`",
-                ));
-            }
-        }
+        check::ensure(
+            !self.brokers.split(',').any(|b| b.trim().is_empty()),
+            "kafka.brokers",
+            "must list host:port entries, comma separated",
+        )?;
+        check::topic_name("kafka.topic", &self.topic)?;
         self.validate_security()
     }
 }
@@ -317,43 +298,27 @@ impl KafkaConfig {
 impl ProducerConfig {
     /// Checks every field; the error names it (`producer.buffer_capacity`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.linger > Duration::from_secs(60) {
-            return Err(invalid("producer.linger", "must be at most 60s"));
-        }
-        if !(1..=10_000_000).contains(&self.buffer_capacity) {
-            return Err(invalid(
-                "producer.buffer_capacity",
-                "must be between 1 and 10000000",
-            ));
-        }
-        if self.delivery_timeout < Duration::from_millis(100) {
-            return Err(invalid(
-                "producer.delivery_timeout",
-                "must be at least 100ms",
-            ));
-        }
-        if self.delivery_timeout <= self.linger {
-            return Err(invalid(
-                "producer.delivery_timeout",
-                "must be longer than producer.linger",
-            ));
-        }
-        if self.startup_timeout < Duration::from_millis(100) {
-            return Err(invalid(
-                "producer.startup_timeout",
-                "must be at least 100ms",
-            ));
-        }
-        if self.client_id.trim().is_empty() {
-            return Err(invalid("producer.client_id", "must not be empty"));
-        }
+        let ms = Duration::from_millis;
+        check::at_most("producer.linger", self.linger, Duration::from_secs(60))?;
+        check::in_range(
+            "producer.buffer_capacity",
+            self.buffer_capacity,
+            1..=10_000_000,
+        )?;
+        check::at_least("producer.delivery_timeout", self.delivery_timeout, ms(100))?;
+        check::ensure(
+            self.delivery_timeout > self.linger,
+            "producer.delivery_timeout",
+            "must be longer than producer.linger",
+        )?;
+        check::at_least("producer.startup_timeout", self.startup_timeout, ms(100))?;
+        check::not_blank("producer.client_id", &self.client_id)?;
         for key in self.properties.keys() {
-            if RESERVED_PROPERTIES.contains(&key.as_str()) {
-                return Err(invalid(
-                    &format!("producer.properties.{key}"),
-                    "is set by the producer itself and cannot be overridden",
-                ));
-            }
+            check::ensure(
+                !RESERVED_PROPERTIES.contains(&key.as_str()),
+                &format!("producer.properties.{key}"),
+                "is set by the producer itself and cannot be overridden",
+            )?;
         }
         Ok(())
     }

@@ -310,7 +310,7 @@ mod tests {
         };
         let e = missing.validate().unwrap_err();
         assert_eq!(e.field, "kafka.sasl_password_file");
-        assert!(e.message.contains("absent"), "{e}");
+        assert!(e.reason.contains("absent"), "{e}");
     }
 
     #[test]
@@ -374,7 +374,7 @@ mod tests {
         };
         let e = ssl(Some(&garbage), None, None).validate().unwrap_err();
         assert_eq!(e.field, "kafka.ssl_ca_file");
-        assert!(e.message.contains("no PEM certificate"), "{e}");
+        assert!(e.reason.contains("no PEM certificate"), "{e}");
         let e = ssl(None, Some(&garbage), Some(&key))
             .validate()
             .unwrap_err();

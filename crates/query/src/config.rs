@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
+use auditlog_settings::{check, Renamed};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
 /// How list, count and export reads collapse producer duplicates (same `event_id`) that
 /// ClickHouse has not merged yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dedup {
     /// `SELECT ... FROM events FINAL`.
@@ -18,42 +19,51 @@ pub enum Dedup {
 }
 
 /// HTTP API settings (`[api]` in the config file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Listen address. Default `127.0.0.1:8080`.
+    /// Listen address of the API and the dashboard (`auditlog serve --listen` overrides it).
+    /// Default `127.0.0.1:8080`.
     pub listen: String,
     /// Admin bearer token (plans, tokens). Empty disables the admin endpoints (every admin
-    /// request is then a 401). Default empty.
+    /// request is then a 401); otherwise at least 16 characters. Compared in constant time
+    /// (SHA-256 digests). Default empty.
     pub admin_token: String,
     /// Key that signs pagination cursors (HMAC-SHA-256). Empty: a random key per process, so
     /// cursors do not survive a restart and are not valid on another instance; set the same
     /// value on every instance behind a load balancer. Default empty.
     pub cursor_secret: String,
     /// How long a verified workspace token is trusted without asking ClickHouse again (at most
-    /// `10s`). A revoked token stops working at most this long after the revocation. `0s`
-    /// checks every request. Default `2s`. (Replaces `token_cache_ms`.)
-    #[serde(with = "humantime_serde")]
+    /// `10s`). A revoked token stops working at once on the server that revoked it and within
+    /// this time everywhere else. `0s` checks every request. Default `2s`. (Replaces
+    /// `token_cache_ms`.)
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub token_cache: Duration,
     /// Deadline of a request's ClickHouse work, from the request head to the response head:
     /// token verification and reads (exports: up to the first row; the stream then runs to
     /// completion). Past it the answer is `503 unavailable` with `Retry-After`. Also sent to
     /// ClickHouse as `max_execution_time`. `100ms` to `10m`. Default `30s`. (Replaces
     /// `query_timeout_ms`.)
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub query_timeout: Duration,
     /// Deadline of the ClickHouse check of `/health` and `/health/ready`; past it they answer
     /// 503 naming the check. `100ms` to `query_timeout`. Default `1s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub health_timeout: Duration,
     /// How long a connection may take to send a request head once it has sent its first byte
     /// (half-sent heads are closed after it). `100ms` to `5m`. Default `10s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub header_read_timeout: Duration,
     /// How long a connection may stay idle: a new one before its first byte, a keep-alive one
     /// between requests, and one whose client stopped reading the response (a blocked write).
-    /// Idle connections are closed after it. `100ms` to `1h`. Default `60s`.
-    #[serde(with = "humantime_serde")]
+    /// Idle connections are closed after it; a request body that stalls this long fails (`400`
+    /// naming `body`). `100ms` to `1h`. Default `60s`.
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub idle_timeout: Duration,
     /// Most connections open at once on `listen`. At the cap, new connections wait in the
     /// listen backlog until one closes; open ones keep working. At startup it is lowered (with
@@ -61,13 +71,15 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// After SIGTERM/SIGINT, how long requests in flight may take to finish before their
     /// connections are cut. Default `30s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub shutdown_timeout: Duration,
     /// Separate listen address for `/metrics`; when set, `/metrics` is served only there (the
     /// main listener answers 404 for it). Empty: `/metrics` on `listen`. Default empty.
     pub metrics_listen: String,
-    /// Duplicate collapsing on reads: `final` or `limit_by` (see `BENCHMARKS.md`, "Query API").
-    /// Default `limit_by` (FINAL was several times slower on 10M rows).
+    /// Duplicate collapsing on reads: `limit_by` (`LIMIT 1 BY event_id`, a two-step page read)
+    /// or `final` (`FROM events FINAL`); see `BENCHMARKS.md`, "Query API". Default `limit_by`
+    /// (FINAL was several times slower on 10M rows).
     pub dedup: Dedup,
     // Failed authentications: the negative token cache and the per-client limit.
     /// How long a workspace token that did not verify (unknown, revoked or expired) is
@@ -75,7 +87,8 @@ pub struct ApiConfig {
     /// token created by this server works at once; one created elsewhere (`auditlog token
     /// create`, another instance) cannot have been presented before it existed. `0s` turns
     /// it off; at most `60s`. Default `5s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub unknown_token_cache: Duration,
     /// Failed authentications (401 answers) one client may have in a row before its requests
     /// to `/v1/...` are answered 429 with `Retry-After`, without asking ClickHouse. A client
@@ -83,7 +96,8 @@ pub struct ApiConfig {
     pub auth_failure_burst: u32,
     /// Once the burst is used up, one more failed authentication is allowed per this
     /// interval (the sustained rate). `10ms` to `1h`. Default `1s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
     pub auth_failure_interval: Duration,
 }
 
@@ -113,105 +127,78 @@ impl ApiConfig {
     /// Checks the settings; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
         self.validate_auth_failures()?;
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(Error::Config {
-                field: "api.listen",
-                reason: format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
-            });
-        }
-        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
-            return Err(Error::Config {
-                field: "api.admin_token",
-                reason: "must be empty (admin endpoints off) or at least 16 characters".into(),
-            });
-        }
-        if self.token_cache > Duration::from_secs(10) {
-            return Err(Error::Config {
-                field: "api.token_cache",
-                reason: "at most 10s (revocation must apply within seconds)".into(),
-            });
-        }
-        let between = |field: &'static str, v: Duration, lo: Duration, hi: Duration| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(Error::Config {
-                    field,
-                    reason: format!("{v:?} is outside {lo:?}..={hi:?}"),
-                })
-            }
-        };
+        check::socket_addr("api.listen", &self.listen, "127.0.0.1:8080")?;
+        check::ensure(
+            self.admin_token.is_empty() || self.admin_token.len() >= 16,
+            "api.admin_token",
+            "must be empty (admin endpoints off) or at least 16 characters",
+        )?;
+        check::ensure(
+            self.token_cache <= Duration::from_secs(10),
+            "api.token_cache",
+            "at most 10s (revocation must apply within seconds)",
+        )?;
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
-        between("api.query_timeout", self.query_timeout, ms(100), s(600))?;
-        between(
+        check::between("api.query_timeout", self.query_timeout, ms(100), s(600))?;
+        check::between(
             "api.health_timeout",
             self.health_timeout,
             ms(100),
             self.query_timeout,
         )?;
-        between(
+        check::between(
             "api.header_read_timeout",
             self.header_read_timeout,
             ms(100),
             s(300),
         )?;
-        between("api.idle_timeout", self.idle_timeout, ms(100), s(3600))?;
-        between("api.shutdown_timeout", self.shutdown_timeout, s(0), s(3600))?;
-        if !(1..=1_000_000).contains(&self.max_connections) {
-            return Err(Error::Config {
-                field: "api.max_connections",
-                reason: "must be 1..=1000000".into(),
-            });
-        }
+        check::between("api.idle_timeout", self.idle_timeout, ms(100), s(3600))?;
+        check::between("api.shutdown_timeout", self.shutdown_timeout, s(0), s(3600))?;
+        check::in_range("api.max_connections", self.max_connections, 1..=1_000_000)?;
         if !self.metrics_listen.is_empty() {
-            if self.metrics_listen.parse::<std::net::SocketAddr>().is_err() {
-                return Err(Error::Config {
-                    field: "api.metrics_listen",
-                    reason: format!(
-                        "{:?} is not an address like 127.0.0.1:9090 (or empty)",
-                        self.metrics_listen
-                    ),
-                });
-            }
-            if self.metrics_listen == self.listen {
-                return Err(Error::Config {
-                    field: "api.metrics_listen",
-                    reason: "must differ from api.listen (empty serves /metrics there)".into(),
-                });
-            }
+            check::socket_addr(
+                "api.metrics_listen",
+                &self.metrics_listen,
+                "127.0.0.1:9090 (or empty)",
+            )?;
+            check::ensure(
+                self.metrics_listen != self.listen,
+                "api.metrics_listen",
+                "must differ from api.listen (empty serves /metrics there)",
+            )?;
         }
         Ok(())
     }
 
     /// Old setting names that are no longer accepted, and what replaced them. A config that
     /// still uses one fails to load with the new name in the error.
-    pub const RENAMED: &'static [(&'static str, &'static str)] = &[
-        (
-            "token_cache_ms",
-            "renamed to api.token_cache, a duration such as \"2s\"",
-        ),
-        (
-            "query_timeout_ms",
-            "renamed to api.query_timeout, a duration such as \"30s\"",
-        ),
+    pub const RENAMED: &'static [Renamed] = &[
+        Renamed {
+            section: "api",
+            old: "token_cache_ms",
+            hint: "renamed to api.token_cache, a duration such as \"2s\"",
+        },
+        Renamed {
+            section: "api",
+            old: "query_timeout_ms",
+            hint: "renamed to api.query_timeout, a duration such as \"30s\"",
+        },
     ];
 
     /// The settings of failed authentications (the block at the end of the struct).
     fn validate_auth_failures(&self) -> Result<(), Error> {
-        if self.unknown_token_cache > Duration::from_secs(60) {
-            return Err(Error::Config {
-                field: "api.unknown_token_cache",
-                reason: "at most 60s (a token created on another server must work soon)".into(),
-            });
-        }
-        let interval = self.auth_failure_interval;
-        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&interval) {
-            return Err(Error::Config {
-                field: "api.auth_failure_interval",
-                reason: "must be 10ms..=1h".into(),
-            });
-        }
+        check::ensure(
+            self.unknown_token_cache <= Duration::from_secs(60),
+            "api.unknown_token_cache",
+            "at most 60s (a token created on another server must work soon)",
+        )?;
+        check::between(
+            "api.auth_failure_interval",
+            self.auth_failure_interval,
+            Duration::from_millis(10),
+            Duration::from_secs(3600),
+        )?;
         Ok(())
     }
 }

@@ -8,13 +8,8 @@ use auditlog_store::Class;
 #[non_exhaustive]
 pub enum Error {
     /// A setting is invalid; fix the configuration.
-    #[error("invalid configuration: {field}: {reason}")]
-    Config {
-        /// The setting, as written in the config file.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error("invalid configuration: {0}")]
+    Config(#[from] auditlog_settings::BadSetting),
     /// A request parameter is malformed; fix the request (400 `bad_parameter`).
     #[error("{param}: {reason}")]
     BadParameter {

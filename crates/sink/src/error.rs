@@ -4,17 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A setting is invalid; fix the configuration.
-    #[error("invalid configuration: {field}: {reason}")]
-    Config {
-        /// The setting, as written in the config file.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A `[kafka]` setting is invalid (or its password file unreadable); fix the configuration.
+    /// A setting is invalid (or a `[kafka]` password file unreadable); fix the configuration.
     #[error("invalid configuration: {0}")]
-    KafkaConfig(#[from] auditlog_producer::ConfigError),
+    Config(#[from] auditlog_settings::BadSetting),
     /// Kafka refused or could not be reached (creating clients, subscribing, producing to the
     /// dead-letter topic).
     #[error("kafka: {what}: {source}")]

@@ -17,7 +17,7 @@
 //!     .install_recorder()
 //!     .expect("no other recorder installed");
 //! let summary = auditlog_sink::run(
-//!     &auditlog_producer::KafkaConfig::default(),
+//!     &auditlog_sink::config::KafkaSettings::default(),
 //!     &auditlog_store::ClickHouseConfig::default(),
 //!     &auditlog_sink::SinkConfig::default(),
 //!     prometheus,

@@ -706,9 +706,11 @@ pub async fn serve(
     prom: PrometheusHandle,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let addr: SocketAddr = listen.parse().map_err(|_| Error::Config {
-        field: "consumer.metrics_listen",
-        reason: format!("{listen:?} is not HOST:PORT"),
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        auditlog_settings::BadSetting::new(
+            "consumer.metrics_listen",
+            format!("{listen:?} is not HOST:PORT"),
+        )
     })?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auditlog_producer::KafkaConfig;
 use auditlog_store::ClickHouseConfig;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::Consumer;
@@ -48,7 +47,7 @@ pub struct Summary {
 ///
 /// Needs a multi-threaded Tokio runtime (the rebalance hand-off blocks one worker).
 pub async fn run(
-    kafka: &KafkaConfig,
+    kafka: &crate::config::KafkaSettings,
     clickhouse: &ClickHouseConfig,
     cfg: &SinkConfig,
     prometheus: PrometheusHandle,

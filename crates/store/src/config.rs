@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use auditlog_settings::{check, BadSetting};
 use serde::{Deserialize, Serialize};
 
 use crate::tls::{self, SetupError, TlsFiles};
@@ -10,7 +11,7 @@ use crate::{Error, Result};
 
 /// ClickHouse connection settings (`[clickhouse]` in the config file). `Debug` redacts the
 /// password.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
     /// HTTP interface URL. Default `http://127.0.0.1:8123`.
@@ -40,7 +41,9 @@ pub struct ClickHouseConfig {
 }
 
 /// Transport compression between the client and ClickHouse.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// LZ4 blocks, ClickHouse's native compression.
@@ -92,28 +95,24 @@ fn redacted(secret: &str) -> &'static str {
 }
 
 impl ClickHouseConfig {
-    fn validate_names(&self) -> Result<()> {
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(Error::Config {
-                field: "clickhouse.url",
-                reason: format!("{:?} is not an http:// or https:// URL", self.url),
-            });
-        }
-        if self.database.is_empty()
-            || !self
-                .database
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(Error::Config {
-                field: "clickhouse.database",
-                reason: format!(
-                    "{:?} must be non-empty ASCII letters, digits or _",
-                    self.database
-                ),
-            });
-        }
-        Ok(())
+    fn validate_names(&self) -> Result<(), BadSetting> {
+        check::ensure(
+            self.url.starts_with("http://") || self.url.starts_with("https://"),
+            "clickhouse.url",
+            format!("{:?} is not an http:// or https:// URL", self.url),
+        )?;
+        check::ensure(
+            !self.database.is_empty()
+                && self
+                    .database
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "clickhouse.database",
+            format!(
+                "{:?} must be non-empty ASCII letters, digits or _",
+                self.database
+            ),
+        )
     }
 
     /// Checks the settings before any client is built: the URL, the database name, and that
@@ -123,16 +122,15 @@ impl ClickHouseConfig {
         let tls_set = self.ca_file.is_some()
             || self.client_cert_file.is_some()
             || self.client_key_file.is_some();
-        if tls_set && !self.url.starts_with("https://") {
-            return Err(Error::Config {
-                field: "clickhouse.url",
-                reason: format!(
-                    "{:?} is not https:// although clickhouse.ca_file or \
-                     clickhouse.client_cert_file is set",
-                    self.url
-                ),
-            });
-        }
+        check::ensure(
+            !tls_set || self.url.starts_with("https://"),
+            "clickhouse.url",
+            format!(
+                "{:?} is not https:// although clickhouse.ca_file or \
+                 clickhouse.client_cert_file is set",
+                self.url
+            ),
+        )?;
         self.password().map_err(Error::from)?;
         if self.url.starts_with("https://") {
             tls::client_config(self.tls_files()).map_err(Error::from)?;
@@ -230,10 +228,7 @@ impl ClickHouseConfig {
 
 impl From<SetupError> for Error {
     fn from(e: SetupError) -> Self {
-        Error::Config {
-            field: e.field,
-            reason: e.message,
-        }
+        Error::Config(BadSetting::new(e.field, e.message))
     }
 }
 

@@ -8,13 +8,8 @@ use clickhouse::error::Error as ChError;
 #[non_exhaustive]
 pub enum Error {
     /// A setting is invalid; fix the configuration.
-    #[error("invalid configuration: {field}: {reason}")]
-    Config {
-        /// The setting, as written in the config file.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error("invalid configuration: {0}")]
+    Config(#[from] auditlog_settings::BadSetting),
     /// ClickHouse refused or could not be reached.
     #[error("clickhouse: {what}: {source}")]
     ClickHouse {

@@ -112,11 +112,8 @@ async fn clickhouse_over_https_with_client_certificate_migrates_writes_and_reads
     let msg = err.to_string();
     ensure!(
         matches!(
-            err,
-            auditlog_store::Error::Config {
-                field: "clickhouse.ca_file",
-                ..
-            }
+            &err,
+            auditlog_store::Error::Config(setting) if setting.field == "clickhouse.ca_file"
         ),
         "{msg}"
     );

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod config;
 pub mod consume;
 pub mod dlq;
 pub mod emit;

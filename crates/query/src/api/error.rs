@@ -141,7 +141,7 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Unprocessable(_) => ErrorCode::Unprocessable,
             Error::Unavailable(_) => ErrorCode::Unavailable,
-            Error::Config { .. } | Error::Internal(_) => ErrorCode::Internal,
+            Error::Config(_) | Error::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -172,7 +172,8 @@ impl IntoResponse for Error {
                 tracing::warn!(%detail, "clickhouse unavailable");
                 "the event store is unavailable; retry later".to_owned()
             }
-            Error::Internal(detail) | Error::Config { reason: detail, .. } => {
+            Error::Internal(detail)
+            | Error::Config(auditlog_settings::BadSetting { reason: detail, .. }) => {
                 tracing::error!(%detail, "internal error");
                 "internal error".to_owned()
             }
