@@ -1,0 +1,409 @@
+//! Installation, once per machine, cached outside the repository (`STACK_CACHE_DIR`): the
+//! ClickHouse server library from the `chdb` wheel on PyPI, the Tansu broker built by
+//! `cargo install`, and (dev profile) the release build of `auditlog`. Every long step prints
+//! a progress line at least every 30 s.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::output::Log;
+use crate::process;
+use crate::settings::{Settings, CHDB_VERSION, TANSU_VERSION};
+
+/// Runs `f` holding `<cache>/install.lock` (two stacks never install at once).
+pub fn with_install_lock<T>(s: &Settings, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let path = s.cache_dir.join("install.lock");
+    let _lock = process::lock(
+        &path,
+        Duration::from_secs(1800),
+        &format!("timed out waiting for another install ({})", path.display()),
+    )?;
+    f()
+}
+
+/// Makes sure the ClickHouse server library is unpacked in the cache.
+pub fn install_chdb(s: &Settings, log: &Log) -> Result<()> {
+    if s.chdb_lib().is_file() {
+        return Ok(());
+    }
+    let dl = s.cache_dir.join("chdb-dl");
+    std::fs::create_dir_all(&dl).with_context(|| format!("create {}", dl.display()))?;
+    let wheel = match find_wheel(&dl) {
+        Some(w) => w,
+        None => {
+            log.info(format!(
+                "clickhouse: downloading the chdb {CHDB_VERSION} wheel (ClickHouse 25.8, 179 MB) from PyPI into {}",
+                dl.display()
+            ));
+            download_wheel(s, &dl)?;
+            find_wheel(&dl).with_context(|| {
+                format!(
+                    "the chdb {CHDB_VERSION} wheel did not download into {}",
+                    dl.display()
+                )
+            })?
+        }
+    };
+    let dest = s.chdb_dir();
+    log.info(format!(
+        "clickhouse: unpacking the server library (825 MB) into {}",
+        dest.display()
+    ));
+    let tmp = PathBuf::from(format!("{}.tmp.{}", dest.display(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    unpack_server_library(&wheel, &tmp)?;
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(&tmp, &dest)
+        .with_context(|| format!("move {} to {}", tmp.display(), dest.display()))?;
+    log.info("clickhouse: library ready");
+    Ok(())
+}
+
+/// The downloaded wheel in `dir`, if any.
+fn find_wheel(dir: &Path) -> Option<PathBuf> {
+    let prefix = format!("chdb-{CHDB_VERSION}-");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+fn download_wheel(s: &Settings, dir: &Path) -> Result<()> {
+    let status = Command::new("python3")
+        .arg(s.local_dir().join("fetch_wheel.py"))
+        .args(["chdb", CHDB_VERSION])
+        .arg(dir)
+        .status()
+        .context("run python3 deploy/local/fetch_wheel.py")?;
+    if !status.success() {
+        bail!("downloading the chdb {CHDB_VERSION} wheel failed ({status})");
+    }
+    Ok(())
+}
+
+fn unpack_server_library(wheel: &Path, dest: &Path) -> Result<()> {
+    const UNPACK: &str = r#"
+import sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist()
+             if n == "chdb/_chdb.abi3.so" or (n.startswith("chdb.libs/") and not n.endswith("/"))]
+    if "chdb/_chdb.abi3.so" not in names:
+        sys.exit(f"{wheel} has no chdb/_chdb.abi3.so")
+    for n in names:
+        z.extract(n, dest)
+"#;
+    let status = Command::new("python3")
+        .args(["-c", UNPACK])
+        .arg(wheel)
+        .arg(dest)
+        .status()
+        .context("run python3 to unpack the wheel")?;
+    if !status.success() {
+        bail!("unpacking {} failed ({status})", wheel.display());
+    }
+    Ok(())
+}
+
+/// The broker binary: `STACK_TANSU_BIN`, `tansu` on PATH, else `$CARGO_HOME/bin/tansu`.
+pub fn tansu_bin(s: &Settings) -> PathBuf {
+    if let Some(bin) = &s.tansu_bin {
+        return bin.clone();
+    }
+    process::which("tansu").unwrap_or_else(|| cargo_home().join("bin/tansu"))
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        })
+}
+
+/// Whether the broker binary is there and is the expected version.
+pub fn tansu_ok(s: &Settings) -> bool {
+    let bin = tansu_bin(s);
+    process::is_executable(&bin)
+        && Command::new(&bin)
+            .arg("--version")
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(TANSU_VERSION))
+}
+
+/// Builds the broker with `cargo install` unless the right version is installed.
+pub fn install_tansu(s: &Settings, log: &Log) -> Result<()> {
+    if tansu_ok(s) {
+        return Ok(());
+    }
+    // Another cargo install of tansu already running (another stack, a bootstrap script):
+    // wait for it rather than compiling twice on two cores.
+    if let Some(other) = process::find_command("cargo install tansu") {
+        log.info(format!(
+            "broker: a Tansu build is already running (PID {other}); waiting for it"
+        ));
+        while process::alive(other) {
+            std::thread::sleep(Duration::from_secs(15));
+            log.info(format!(
+                "broker: still waiting for the Tansu build (PID {other})"
+            ));
+        }
+        if tansu_ok(s) {
+            return Ok(());
+        }
+    }
+    if process::which("cargo").is_none() {
+        bail!("cargo is needed to build the Tansu broker (install Rust: https://rustup.rs)");
+    }
+    let full_log = s.cache_dir.join("tansu-install.log");
+    log.info(format!("broker: building Tansu {TANSU_VERSION} from crates.io (once per machine: about 15 min on 2 cores, the longest step of a first run)"));
+    log.info(format!("broker: cargo install tansu@{TANSU_VERSION} --locked --features dynostore,libsql (full output: {})", full_log.display()));
+    let started = Instant::now();
+    let status = run_with_progress(
+        Command::new("cargo").args([
+            "install",
+            &format!("tansu@{TANSU_VERSION}"),
+            "--locked",
+            "--features",
+            "dynostore,libsql",
+        ]),
+        &full_log,
+        log,
+    )?;
+    if !status.success() {
+        log.show_logs(&[&full_log]);
+        bail!(
+            "building Tansu failed (exit {})",
+            status.code().unwrap_or(-1)
+        );
+    }
+    if !tansu_ok(s) {
+        bail!(
+            "Tansu installed but {} --version does not report {TANSU_VERSION}",
+            tansu_bin(s).display()
+        );
+    }
+    log.info(format!(
+        "broker: Tansu installed in {}s: {}",
+        started.elapsed().as_secs(),
+        tansu_bin(s).display()
+    ));
+    Ok(())
+}
+
+/// Runs `cmd`, its output into `full_log`, and turns it into progress lines (see [`Progress`]).
+fn run_with_progress(
+    cmd: &mut Command,
+    full_log: &Path,
+    log: &Log,
+) -> Result<std::process::ExitStatus> {
+    if let Some(dir) = full_log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::File::create(full_log)
+        .with_context(|| format!("create {}", full_log.display()))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("run cargo")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|r| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+    })
+    .collect();
+    drop(tx);
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                let _ = writeln!(file, "{line}");
+                for msg in progress.line(&line, started.elapsed().as_secs()) {
+                    log.info(format!("broker: {msg}"));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                log.info(format!(
+                    "broker: {}",
+                    progress.silence(started.elapsed().as_secs())
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    Ok(child.wait()?)
+}
+
+/// Turns cargo's output into a progress line at least every 30 s (the last crates and the link
+/// take minutes with no output of their own), never cargo's raw lines: only real errors
+/// (`error:` / `error[E...]` lines and what follows them) are shown as they come.
+#[derive(Debug, Default)]
+pub struct Progress {
+    compiled: u64,
+    downloaded: u64,
+    latest: String,
+    in_error: bool,
+    last_shown: u64,
+}
+
+impl Progress {
+    /// The progress lines (without the `broker: ` prefix) for one line of cargo's output, at
+    /// `now` seconds since the build started.
+    pub fn line(&mut self, raw: &str, now: u64) -> Vec<String> {
+        let line = raw.trim_start();
+        if line.starts_with("error:") || line.starts_with("error[") {
+            self.in_error = true;
+            return vec![line.to_string()];
+        }
+        if line.starts_with("Downloaded ") {
+            self.downloaded += 1;
+            self.in_error = false;
+            return Vec::new();
+        }
+        if let Some(rest) = line.strip_prefix("Compiling ") {
+            self.in_error = false;
+            let mut out = Vec::new();
+            if self.compiled == 0 && self.downloaded > 0 {
+                out.push(format!("downloaded {} crates; compiling", self.downloaded));
+            }
+            self.compiled += 1;
+            self.latest = rest.split(" (").next().unwrap_or(rest).to_string();
+            if now.saturating_sub(self.last_shown) >= 30 || self.compiled.is_multiple_of(50) {
+                out.push(format!(
+                    "build {now}s, {} crates compiled (latest: {})",
+                    self.compiled, self.latest
+                ));
+                self.last_shown = now;
+            }
+            return out;
+        }
+        if ["Finished ", "Installed ", "Replaced "]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            self.in_error = false;
+            return vec![line.to_string()];
+        }
+        if self.in_error {
+            return vec![format!("  {line}")];
+        }
+        Vec::new()
+    }
+
+    /// The line for 30 s without output.
+    pub fn silence(&mut self, now: u64) -> String {
+        self.last_shown = now;
+        if self.compiled == 0 {
+            format!(
+                "build {now}s, fetching sources ({} crates downloaded so far)",
+                self.downloaded
+            )
+        } else {
+            format!("build {now}s, {} crates compiled, still working (latest: {}; the last crates and the link take several minutes)", self.compiled, self.latest)
+        }
+    }
+}
+
+/// `cargo build --release -p auditlog` (dev profile, unless `STACK_AUDITLOG_BIN` names one).
+pub fn build_auditlog(s: &Settings, log: &Log) -> Result<()> {
+    if s.bin_given || !s.profile.release_binary {
+        return Ok(());
+    }
+    log.info("auditlog: cargo build --release -p auditlog (first build takes a few minutes)");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "-p", "auditlog"])
+        .current_dir(&s.root)
+        .stdin(Stdio::null())
+        .status()
+        .context("run cargo build")?;
+    if !status.success() {
+        bail!("building auditlog failed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_output_becomes_progress_lines() {
+        let mut p = Progress::default();
+        assert_eq!(
+            p.silence(30),
+            "build 30s, fetching sources (0 crates downloaded so far)"
+        );
+        assert!(p.line("  Downloaded serde v1.0.0", 31).is_empty());
+        assert!(p.line("  Downloaded tokio v1.0.0", 31).is_empty());
+        assert_eq!(
+            p.line("   Compiling libc v0.2.1", 32),
+            ["downloaded 2 crates; compiling"]
+        );
+        assert_eq!(
+            p.line("   Compiling serde v1.0.0 (build script)", 61),
+            ["build 61s, 2 crates compiled (latest: serde v1.0.0)"]
+        );
+        assert!(p.line("   Compiling tokio v1.0.0", 62).is_empty());
+        assert!(p.line("warning: unused", 62).is_empty());
+        assert_eq!(
+            p.silence(95),
+            "build 95s, 3 crates compiled, still working (latest: tokio v1.0.0; the last crates and the link take several minutes)"
+        );
+        assert_eq!(
+            p.line("error[E0425]: cannot find", 96),
+            ["error[E0425]: cannot find"]
+        );
+        assert_eq!(p.line("  --> src/lib.rs:1:1", 96), ["  --> src/lib.rs:1:1"]);
+        assert_eq!(
+            p.line("    Finished `release` profile", 97),
+            ["Finished `release` profile"]
+        );
+        assert!(p.line("  --> not an error any more", 97).is_empty());
+        for i in 4..50 {
+            p.line(&format!("Compiling c{i} v1"), 98);
+        }
+        assert_eq!(
+            p.line("Compiling c50 v1", 98),
+            ["build 98s, 50 crates compiled (latest: c50 v1)"]
+        );
+    }
+}
