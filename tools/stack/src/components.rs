@@ -71,6 +71,28 @@ impl Stack {
         Ok(())
     }
 
+    /// Starts component `c` as `program args` with `env`, output into `logfile`.
+    fn spawn(
+        &self,
+        c: Component,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        logfile: &Path,
+    ) -> Result<u32> {
+        let s = &self.settings;
+        process::spawn(&process::Spawn {
+            program,
+            args,
+            env,
+            dir: &s.data_dir,
+            instance: &s.data_dir,
+            component: c.name(),
+            logfile,
+            pid_file: &s.pid_file(c),
+        })
+    }
+
     /// Requires the ports of `c` to be free.
     fn require_ports(&self, c: Component) -> Result<()> {
         for (port, what) in self.ports_of(c) {
@@ -115,7 +137,8 @@ impl Stack {
             d.display()
         ));
         let script = s.local_dir().join("clickhouse_server.py");
-        let pid = process::spawn(
+        let pid = self.spawn(
+            c,
             Path::new("python3"),
             &[
                 script.display().to_string(),
@@ -123,10 +146,7 @@ impl Stack {
                 config.display().to_string(),
             ],
             &[("CLICKHOUSE_WATCHDOG_ENABLE", "0".into())],
-            &s.data_dir,
-            &s.data_dir,
             &s.log_dir().join("clickhouse.out"),
-            &s.pid_file(c),
         )?;
         self.wait_healthy(c, pid)?;
         let version = http::get(s.ports.ch_http, "/?query=SELECT%20version()", HTTP_TIMEOUT)
@@ -168,7 +188,8 @@ impl Stack {
             db.display()
         ));
         let url = format!("tcp://127.0.0.1:{port}");
-        let pid = process::spawn(
+        let pid = self.spawn(
+            c,
             &install::tansu_bin(s),
             &[
                 "broker".into(),
@@ -180,22 +201,14 @@ impl Stack {
                 "sqlite://tansu/tansu.db".into(),
             ],
             &[],
-            &s.data_dir,
-            &s.data_dir,
             &s.log_dir().join("tansu.log"),
-            &s.pid_file(c),
         )?;
         self.wait_healthy(c, pid)?;
         // Tansu 0.6.0 has no index for its per-record header lookup: without this one, fetches
-        // slow down with every message stored and starve the group coordinator (see the script).
-        let status = Command::new("python3")
-            .arg(s.local_dir().join("tansu_index.py"))
-            .arg(&db)
-            .status()
-            .context("run python3 deploy/local/tansu_index.py")?;
-        if !status.success() {
-            bail!("broker: could not add the header index to {}", db.display());
-        }
+        // slow down with every message stored and starve the group coordinator.
+        add_header_index(&db, Duration::from_secs(30)).with_context(|| {
+            format!("broker: could not add the header index to {}", db.display())
+        })?;
         self.log.info(format!("broker: healthy (PID {pid})"));
         Ok(Started::Started)
     }
@@ -310,15 +323,7 @@ impl Stack {
         ));
         std::fs::create_dir_all(s.log_dir())?;
         std::fs::write(&logfile, "").with_context(|| format!("write {}", logfile.display()))?;
-        let pid = process::spawn(
-            bin,
-            &[sub.into()],
-            &env,
-            &s.data_dir,
-            &s.data_dir,
-            &logfile,
-            &s.pid_file(c),
-        )?;
+        let pid = self.spawn(c, bin, &[sub.into()], &env, &logfile)?;
         let deadline = Instant::now() + s.timeout;
         while !app_healthy(port) {
             if !process::alive(pid) {
@@ -350,6 +355,45 @@ impl Stack {
         self.log.info(format!("{name}: healthy (PID {pid})"));
         Ok(Ok(Started::Started))
     }
+}
+
+/// The index Tansu 0.6.0's SQLite schema lacks: `header (topition, offset_id)`.
+const HEADER_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS header_topition_offset_id ON header (topition, offset_id)";
+
+/// Adds [`HEADER_INDEX`] to the broker's database once Tansu has created its schema (waiting
+/// `wait` at most). Tansu reads each fetched record's headers with a lookup by
+/// (topition, offset_id) in the `header` table, which has no index on those columns: every
+/// record fetched scans every header ever written. With a few tens of thousands of messages
+/// (three headers each) a fetch of 1 MB takes seconds, and because Tansu's storage serves the
+/// group coordinator too, heartbeats go unanswered meanwhile: consumers time out of their group
+/// again and again. With the index a lookup is a B-tree search. Safe while the broker runs and
+/// to run again.
+pub fn add_header_index(db: &Path, wait: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    let mut last = "the broker has not created its schema yet".to_string();
+    while Instant::now() < deadline {
+        let attempt = || -> rusqlite::Result<bool> {
+            let conn = rusqlite::Connection::open(db)?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            let has_table: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'header'",
+                [],
+                |row| row.get(0),
+            )?;
+            if has_table {
+                conn.execute(HEADER_INDEX, [])?;
+            }
+            Ok(has_table)
+        };
+        match attempt() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{}: {last}", db.display())
 }
 
 /// An app's `/health` answered (successfully) with a body.
@@ -404,6 +448,30 @@ mod tests {
             .match_indices('@')
             .any(|(i, _)| rendered[i + 1..].starts_with(|c: char| c.is_ascii_uppercase()));
         assert!(!left, "a placeholder left:\n{rendered}");
+    }
+
+    #[test]
+    fn the_header_index_waits_for_the_schema_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tansu.db");
+        let e = add_header_index(&db, Duration::from_millis(300)).unwrap_err();
+        assert!(e.to_string().contains("has not created its schema"), "{e}");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "CREATE TABLE header (topition INT, offset_id INT, k TEXT)",
+            [],
+        )
+        .unwrap();
+        add_header_index(&db, Duration::from_secs(5)).unwrap();
+        add_header_index(&db, Duration::from_secs(5)).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'header_topition_offset_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]

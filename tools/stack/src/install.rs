@@ -40,7 +40,7 @@ pub fn install_chdb(s: &Settings, log: &Log) -> Result<()> {
                 "clickhouse: downloading the chdb {CHDB_VERSION} wheel (ClickHouse 25.8, 179 MB) from PyPI into {}",
                 dl.display()
             ));
-            download_wheel(s, &dl)?;
+            download_wheel(&dl, log)?;
             find_wheel(&dl).with_context(|| {
                 format!(
                     "the chdb {CHDB_VERSION} wheel did not download into {}",
@@ -81,39 +81,142 @@ fn find_wheel(dir: &Path) -> Option<PathBuf> {
     found.into_iter().next()
 }
 
-fn download_wheel(s: &Settings, dir: &Path) -> Result<()> {
-    let status = Command::new("python3")
-        .arg(s.local_dir().join("fetch_wheel.py"))
-        .args(["chdb", CHDB_VERSION])
-        .arg(dir)
-        .status()
-        .context("run python3 deploy/local/fetch_wheel.py")?;
-    if !status.success() {
-        bail!("downloading the chdb {CHDB_VERSION} wheel failed ({status})");
+/// A file of a release in PyPI's JSON API (`https://pypi.org/pypi/NAME/json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PypiFile {
+    pub filename: String,
+    pub packagetype: String,
+    pub url: String,
+    pub size: u64,
+    pub digests: Digests,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Digests {
+    pub sha256: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Project {
+    releases: std::collections::HashMap<String, Vec<PypiFile>>,
+}
+
+/// The manylinux x86-64 wheel of `version` in a project's description (PyPI JSON API answer;
+/// the project endpoint, which mirrors and proxies serve more often than the per-version one).
+pub fn pick_wheel(project_json: &str, version: &str) -> Result<PypiFile> {
+    let project: Project =
+        serde_json::from_str(project_json).context("parse PyPI's project description")?;
+    project
+        .releases
+        .get(version)
+        .with_context(|| format!("no release {version} on PyPI"))?
+        .iter()
+        .cloned()
+        .find(|f| {
+            f.packagetype == "bdist_wheel"
+                && f.filename.contains("manylinux")
+                && f.filename.contains("x86_64")
+        })
+        .context("no manylinux x86_64 wheel on PyPI")
+}
+
+/// Downloads the chdb wheel from PyPI into `dir`, checking its SHA-256, with a progress line
+/// every 10 % and at least every 30 s.
+fn download_wheel(dir: &Path, log: &Log) -> Result<()> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(3600))
+        .build()
+        .context("HTTP client")?;
+    let meta_url = "https://pypi.org/pypi/chdb/json";
+    let meta = client
+        .get(meta_url)
+        .send()
+        .and_then(reqwest::blocking::Response::error_for_status)
+        .and_then(reqwest::blocking::Response::text)
+        .with_context(|| format!("GET {meta_url}"))?;
+    let file = pick_wheel(&meta, CHDB_VERSION).context("chdb on PyPI")?;
+    // Absolute on PyPI; relative to the description on some mirrors.
+    let url = reqwest::Url::parse(meta_url)
+        .and_then(|base| base.join(&file.url))
+        .with_context(|| format!("bad wheel URL {}", file.url))?;
+    let target = dir.join(&file.filename);
+    let part = dir.join(format!("{}.part", file.filename));
+    let mut body = client
+        .get(url.clone())
+        .send()
+        .and_then(reqwest::blocking::Response::error_for_status)
+        .with_context(|| format!("GET {url}"))?;
+    let mut out =
+        std::fs::File::create(&part).with_context(|| format!("create {}", part.display()))?;
+    let mut sha = sha2::Sha256::new();
+    let (mut done, mut shown_tenth, mut last) = (0u64, None, Instant::now());
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = body
+            .read(&mut buf)
+            .with_context(|| format!("download {url}"))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        sha.update(&buf[..n]);
+        done += n as u64;
+        let pct = done * 100 / file.size.max(1);
+        if shown_tenth != Some(pct / 10) || last.elapsed() >= Duration::from_secs(30) {
+            shown_tenth = Some(pct / 10);
+            last = Instant::now();
+            log.info(format!(
+                "clickhouse:   {}: {pct}% of {} MB",
+                file.filename,
+                file.size >> 20
+            ));
+        }
     }
+    out.flush()?;
+    if hex::encode(sha.finalize()) != file.digests.sha256.to_lowercase() {
+        let _ = std::fs::remove_file(&part);
+        bail!("{}: sha256 mismatch", file.filename);
+    }
+    std::fs::rename(&part, &target)
+        .with_context(|| format!("move {} to {}", part.display(), target.display()))?;
     Ok(())
 }
 
-fn unpack_server_library(wheel: &Path, dest: &Path) -> Result<()> {
-    const UNPACK: &str = r#"
-import sys, zipfile
-wheel, dest = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z:
-    names = [n for n in z.namelist()
-             if n == "chdb/_chdb.abi3.so" or (n.startswith("chdb.libs/") and not n.endswith("/"))]
-    if "chdb/_chdb.abi3.so" not in names:
-        sys.exit(f"{wheel} has no chdb/_chdb.abi3.so")
-    for n in names:
-        z.extract(n, dest)
-"#;
-    let status = Command::new("python3")
-        .args(["-c", UNPACK])
-        .arg(wheel)
-        .arg(dest)
-        .status()
-        .context("run python3 to unpack the wheel")?;
-    if !status.success() {
-        bail!("unpacking {} failed ({status})", wheel.display());
+const SERVER_LIBRARY: &str = "chdb/_chdb.abi3.so";
+
+/// Whether a wheel entry is part of the server: the library and the libraries beside it.
+pub fn is_server_file(name: &str) -> bool {
+    name == SERVER_LIBRARY || (name.starts_with("chdb.libs/") && !name.ends_with('/'))
+}
+
+/// Extracts the server library (and `chdb.libs/`) from `wheel` into `dest`.
+pub fn unpack_server_library(wheel: &Path, dest: &Path) -> Result<()> {
+    let file = std::fs::File::open(wheel).with_context(|| format!("open {}", wheel.display()))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .with_context(|| format!("read {}", wheel.display()))?;
+    if zip.index_for_name(SERVER_LIBRARY).is_none() {
+        bail!("{} has no {SERVER_LIBRARY}", wheel.display());
+    }
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        let name = entry.name()?.into_owned();
+        if !is_server_file(&name) {
+            continue;
+        }
+        let rel = entry
+            .enclosed_name()
+            .with_context(|| format!("unsafe path {name} in the wheel"))?;
+        let path = dest.join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        let mut out =
+            std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
+        std::io::copy(&mut entry, &mut out)
+            .with_context(|| format!("extract {}", path.display()))?;
     }
     Ok(())
 }
@@ -364,6 +467,61 @@ pub fn build_auditlog(s: &Settings, log: &Log) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manylinux_wheel_is_picked_from_pypi_json() {
+        let json = r#"{"info": {}, "releases": {"3.7.1": [], "3.7.2": [
+            {"filename": "chdb-3.7.2.tar.gz", "packagetype": "sdist", "url": "u0", "size": 1,
+             "digests": {"sha256": "00"}},
+            {"filename": "chdb-3.7.2-cp38-abi3-macosx_11_0_arm64.whl", "packagetype": "bdist_wheel",
+             "url": "u1", "size": 2, "digests": {"sha256": "11"}},
+            {"filename": "chdb-3.7.2-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+             "packagetype": "bdist_wheel", "url": "u2", "size": 187000000,
+             "digests": {"sha256": "ab"}, "yanked": false}
+        ]}}"#;
+        let f = pick_wheel(json, "3.7.2").unwrap();
+        assert_eq!(
+            (f.url.as_str(), f.size, f.digests.sha256.as_str()),
+            ("u2", 187000000, "ab")
+        );
+        let e = pick_wheel(json, "3.7.1").unwrap_err();
+        assert!(e.to_string().contains("no manylinux x86_64 wheel"), "{e}");
+        let e = pick_wheel(json, "9.9.9").unwrap_err();
+        assert!(e.to_string().contains("no release 9.9.9"), "{e}");
+    }
+
+    #[test]
+    fn only_the_server_files_are_unpacked() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("chdb-3.7.2-x.whl");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, body) in [
+            ("chdb/__init__.py", "py"),
+            ("chdb/_chdb.abi3.so", "ELF"),
+            ("chdb.libs/libstdc++.so.6", "lib"),
+        ] {
+            z.start_file(name, opts).unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        z.add_directory("chdb.libs/sub/", opts).unwrap();
+        z.finish().unwrap();
+        let dest = dir.path().join("out");
+        unpack_server_library(&wheel, &dest).unwrap();
+        let read = |p: &str| std::fs::read_to_string(dest.join(p)).unwrap();
+        assert_eq!(read("chdb/_chdb.abi3.so"), "ELF");
+        assert_eq!(read("chdb.libs/libstdc++.so.6"), "lib");
+        assert!(!dest.join("chdb/__init__.py").exists());
+        assert!(!is_server_file("chdb.libs/"));
+
+        let other = dir.path().join("other.whl");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&other).unwrap());
+        z.start_file("chdb/__init__.py", opts).unwrap();
+        z.finish().unwrap();
+        let e = unpack_server_library(&other, &dir.path().join("o2")).unwrap_err();
+        assert!(e.to_string().contains("has no chdb/_chdb.abi3.so"), "{e}");
+    }
 
     #[test]
     fn cargo_output_becomes_progress_lines() {

@@ -101,9 +101,10 @@ impl Stack {
         process::running_pid(&self.settings.pid_file(c), &self.settings.data_dir)
     }
 
-    /// Every process carrying this stack's marker (PID, command name), tracked or not.
-    pub fn processes(&self) -> Vec<(u32, String)> {
-        process::instance_processes(&self.settings.data_dir)
+    /// Every process carrying this stack's marker (PID, command name), tracked or not; only
+    /// those of component `c` when given.
+    pub fn processes(&self, c: Option<Component>) -> Vec<(u32, String)> {
+        process::instance_processes(&self.settings.data_dir, c.map(Component::name))
     }
 
     /// Holds `run/stack.lock`: one command at a time works on a data directory.

@@ -19,6 +19,8 @@ use rustix::process::{Pid, Signal};
 
 /// The environment variable marking a stack's processes.
 pub const INSTANCE_VAR: &str = "STACK_INSTANCE";
+/// The environment variable naming the component a process is (`clickhouse`, `broker`, ...).
+pub const COMPONENT_VAR: &str = "STACK_COMPONENT";
 
 /// The PID in a PID file's text (`None` when it is not a PID).
 pub fn parse_pid(text: &str) -> Option<u32> {
@@ -91,13 +93,21 @@ pub fn running_pid(pid_file: &Path, instance: &Path) -> Option<u32> {
 }
 
 /// The processes (PID, command name) carrying `STACK_INSTANCE=<instance>`, including those
-/// whose PID file was lost.
-pub fn instance_processes(instance: &Path) -> Vec<(u32, String)> {
+/// whose PID file was lost; only those started as `component` when given.
+pub fn instance_processes(instance: &Path, component: Option<&str>) -> Vec<(u32, String)> {
     let Ok(all) = procfs::process::all_processes() else {
         return Vec::new();
     };
     all.flatten()
         .filter(|p| is_ours(p.pid as u32, instance))
+        .filter(|p| {
+            component.is_none_or(|c| {
+                p.environ().is_ok_and(|env| {
+                    env.get(std::ffi::OsStr::new(COMPONENT_VAR))
+                        .is_some_and(|v| v == c)
+                })
+            })
+        })
         .map(|p| {
             let name = p.stat().map(|s| s.comm).unwrap_or_default();
             (p.pid as u32, name)
@@ -129,18 +139,37 @@ pub fn reap() {
     }
 }
 
-/// Starts `program args` detached: its own session, stdin closed, stdout and stderr appended to
-/// `logfile`, working directory `dir`, `STACK_INSTANCE=<instance>` and `env` added to this
-/// process's environment. Writes its PID to `pid_file` and returns it.
-pub fn spawn(
-    program: &Path,
-    args: &[String],
-    env: &[(&str, String)],
-    dir: &Path,
-    instance: &Path,
-    logfile: &Path,
-    pid_file: &Path,
-) -> Result<u32> {
+/// How to start one process of a stack.
+#[derive(Debug)]
+pub struct Spawn<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    /// Added to this process's environment.
+    pub env: &'a [(&'a str, String)],
+    /// Working directory (the data dir).
+    pub dir: &'a Path,
+    /// The `STACK_INSTANCE` marker (the data dir).
+    pub instance: &'a Path,
+    /// The `STACK_COMPONENT` marker.
+    pub component: &'a str,
+    /// stdout and stderr are appended to it.
+    pub logfile: &'a Path,
+    pub pid_file: &'a Path,
+}
+
+/// Starts a process detached: its own session, stdin closed, the markers and `env` added to
+/// this process's environment. Writes its PID to the PID file and returns it.
+pub fn spawn(sp: &Spawn<'_>) -> Result<u32> {
+    let Spawn {
+        program,
+        args,
+        env,
+        dir,
+        instance,
+        component,
+        logfile,
+        pid_file,
+    } = *sp;
     for d in [pid_file.parent(), logfile.parent()].into_iter().flatten() {
         std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
@@ -156,6 +185,7 @@ pub fn spawn(
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env(INSTANCE_VAR, instance)
+        .env(COMPONENT_VAR, component)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -168,7 +198,20 @@ pub fn spawn(
     }
     std::fs::write(pid_file, format!("{pid}\n"))
         .with_context(|| format!("write {}", pid_file.display()))?;
+    wait_marked(pid, instance);
     Ok(pid)
+}
+
+/// Waits (10 s at most) until `pid` shows the instance marker or exits: its environment is
+/// unreadable while it execs, and a check right after spawning must not take a starting
+/// component for a stranger.
+fn wait_marked(pid: u32, instance: &Path) {
+    for _ in 0..200 {
+        if is_ours(pid, instance) || !alive(pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
@@ -265,11 +308,13 @@ mod tests {
     use super::*;
 
     fn sleeper(instance: &Path) -> Child {
-        Command::new("sleep")
+        let child = Command::new("sleep")
             .arg("30")
             .env(INSTANCE_VAR, instance)
             .spawn()
-            .unwrap()
+            .unwrap();
+        wait_marked(child.id(), instance);
+        child
     }
 
     #[test]
@@ -290,7 +335,7 @@ mod tests {
         assert!(is_ours(pid, dir.path()));
         assert!(!is_ours(pid, Path::new("/elsewhere")));
         assert!(alive(pid));
-        assert!(instance_processes(dir.path())
+        assert!(instance_processes(dir.path(), None)
             .iter()
             .any(|(p, name)| *p == pid && name == "sleep"));
         sigkill(pid);
@@ -329,18 +374,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("run/echo.pid");
         let logfile = dir.path().join("logs/echo.log");
-        let pid = spawn(
-            Path::new("sh"),
-            &[
-                "-c".into(),
-                "echo \"hi $GREETING $STACK_INSTANCE\"; sleep 30".into(),
-            ],
-            &[("GREETING", "there".into())],
-            dir.path(),
-            dir.path(),
-            &logfile,
-            &pid_file,
-        )
+        let args = [
+            "-c".to_string(),
+            "echo \"hi $GREETING $STACK_INSTANCE\"; sleep 30".to_string(),
+        ];
+        let pid = spawn(&Spawn {
+            program: Path::new("sh"),
+            args: &args,
+            env: &[("GREETING", "there".into())],
+            dir: dir.path(),
+            instance: dir.path(),
+            component: "echo",
+            logfile: &logfile,
+            pid_file: &pid_file,
+        })
         .unwrap();
         assert_eq!(
             parse_pid(&std::fs::read_to_string(&pid_file).unwrap()),
@@ -359,9 +406,19 @@ mod tests {
             format!("hi there {}\n", dir.path().display())
         );
         assert_eq!(running_pid(&pid_file, dir.path()), Some(pid));
+        let pids: Vec<u32> = instance_processes(dir.path(), Some("echo"))
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        // sh and the sleep it forked (which inherited the markers).
+        assert_eq!(pids.len(), 2);
+        assert!(pids.contains(&pid));
+        assert!(instance_processes(dir.path(), Some("other")).is_empty());
         let sid = Process::new(pid as i32).unwrap().stat().unwrap().session;
         assert_eq!(sid, pid as i32, "own session");
-        sigkill(pid);
+        for p in pids {
+            sigkill(p);
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while alive(pid) {
             assert!(Instant::now() < deadline, "still alive");
