@@ -104,14 +104,13 @@ struct Project {
 /// The manylinux x86-64 wheel of `version` in a project's description (PyPI JSON API answer;
 /// the project endpoint, which mirrors and proxies serve more often than the per-version one).
 pub fn pick_wheel(project_json: &str, version: &str) -> Result<PypiFile> {
-    let project: Project =
+    let mut project: Project =
         serde_json::from_str(project_json).context("parse PyPI's project description")?;
     project
         .releases
-        .get(version)
+        .remove(version)
         .with_context(|| format!("no release {version} on PyPI"))?
-        .iter()
-        .cloned()
+        .into_iter()
         .find(|f| {
             f.packagetype == "bdist_wheel"
                 && f.filename.contains("manylinux")
