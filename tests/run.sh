@@ -30,9 +30,7 @@ need_pkgs=()
 need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
 need curl curl
 need python3 python3
-need flock util-linux
 need setsid util-linux
-need pgrep procps
 need cc build-essential
 need make build-essential
 need perl perl

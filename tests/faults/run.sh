@@ -7,9 +7,10 @@
 #   tests/faults/run.sh                  # release form (about 30 min): writes RELIABILITY.md
 #   tests/faults/run.sh --only soak      # one scenario; other flags: --seed N --rate N (--help)
 #
-# Runs its OWN ClickHouse + broker through deploy/local/stack.sh (ports 28123/29000/29092, API
-# 28080, consumers 28081-28082, data .data/faults), so stopping ClickHouse or restarting the
-# broker never disturbs the dev or test stacks. Stops that stack at the end.
+# Runs its OWN ClickHouse + broker through the stack library (tools/stack, what
+# deploy/local/stack.sh runs; ports 28123/29000/29092, API 28080, consumers 28081-28082, data
+# .data/faults), so stopping ClickHouse or restarting the broker never disturbs the dev or test
+# stacks. Stops that stack at the end.
 #
 # The auditlog binary: AUDITLOG_BIN (tests/run.sh exports it), else this script builds
 # target/debug/auditlog (--short) or target/release/auditlog (release form).

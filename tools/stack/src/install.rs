@@ -277,6 +277,7 @@ pub fn install_tansu(s: &Settings, log: &Log) -> Result<()> {
     log.info(format!("broker: cargo install tansu@{TANSU_VERSION} --locked --features dynostore,libsql (full output: {})", full_log.display()));
     let started = Instant::now();
     let status = run_with_progress(
+        "broker",
         Command::new("cargo").args([
             "install",
             &format!("tansu@{TANSU_VERSION}"),
@@ -308,8 +309,10 @@ pub fn install_tansu(s: &Settings, log: &Log) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cmd`, its output into `full_log`, and turns it into progress lines (see [`Progress`]).
+/// Runs `cmd`, its output into `full_log`, and turns it into progress lines prefixed with
+/// `what` (see [`Progress`]).
 fn run_with_progress(
+    what: &str,
     cmd: &mut Command,
     full_log: &Path,
     log: &Log,
@@ -357,12 +360,12 @@ fn run_with_progress(
             Ok(line) => {
                 let _ = writeln!(file, "{line}");
                 for msg in progress.line(&line, started.elapsed().as_secs()) {
-                    log.info(format!("broker: {msg}"));
+                    log.info(format!("{what}: {msg}"));
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 log.info(format!(
-                    "broker: {}",
+                    "{what}: {}",
                     progress.silence(started.elapsed().as_secs())
                 ));
             }
@@ -450,14 +453,21 @@ pub fn build_auditlog(s: &Settings, log: &Log) -> Result<()> {
     if s.bin_given || !s.profile.release_binary {
         return Ok(());
     }
-    log.info("auditlog: cargo build --release -p auditlog (first build takes a few minutes)");
-    let status = Command::new("cargo")
-        .args(["build", "--release", "-p", "auditlog"])
-        .current_dir(&s.root)
-        .stdin(Stdio::null())
-        .status()
-        .context("run cargo build")?;
+    let full_log = s.log_dir().join("auditlog-build.log");
+    log.info(format!(
+        "auditlog: cargo build --release -p auditlog (first build takes a few minutes; full output: {})",
+        full_log.display()
+    ));
+    let status = run_with_progress(
+        "auditlog",
+        Command::new("cargo")
+            .args(["build", "--release", "-p", "auditlog"])
+            .current_dir(&s.root),
+        &full_log,
+        log,
+    )?;
     if !status.success() {
+        log.show_logs(&[&full_log]);
         bail!("building auditlog failed");
     }
     Ok(())
