@@ -430,11 +430,13 @@ mod tests {
     fn a_lock_is_exclusive_until_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/stack.lock");
-        let held = lock(&path, Duration::ZERO, "busy").unwrap();
+        // Waits of a few seconds where the lock must be had: a child another test forks holds a
+        // copy of the descriptor (and so the lock) until it execs.
+        let held = lock(&path, Duration::from_secs(5), "busy").unwrap();
         let e = lock(&path, Duration::from_millis(300), "another run holds it").unwrap_err();
         assert_eq!(e.to_string(), "another run holds it");
         drop(held);
-        lock(&path, Duration::ZERO, "busy").unwrap();
+        lock(&path, Duration::from_secs(5), "busy").unwrap();
     }
 
     #[test]
