@@ -27,10 +27,10 @@ done
 if [[ -z "${AUDITLOG_BIN:-}" ]]; then
     if ((short)); then
         cargo build -p auditlog
-        export AUDITLOG_BIN="$ROOT/target/debug/auditlog"
+        export AUDITLOG_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/auditlog"
     else
         cargo build --release -p auditlog
-        export AUDITLOG_BIN="$ROOT/target/release/auditlog"
+        export AUDITLOG_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/auditlog"
     fi
 fi
 cargo build -p auditlog-faults
@@ -43,4 +43,6 @@ if ((short)); then
     ((has_report)) || args+=(--report .data/faults/RELIABILITY-short.md)
 fi
 export FAULTS_COMMAND="tests/faults/run.sh${*:+ $*}"
-exec "$ROOT/target/debug/auditlog-faults" "${args[@]}"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ "$TARGET" = /* ]] || TARGET="$ROOT/$TARGET"
+exec "$TARGET/debug/auditlog-faults" "${args[@]}"

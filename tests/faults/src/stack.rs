@@ -20,32 +20,12 @@ pub struct Stack {
 }
 
 /// The ports the suite uses (clear of dev 8123/9092/... and test 18123/19092/...).
-#[derive(Debug, Clone, Copy)]
-pub struct Ports {
-    pub ch_http: u16,
-    pub ch_tcp: u16,
-    pub kafka: u16,
-    pub api: u16,
-    pub consumer: u16,
-}
+pub use auditlog_stack::Ports;
 
 impl Stack {
     /// Describes (does not start) the stack with data in `dir`.
     pub fn new(ports: Ports, dir: PathBuf) -> Self {
-        let env = [
-            ("STACK_PROFILE", "test".to_string()),
-            ("STACK_DATA_DIR", dir.display().to_string()),
-            ("STACK_CH_HTTP_PORT", ports.ch_http.to_string()),
-            ("STACK_CH_TCP_PORT", ports.ch_tcp.to_string()),
-            ("STACK_KAFKA_PORT", ports.kafka.to_string()),
-            ("STACK_API_PORT", ports.api.to_string()),
-            ("STACK_CONSUMER_PORT", ports.consumer.to_string()),
-            ("STACK_APPS", "0".to_string()),
-            ("STACK_SEED", "0".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let env = auditlog_stack::private_vars(&dir, &ports);
         Self {
             env,
             ch_http_port: ports.ch_http,

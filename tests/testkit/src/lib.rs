@@ -230,19 +230,16 @@ impl PrivateStack {
         let dir = workspace_root()
             .join(".data/private")
             .join(unique_name("stack"));
-        let env: Vec<(String, String)> = [
-            ("STACK_PROFILE", "test".to_string()),
-            ("STACK_DATA_DIR", dir.display().to_string()),
-            ("STACK_CH_HTTP_PORT", ports[0].to_string()),
-            ("STACK_CH_TCP_PORT", ports[1].to_string()),
-            ("STACK_KAFKA_PORT", ports[2].to_string()),
-            ("STACK_API_PORT", ports[3].to_string()),
-            ("STACK_CONSUMER_PORT", ports[4].to_string()),
-            ("STACK_APPS", "0".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let env = auditlog_stack::private_vars(
+            &dir,
+            &auditlog_stack::Ports {
+                ch_http: ports[0],
+                ch_tcp: ports[1],
+                kafka: ports[2],
+                api: ports[3],
+                consumer: ports[4],
+            },
+        );
         let stack = Self {
             stack: self::stack(&env)?,
             env,

@@ -114,15 +114,7 @@ impl Stack {
         install::with_install_lock(s, || install::install_chdb(s, &self.log))?;
         self.require_ports(c)?;
         let d = s.data_dir.join("clickhouse");
-        for sub in [
-            "data",
-            "tmp",
-            "user_files",
-            "format_schemas",
-            "user_scripts",
-            "user_defined",
-            "access",
-        ] {
+        for sub in CLICKHOUSE_DIRS {
             std::fs::create_dir_all(d.join(sub))
                 .with_context(|| format!("create {}", d.join(sub).display()))?;
         }
@@ -356,6 +348,17 @@ impl Stack {
         Ok(Ok(Started::Started))
     }
 }
+
+/// The directories the ClickHouse config names, under `<data dir>/clickhouse/`.
+pub const CLICKHOUSE_DIRS: &[&str] = &[
+    "data",
+    "tmp",
+    "user_files",
+    "format_schemas",
+    "user_scripts",
+    "user_defined",
+    "access",
+];
 
 /// The index Tansu 0.6.0's SQLite schema lacks: `header (topition, offset_id)`.
 const HEADER_INDEX: &str =

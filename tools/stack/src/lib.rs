@@ -40,7 +40,7 @@ pub mod seed;
 pub mod settings;
 
 pub use output::Log;
-pub use settings::{Component, Ports, Profile, Settings, UnknownProfile, PROFILES};
+pub use settings::{private_vars, Component, Ports, Profile, Settings, UnknownProfile, PROFILES};
 
 /// The repository this crate was built from (two levels above it).
 pub fn default_root() -> PathBuf {

@@ -369,6 +369,25 @@ fn absolute(root: &Path, path: &str) -> PathBuf {
     }
 }
 
+/// The variables describing an infrastructure-only stack of the test profile with data in
+/// `data_dir` on `ports` (the test kit's private stacks, the fault suite's stack).
+pub fn private_vars(data_dir: &Path, ports: &Ports) -> Vec<(String, String)> {
+    [
+        ("STACK_PROFILE", "test".to_string()),
+        ("STACK_DATA_DIR", data_dir.display().to_string()),
+        ("STACK_CH_HTTP_PORT", ports.ch_http.to_string()),
+        ("STACK_CH_TCP_PORT", ports.ch_tcp.to_string()),
+        ("STACK_KAFKA_PORT", ports.kafka.to_string()),
+        ("STACK_API_PORT", ports.api.to_string()),
+        ("STACK_CONSUMER_PORT", ports.consumer.to_string()),
+        ("STACK_APPS", "0".to_string()),
+        ("STACK_SEED", "0".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 /// One line of the status table: `printf '%-11s %-8s %-22s %s'`.
 pub fn status_row(component: &str, pid: &str, ports: &str, health: &str) -> String {
     format!("{component:<11} {pid:<8} {ports:<22} {health}")
@@ -528,6 +547,24 @@ mod tests {
             s.up_banner(),
             "up: data /repo/.data/dev; ClickHouse HTTP 8123 native 9000; broker 9092; API 8080; consumer 8081"
         );
+    }
+
+    #[test]
+    fn private_vars_describe_an_infrastructure_only_test_stack() {
+        let ports = Ports {
+            ch_http: 1,
+            ch_tcp: 2,
+            kafka: 3,
+            api: 4,
+            consumer: 5,
+        };
+        let map: HashMap<String, String> =
+            private_vars(Path::new("/d"), &ports).into_iter().collect();
+        let s = Settings::resolve(Path::new("/repo"), |k| map.get(k).cloned()).unwrap();
+        assert_eq!(s.profile.name, "test");
+        assert_eq!(s.ports, ports);
+        assert_eq!(s.data_dir, Path::new("/d"));
+        assert!(!s.apps && !s.seed);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use auditlog_stack::{Component, Stack, Started};
+use auditlog_stack::{Component, Ports, Stack, Started};
 
 fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<_> = (0..n)
@@ -24,18 +24,16 @@ fn a_private_stack_comes_up_restarts_components_and_goes_down() {
         .unwrap()
         .join(".data/private")
         .join(format!("stacktest_{}", std::process::id()));
-    let vars = [
-        ("STACK_PROFILE", "test".to_string()),
-        ("STACK_DATA_DIR", dir.display().to_string()),
-        ("STACK_CH_HTTP_PORT", ports[0].to_string()),
-        ("STACK_CH_TCP_PORT", ports[1].to_string()),
-        ("STACK_KAFKA_PORT", ports[2].to_string()),
-        ("STACK_API_PORT", ports[3].to_string()),
-        ("STACK_CONSUMER_PORT", ports[4].to_string()),
-        ("STACK_APPS", "0".to_string()),
-        // No schema: this test is about the processes.
-        ("STACK_AUDITLOG_BIN", "/nonexistent/auditlog".to_string()),
-    ];
+    let ports = Ports {
+        ch_http: ports[0],
+        ch_tcp: ports[1],
+        kafka: ports[2],
+        api: ports[3],
+        consumer: ports[4],
+    };
+    let mut vars = auditlog_stack::private_vars(&dir, &ports);
+    // No schema: this test is about the processes.
+    vars.push(("STACK_AUDITLOG_BIN".into(), "/nonexistent/auditlog".into()));
     let stack = Stack::with_vars(&vars).unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let report = stack
