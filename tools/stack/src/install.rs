@@ -533,6 +533,31 @@ mod tests {
     }
 
     #[test]
+    fn a_build_runs_with_its_output_in_a_file_and_progress_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("logs/build.log");
+        let log = Log::capture("dev");
+        let status = run_with_progress(
+            "auditlog",
+            Command::new("sh").args([
+                "-c",
+                "echo '   Compiling a v1' >&2; echo 'error: broken' >&2; echo '  --> x.rs' >&2; echo done; exit 3",
+            ]),
+            &full,
+            &log,
+        )
+        .unwrap();
+        assert_eq!(status.code(), Some(3));
+        let out = log.captured();
+        assert!(out.contains("auditlog: error: broken\n"), "{out}");
+        assert!(out.contains("auditlog:   --> x.rs"), "{out}");
+        let text = std::fs::read_to_string(&full).unwrap();
+        for line in ["Compiling a v1", "error: broken", "done"] {
+            assert!(text.contains(line), "{text}");
+        }
+    }
+
+    #[test]
     fn cargo_output_becomes_progress_lines() {
         let mut p = Progress::default();
         assert_eq!(
