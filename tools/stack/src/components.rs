@@ -101,14 +101,22 @@ impl Stack {
         Ok(())
     }
 
+    /// Whether `c` runs already (then logged, and waited for until healthy).
+    fn running_already(&self, c: Component) -> Result<bool> {
+        let Some(pid) = self.pid(c) else {
+            return Ok(false);
+        };
+        self.log
+            .info(format!("{}: already running (PID {pid})", c.name()));
+        self.wait_healthy(c, pid)?;
+        Ok(true)
+    }
+
     /// Starts ClickHouse (installing the server library first when missing).
     pub(crate) fn start_clickhouse(&self) -> Result<Started> {
         let s = &self.settings;
         let c = Component::ClickHouse;
-        if let Some(pid) = self.pid(c) {
-            self.log
-                .info(format!("clickhouse: already running (PID {pid})"));
-            self.wait_healthy(c, pid)?;
+        if self.running_already(c)? {
             return Ok(Started::AlreadyRunning);
         }
         install::with_install_lock(s, || install::install_chdb(s, &self.log))?;
@@ -163,10 +171,7 @@ impl Stack {
     pub(crate) fn start_broker(&self) -> Result<Started> {
         let s = &self.settings;
         let c = Component::Broker;
-        if let Some(pid) = self.pid(c) {
-            self.log
-                .info(format!("broker: already running (PID {pid})"));
-            self.wait_healthy(c, pid)?;
+        if self.running_already(c)? {
             return Ok(Started::AlreadyRunning);
         }
         install::with_install_lock(s, || install::install_tansu(s, &self.log))?;
