@@ -30,9 +30,7 @@ need_pkgs=()
 need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
 need curl curl
 need python3 python3
-need flock util-linux
 need setsid util-linux
-need pgrep procps
 need cc build-essential
 need make build-essential
 need perl perl
@@ -61,6 +59,8 @@ command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found (install Ru
 # 2. The test stack. Stopped on exit, unless it was already running before we started
 #    (then it belongs to someone else and stays up).
 # ---------------------------------------------------------------------------------------------
+# The stack tool first, with its build progress shown (the status check below is silent).
+"$STACK" env >/dev/null
 OWN_STACK=1
 if "$STACK" status >/dev/null 2>&1; then
     OWN_STACK=0

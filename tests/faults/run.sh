@@ -7,9 +7,10 @@
 #   tests/faults/run.sh                  # release form (about 30 min): writes RELIABILITY.md
 #   tests/faults/run.sh --only soak      # one scenario; other flags: --seed N --rate N (--help)
 #
-# Runs its OWN ClickHouse + broker through deploy/local/stack.sh (ports 28123/29000/29092, API
-# 28080, consumers 28081-28082, data .data/faults), so stopping ClickHouse or restarting the
-# broker never disturbs the dev or test stacks. Stops that stack at the end.
+# Runs its OWN ClickHouse + broker through the stack library (tools/stack, what
+# deploy/local/stack.sh runs; ports 28123/29000/29092, API 28080, consumers 28081-28082, data
+# .data/faults), so stopping ClickHouse or restarting the broker never disturbs the dev or test
+# stacks. Stops that stack at the end.
 #
 # The auditlog binary: AUDITLOG_BIN (tests/run.sh exports it), else this script builds
 # target/debug/auditlog (--short) or target/release/auditlog (release form).
@@ -26,10 +27,10 @@ done
 if [[ -z "${AUDITLOG_BIN:-}" ]]; then
     if ((short)); then
         cargo build -p auditlog
-        export AUDITLOG_BIN="$ROOT/target/debug/auditlog"
+        export AUDITLOG_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/auditlog"
     else
         cargo build --release -p auditlog
-        export AUDITLOG_BIN="$ROOT/target/release/auditlog"
+        export AUDITLOG_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/auditlog"
     fi
 fi
 cargo build -p auditlog-faults
@@ -42,4 +43,6 @@ if ((short)); then
     ((has_report)) || args+=(--report .data/faults/RELIABILITY-short.md)
 fi
 export FAULTS_COMMAND="tests/faults/run.sh${*:+ $*}"
-exec "$ROOT/target/debug/auditlog-faults" "${args[@]}"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ "$TARGET" = /* ]] || TARGET="$ROOT/$TARGET"
+exec "$TARGET/debug/auditlog-faults" "${args[@]}"

@@ -152,7 +152,7 @@ fn scenarios(args: &Args) -> Vec<ScenarioSpec> {
         .collect()
 }
 
-/// An error's first line and its last 2 lines (a stack.sh failure carries 30 lines of logs;
+/// An error's first line and its last 2 lines (a stack failure carries 30 lines of logs;
 /// the full text is printed when it happens).
 fn first_and_last_lines(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

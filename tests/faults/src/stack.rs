@@ -1,11 +1,11 @@
-//! The suite's own ClickHouse + broker, driven through `deploy/local/stack.sh` on ports and a
-//! data directory of their own, so stopping ClickHouse or restarting the broker never disturbs
-//! the dev or test stacks.
+//! The suite's own ClickHouse + broker, driven through the stack library (`auditlog_stack`) on
+//! ports and a data directory of their own, so stopping ClickHouse or restarting the broker
+//! never disturbs the dev or test stacks.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use auditlog_testkit::stack_command;
+use anyhow::{Context as _, Result};
+use auditlog_stack::{Component, Started};
 
 /// Ports and data directory of the suite's stack.
 #[derive(Debug, Clone)]
@@ -20,32 +20,12 @@ pub struct Stack {
 }
 
 /// The ports the suite uses (clear of dev 8123/9092/... and test 18123/19092/...).
-#[derive(Debug, Clone, Copy)]
-pub struct Ports {
-    pub ch_http: u16,
-    pub ch_tcp: u16,
-    pub kafka: u16,
-    pub api: u16,
-    pub consumer: u16,
-}
+pub use auditlog_stack::Ports;
 
 impl Stack {
     /// Describes (does not start) the stack with data in `dir`.
     pub fn new(ports: Ports, dir: PathBuf) -> Self {
-        let env = [
-            ("STACK_PROFILE", "test".to_string()),
-            ("STACK_DATA_DIR", dir.display().to_string()),
-            ("STACK_CH_HTTP_PORT", ports.ch_http.to_string()),
-            ("STACK_CH_TCP_PORT", ports.ch_tcp.to_string()),
-            ("STACK_KAFKA_PORT", ports.kafka.to_string()),
-            ("STACK_API_PORT", ports.api.to_string()),
-            ("STACK_CONSUMER_PORT", ports.consumer.to_string()),
-            ("STACK_APPS", "0".to_string()),
-            ("STACK_SEED", "0".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let env = auditlog_stack::private_vars(&dir, &ports);
         Self {
             env,
             ch_http_port: ports.ch_http,
@@ -62,35 +42,50 @@ impl Stack {
         format!("127.0.0.1:{}", self.kafka_port)
     }
 
-    /// `stack.sh up` (ClickHouse, broker, default topics). Blocking.
-    pub fn up(&self) -> Result<()> {
-        stack_command(&self.env, &["up"]).map(drop)
+    /// The stack library's view of this stack (its output is captured, and shown on failure).
+    fn stack(&self) -> Result<auditlog_stack::Stack> {
+        auditlog_testkit::stack(&self.env)
     }
 
-    /// `stack.sh down`, then SIGKILL any process of this stack instance that `stack.sh` lost
-    /// track of (a broker whose PID file was removed while it was still running). Blocking.
+    /// Runs `f` on this stack; a failure carries what the stack printed.
+    fn with_stack<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&auditlog_stack::Stack) -> Result<T>,
+    ) -> Result<T> {
+        let stack = self.stack()?;
+        f(&stack).with_context(|| format!("stack {what}:\n{}", stack.output()))
+    }
+
+    /// `up` (ClickHouse, broker, default topics). Blocking.
+    pub fn up(&self) -> Result<()> {
+        self.with_stack("up", |s| s.up().map(drop))
+    }
+
+    /// `down`, then SIGKILL any process of this stack instance that the stack lost track of (a
+    /// broker whose PID file was removed while it was still running). Blocking.
     pub fn down(&self) -> Result<()> {
-        stack_command(&self.env, &["down"])?;
+        self.with_stack("down", auditlog_stack::Stack::down)?;
         self.kill_strays(None);
         Ok(())
     }
 
-    /// SIGKILLs the processes carrying this instance's `STACK_INSTANCE` marker whose command
-    /// name contains `comm` (all of them when `None`), as strays `stack.sh` lost track of.
-    fn kill_strays(&self, comm: Option<&str>) {
-        for (pid, name) in self.processes(comm) {
+    /// SIGKILLs the processes carrying this instance's `STACK_INSTANCE` marker that were started
+    /// as `component` (all of them when `None`), as strays the stack lost track of.
+    fn kill_strays(&self, component: Option<Component>) {
+        for (pid, name) in self.processes(component) {
             tracing::warn!("killing stray process {pid} ({name}) of the suite's stack");
             auditlog_testkit::sigkill(pid);
         }
     }
 
-    /// The processes (PID, command name) carrying this instance's `STACK_INSTANCE` marker whose
-    /// command name contains `comm` (all of them when `None`).
-    fn processes(&self, comm: Option<&str>) -> Vec<(u32, String)> {
-        auditlog_testkit::stack_processes(&self.dir)
-            .into_iter()
-            .filter(|(_, name)| comm.is_none_or(|c| name.contains(c)))
-            .collect()
+    /// The processes (PID, command name) carrying this instance's `STACK_INSTANCE` marker that
+    /// were started as `component` (all of them when `None`).
+    fn processes(&self, component: Option<Component>) -> Vec<(u32, String)> {
+        match self.stack() {
+            Ok(s) => s.processes(component),
+            Err(_) => auditlog_testkit::stack_processes(&self.dir),
+        }
     }
 
     /// SIGKILLs the broker: a crash, not a shutdown. (On SIGTERM Tansu 0.6.0 answers the
@@ -98,24 +93,24 @@ impl Stack {
     /// idempotent producers' epoch, and the restarted Tansu panics on the bumped epoch in
     /// `idempotent_message_check`, tansu-storage `lite.rs:503`, at every start.)
     pub fn crash_broker(&self) {
-        for (pid, name) in self.processes(Some("tansu")) {
+        for (pid, name) in self.processes(Some(Component::Broker)) {
             tracing::info!("killing broker process {pid} ({name}) (SIGKILL)");
             auditlog_testkit::sigkill(pid);
         }
     }
 
-    /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`).
+    /// Stops COMPONENT (`clickhouse` or `broker`).
     pub async fn stop(&self, component: &str) -> Result<()> {
-        self.run(vec!["stop".into(), component.into()])
+        let c = parse(component)?;
+        self.blocking(move |s| s.with_stack("stop", |st| st.stop(c)))
             .await
-            .map(drop)
     }
 
-    /// `stack.sh start COMPONENT`; returns once it is healthy.
-    pub async fn start(&self, component: &str) -> Result<()> {
-        self.run(vec!["start".into(), component.into()])
+    /// Starts COMPONENT; returns once it is healthy.
+    pub async fn start(&self, component: &str) -> Result<Started> {
+        let c = parse(component)?;
+        self.blocking(move |s| s.with_stack("start", |st| st.start(c)))
             .await
-            .map(drop)
     }
 
     /// Starts COMPONENT and makes sure it is still serving 3 s later, stopping and starting it
@@ -132,7 +127,7 @@ impl Stack {
         for attempt in 1..=5 {
             let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
             match self.start(component).await {
-                Ok(()) => {
+                Ok(_) => {
                     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
                     let panicked = std::fs::read(&log)
                         .map(|b| {
@@ -146,9 +141,9 @@ impl Stack {
                         continue;
                     }
                     // Idempotent: "already running" when it survived, a fresh start when not.
-                    match self.run(vec!["start".into(), component.into()]).await {
-                        Ok(out) if out.contains("already running") => return Ok(attempt),
-                        Ok(_) => {
+                    match self.start(component).await {
+                        Ok(Started::AlreadyRunning) => return Ok(attempt),
+                        Ok(Started::Started) => {
                             tracing::warn!("{component} died right after starting; started again")
                         }
                         Err(e) => last_error = Some(e),
@@ -157,13 +152,9 @@ impl Stack {
                 Err(e) => {
                     tracing::warn!("starting {component} failed (attempt {attempt}): {e:#}");
                     last_error = Some(e);
-                    // `stack.sh` may have lost track of a process that still holds the port.
+                    // The stack may have lost track of a process that still holds the port.
                     self.stop(component).await.ok();
-                    self.kill_strays(Some(if component == "broker" {
-                        "tansu"
-                    } else {
-                        "python"
-                    }));
+                    self.kill_strays(Component::parse(component));
                 }
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -172,12 +163,16 @@ impl Stack {
             .unwrap_or_else(|| anyhow::anyhow!("{component} did not stay up after 5 starts")))
     }
 
-    async fn run(&self, args: Vec<String>) -> Result<String> {
-        let env = self.env.clone();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            stack_command(&env, &args)
-        })
-        .await?
+    /// Runs `f` on a blocking thread (the stack waits for processes and ports).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me)).await?
     }
+}
+
+fn parse(component: &str) -> Result<Component> {
+    Component::parse(component).with_context(|| format!("unknown component '{component}'"))
 }

@@ -1,5 +1,6 @@
 //! Helpers for tests against the real local stack started by `tests/run.sh`
-//! (or by hand: `STACK_PROFILE=test deploy/local/stack.sh up`).
+//! (or by hand: `STACK_PROFILE=test deploy/local/stack.sh up`), and private stacks of their own
+//! ([`PrivateStack`], through the stack library `auditlog_stack`).
 //!
 //! Every test gets its own topic and database ([`unique_name`], [`create_topic`],
 //! [`fresh_database`]) so tests run in parallel without seeing each other's data.
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use auditlog_stack::{Component, Stack};
 use auditlog_store::ClickHouseConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -135,42 +137,71 @@ pub fn stack_script() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("deploy/local/stack.sh"))
 }
 
-/// Runs `deploy/local/stack.sh ARGS` with `env` added to this process's environment
-/// (`STACK_PROFILE` defaults to `test`); fails with the script's output when it fails.
-/// Blocking: call it from `tokio::task::spawn_blocking` in async tests.
-pub fn stack_command(env: &[(String, String)], args: &[&str]) -> Result<String> {
-    let mut cmd = std::process::Command::new(stack_script());
+/// The stack `env` describes on top of this process's environment (`STACK_PROFILE` defaults
+/// to `test`), its output captured.
+pub fn stack(env: &[(String, String)]) -> Result<Stack> {
+    let mut vars = Vec::with_capacity(env.len() + 1);
     if std::env::var_os("STACK_PROFILE").is_none() {
-        cmd.env("STACK_PROFILE", "test");
+        vars.push(("STACK_PROFILE".to_string(), "test".to_string()));
     }
-    let out = cmd
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("run {}", stack_script().display()))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        bail!(
-            "stack.sh {} failed ({}):\n{text}",
-            args.join(" "),
-            out.status
-        );
+    vars.extend(env.iter().cloned());
+    Stack::with_vars(&vars)
+}
+
+/// Runs the stack command `ARGS` (`up`, `down`, `status`, `env`, `start|stop|restart
+/// COMPONENT`, as `deploy/local/stack.sh ARGS` takes them) through the stack library, with
+/// `env` added to this process's environment (`STACK_PROFILE` defaults to `test`); returns its
+/// output, or fails with it. Blocking: call it from `tokio::task::spawn_blocking` in async
+/// tests.
+pub fn stack_command(env: &[(String, String)], args: &[&str]) -> Result<String> {
+    let stack = stack(env)?;
+    let component = |name: &str| {
+        Component::parse(name).with_context(|| {
+            format!("unknown component '{name}' (clickhouse, broker, consumer, api)")
+        })
+    };
+    let result: Result<()> = match args {
+        ["up"] => stack.up().and_then(|report| {
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                bail!("not ready: {}", report.problems.join(" "))
+            }
+        }),
+        ["down"] => stack.down(),
+        ["status"] => {
+            let (table, ok) = stack.status();
+            stack.log.plain(&table);
+            if ok {
+                Ok(())
+            } else {
+                bail!("a required component is not healthy")
+            }
+        }
+        ["env"] => {
+            stack.log.plain(stack.env_exports().trim_end());
+            Ok(())
+        }
+        ["start", c] => component(c).and_then(|c| stack.start(c)).map(drop),
+        ["stop", c] => component(c).and_then(|c| stack.stop(c)),
+        ["restart", c] => component(c).and_then(|c| stack.restart(c)).map(drop),
+        _ => bail!("unknown stack command {args:?}"),
+    };
+    let text = stack.output();
+    match result {
+        Ok(()) => Ok(text),
+        Err(e) => bail!("stack.sh {} failed: {e:#}\n{text}", args.join(" ")),
     }
-    Ok(text)
 }
 
 /// A private ClickHouse + broker of its own (free ports, own data directory under
-/// `.data/private/`), started with `deploy/local/stack.sh`, for tests that stop, kill or restart
-/// the infrastructure without disturbing the shared test stack other tests use concurrently.
-/// Dropping it stops its processes (`stack.sh down`) and deletes its data.
+/// `.data/private/`), started with the stack library, for tests that stop, kill or restart the
+/// infrastructure without disturbing the shared test stack other tests use concurrently.
+/// Dropping it stops its processes (`down`) and deletes its data.
 #[derive(Debug)]
 pub struct PrivateStack {
     env: Vec<(String, String)>,
+    stack: Stack,
     dir: PathBuf,
     clickhouse_port: u16,
     kafka_port: u16,
@@ -202,26 +233,25 @@ impl PrivateStack {
         let dir = workspace_root()
             .join(".data/private")
             .join(unique_name("stack"));
-        let env: Vec<(String, String)> = [
-            ("STACK_PROFILE", "test".to_string()),
-            ("STACK_DATA_DIR", dir.display().to_string()),
-            ("STACK_CH_HTTP_PORT", ports[0].to_string()),
-            ("STACK_CH_TCP_PORT", ports[1].to_string()),
-            ("STACK_KAFKA_PORT", ports[2].to_string()),
-            ("STACK_API_PORT", ports[3].to_string()),
-            ("STACK_CONSUMER_PORT", ports[4].to_string()),
-            ("STACK_APPS", "0".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let env = auditlog_stack::private_vars(
+            &dir,
+            &auditlog_stack::Ports {
+                ch_http: ports[0],
+                ch_tcp: ports[1],
+                kafka: ports[2],
+                api: ports[3],
+                consumer: ports[4],
+            },
+        );
         let stack = Self {
+            stack: self::stack(&env)?,
             env,
             dir,
             clickhouse_port: ports[0],
             kafka_port: ports[2],
         };
-        if let Err(e) = stack_command(&stack.env, &["up"]) {
+        if let Err(e) = stack.stack.up() {
+            let e = e.context(format!("stack up:\n{}", stack.stack.output()));
             return Err(e.context(stack.log_tails()));
         }
         Ok(stack)
@@ -252,41 +282,44 @@ impl PrivateStack {
         format!("127.0.0.1:{}", self.kafka_port)
     }
 
-    /// The `STACK_*` variables describing this stack (to run `stack.sh` by hand).
+    /// The `STACK_*` variables describing this stack (for [`stack_command`], or to run
+    /// `stack.sh` by hand).
     pub fn env(&self) -> &[(String, String)] {
         &self.env
     }
 
-    /// `stack.sh stop COMPONENT` (`clickhouse` or `broker`): SIGTERM, SIGKILL after 20 s.
+    /// Stops `component` (`clickhouse` or `broker`): SIGTERM, SIGKILL after 20 s.
     pub fn stop(&self, component: &str) -> Result<()> {
         stack_command(&self.env, &["stop", component]).map(drop)
     }
 
-    /// `stack.sh start COMPONENT`; returns once it is healthy. Data survives a stop/start.
+    /// Starts `component`; returns once it is healthy. Data survives a stop/start.
     pub fn start_component(&self, component: &str) -> Result<()> {
         stack_command(&self.env, &["start", component]).map(drop)
     }
 
     /// PID of a running component (from the stack's PID file).
     pub fn pid(&self, component: &str) -> Result<u32> {
-        let file = self.dir.join("run").join(format!("{component}.pid"));
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("{component} is not running ({})", file.display()))?;
-        text.trim()
-            .parse()
-            .with_context(|| format!("bad PID file {}", file.display()))
+        let c = Component::parse(component)
+            .with_context(|| format!("unknown component '{component}'"))?;
+        self.stack.pid(c).with_context(|| {
+            format!(
+                "{component} is not running ({})",
+                self.stack.settings.pid_file(c).display()
+            )
+        })
     }
 }
 
 impl Drop for PrivateStack {
     fn drop(&mut self) {
-        if let Err(e) = stack_command(&self.env, &["down"]) {
+        if let Err(e) = self.stack.down() {
             eprintln!("PrivateStack: {e:#}");
             return;
         }
-        // A component the script lost track of (it cannot stop what it does not know) must not
+        // A component the stack lost track of (it cannot stop what it does not know) must not
         // outlive the stack: it would hold ports, memory and CPU for the rest of the run.
-        for (pid, name) in stack_processes(&self.dir) {
+        for (pid, name) in self.stack.processes(None) {
             eprintln!("PrivateStack: killing leftover process {pid} ({name})");
             sigkill(pid);
         }
@@ -300,36 +333,12 @@ impl Drop for PrivateStack {
 /// The processes (PID, command name) started by the stack whose data directory is `dir`: those
 /// carrying its `STACK_INSTANCE` marker in their environment.
 pub fn stack_processes(dir: &Path) -> Vec<(u32, String)> {
-    let marker = format!("STACK_INSTANCE={}", dir.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
-            continue;
-        }
-        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        found.push((pid, name.trim().to_string()));
-    }
-    found
+    auditlog_stack::process::instance_processes(dir, None)
 }
 
-/// `kill -KILL PID`; a process that is already gone is no error.
+/// SIGKILL to `pid`; a process that is already gone is no error.
 pub fn sigkill(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
+    auditlog_stack::process::sigkill(pid);
 }
 
 /// `n` distinct TCP ports free on 127.0.0.1 right now.

@@ -149,15 +149,7 @@ impl HttpsClickHouse {
             .join(".data/private")
             .join(unique_name("https-ch"));
         let d = dir.join("clickhouse");
-        for sub in [
-            "data",
-            "tmp",
-            "user_files",
-            "format_schemas",
-            "user_scripts",
-            "user_defined",
-            "access",
-        ] {
+        for sub in auditlog_stack::components::CLICKHOUSE_DIRS {
             std::fs::create_dir_all(d.join(sub))?;
         }
         std::fs::create_dir_all(dir.join("logs"))?;
