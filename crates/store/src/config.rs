@@ -20,7 +20,7 @@ pub struct ClickHouseConfig {
     pub url: String,
     /// Further URLs of the same cluster (other replicas), same scheme as `url`: a new
     /// connection goes to the first of `url` and these that accepts it, and stays with it until
-    /// it fails. Default none. In the environment a JSON array:
+    /// it fails. Default `[]`. In the environment a JSON array:
     /// `AUDITLOG_CLICKHOUSE__FAILOVER_URLS='["http://ch2:8123"]'`.
     pub failover_urls: Vec<String>,
     /// Name of the `remote_servers` cluster the tables live on. Empty (default): one server, as
