@@ -308,6 +308,24 @@ impl ClickHouseConfig {
     }
 }
 
+impl ClickHouseConfig {
+    /// At startup: the first request ([`check_tls`](Self::check_tls)), then, when the database
+    /// already has its `events` table, that it was created for the layout `clickhouse.cluster`
+    /// says (a mismatch stops startup naming the setting). ClickHouse being down is left to the
+    /// caller's retries, as for `check_tls`.
+    pub async fn check_startup(&self) -> Result<()> {
+        self.check_tls().await?;
+        match Layout::detect(&self.client()).await {
+            Ok(Some(found)) => {
+                crate::migrate::check_same_layout(&found, &self.layout(), &self.database)
+            }
+            Ok(None) => Ok(()),
+            Err(Error::Config(bad)) => Err(Error::Config(bad)),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
 impl From<SetupError> for Error {
     fn from(e: SetupError) -> Self {
         Error::Config(BadSetting::new(e.field, e.message))

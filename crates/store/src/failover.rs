@@ -25,6 +25,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a server that failed to connect is tried only after the others.
 pub const DOWN_FOR: Duration = Duration::from_secs(5);
 
+/// Counter: times new connections moved to another server.
+pub const FAILOVERS: &str = "auditlog_clickhouse_failovers_total";
+
+/// Describes the failover counter to the installed recorder and creates it at zero (the
+/// consumer and the API call this with their own metrics).
+pub fn register_metrics() {
+    metrics::describe_counter!(
+        FAILOVERS,
+        "Times new ClickHouse connections moved to another server (clickhouse.failover_urls)"
+    );
+    metrics::counter!(FAILOVERS).absolute(0);
+}
+
 /// The servers and which one is in use.
 #[derive(Debug)]
 pub struct Backends {
@@ -69,6 +82,7 @@ impl Backends {
         let before = self.current.swap(i, Ordering::Relaxed);
         self.down_until.lock().unwrap_or_else(|e| e.into_inner())[i] = None;
         if before != i {
+            metrics::counter!(FAILOVERS).increment(1);
             warn!(url = %self.uris[i], "ClickHouse connections now go to this server");
         }
     }

@@ -153,7 +153,7 @@ async fn check_cluster(server: &Client, name: &str) -> Result<()> {
 }
 
 /// A database keeps the layout it was created with.
-fn check_same_layout(found: &Layout, wanted: &Layout, database: &str) -> Result<()> {
+pub(crate) fn check_same_layout(found: &Layout, wanted: &Layout, database: &str) -> Result<()> {
     if found == wanted {
         return Ok(());
     }

@@ -31,16 +31,31 @@ async fn a_dead_first_url_fails_over_to_the_next_and_stays_there() {
         ..Default::default()
     };
     cfg.validate().unwrap();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let prometheus = recorder.handle();
+    metrics::set_global_recorder(recorder).unwrap();
+    auditlog_store::failover::register_metrics();
+    let failovers = || {
+        let text = prometheus.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix("auditlog_clickhouse_failovers_total "))
+            .map(|v| v.trim().to_owned())
+    };
+    assert_eq!(failovers().as_deref(), Some("0"));
+    let client = cfg.server_client();
     let t = Instant::now();
-    assert_eq!(select_one(&cfg).await.unwrap(), 1);
+    let n: u8 = client.query("SELECT 1").fetch_one().await.unwrap();
+    assert_eq!(n, 1);
     // Refused connections fail over at once, not after a timeout.
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    // One client: later requests (new connections included) go to the live server directly.
-    let client = cfg.server_client();
+    // Later requests (new connections included) go to the live server directly.
     for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let n: u8 = client.query("SELECT 1").fetch_one().await.unwrap();
         assert_eq!(n, 1);
     }
+    // One move (to the third URL), counted once however many connections followed.
+    assert_eq!(failovers().as_deref(), Some("1"));
 }
 
 #[tokio::test]
