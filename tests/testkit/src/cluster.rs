@@ -2,8 +2,6 @@
 //! infrastructure only): Apache ZooKeeper, two ClickHouse servers and a broker on free ports,
 //! data in its own directory, stopped and deleted on drop.
 
-use std::path::Path;
-
 use anyhow::Result;
 use auditlog_stack::{ClusterPorts, Ports, CLUSTER_NAME};
 use auditlog_store::ClickHouseConfig;
@@ -110,34 +108,5 @@ impl PrivateCluster {
         }
     }
 
-    /// The `STACK_*` variables describing this cluster (for [`crate::stack_command`], or to
-    /// run `STACK_PROFILE=cluster stack.sh` by hand).
-    pub fn env(&self) -> &[(String, String)] {
-        &self.owned.env
-    }
-
-    /// Its data directory (logs in `logs/`).
-    pub fn data_dir(&self) -> &Path {
-        self.owned.data_dir()
-    }
-
-    /// Stops `component`: SIGTERM, SIGKILL after 20 s.
-    pub fn stop(&self, component: &str) -> Result<()> {
-        self.owned.stop(component)
-    }
-
-    /// Starts `component`; returns once it is healthy. Data survives a stop/start.
-    pub fn start_component(&self, component: &str) -> Result<()> {
-        self.owned.start_component(component)
-    }
-
-    /// PID of a running component (for [`crate::sigkill`]).
-    pub fn pid(&self, component: &str) -> Result<u32> {
-        self.owned.pid(component)
-    }
-
-    /// `stack.sh status` of this cluster: the table, and whether every component is healthy.
-    pub fn status(&self) -> (String, bool) {
-        self.owned.stack.status()
-    }
+    private::control_methods!();
 }

@@ -253,26 +253,7 @@ impl PrivateStack {
         format!("127.0.0.1:{}", self.kafka_port)
     }
 
-    /// The `STACK_*` variables describing this stack (for [`stack_command`], or to run
-    /// `stack.sh` by hand).
-    pub fn env(&self) -> &[(String, String)] {
-        &self.owned.env
-    }
-
-    /// Stops `component` (`clickhouse` or `broker`): SIGTERM, SIGKILL after 20 s.
-    pub fn stop(&self, component: &str) -> Result<()> {
-        self.owned.stop(component)
-    }
-
-    /// Starts `component`; returns once it is healthy. Data survives a stop/start.
-    pub fn start_component(&self, component: &str) -> Result<()> {
-        self.owned.start_component(component)
-    }
-
-    /// PID of a running component (from the stack's PID file).
-    pub fn pid(&self, component: &str) -> Result<u32> {
-        self.owned.pid(component)
-    }
+    private::control_methods!();
 }
 
 /// The processes (PID, command name) started by the stack whose data directory is `dir`: those
@@ -281,14 +262,12 @@ pub fn stack_processes(dir: &Path) -> Vec<(u32, String)> {
     auditlog_stack::process::instance_processes(dir, None)
 }
 
-/// SIGKILL to `pid`, returning once it is dead (10 s at most): its ports are free then, so a
-/// restart of the component can follow at once. A process that is already gone is no error.
+/// SIGKILL to `pid`, returning once it has exited entirely (10 s at most): its ports are free
+/// then, so a restart of the component can follow at once. A process that is already gone is
+/// no error.
 pub fn sigkill(pid: u32) {
     auditlog_stack::process::sigkill(pid);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while auditlog_stack::process::alive(pid) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    auditlog_stack::process::wait_gone(pid, Duration::from_secs(10));
 }
 
 /// `n` distinct TCP ports free on 127.0.0.1 right now.

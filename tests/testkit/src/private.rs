@@ -2,12 +2,50 @@
 //! (free ports, own data directory under `.data/private/`) started with the stack library,
 //! its components stopped and started by name, and everything stopped and deleted on drop.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use auditlog_stack::{Component, Stack};
 
 use crate::{sigkill, stack_command};
+
+/// The methods [`crate::PrivateStack`] and [`crate::PrivateCluster`] both offer, delegated to
+/// their `owned: OwnedStack` field.
+macro_rules! control_methods {
+    () => {
+        /// The `STACK_*` variables describing this stack (for [`crate::stack_command`], or to
+        /// run `stack.sh` by hand with them).
+        pub fn env(&self) -> &[(String, String)] {
+            &self.owned.env
+        }
+
+        /// Its data directory (logs in `logs/`).
+        pub fn data_dir(&self) -> &std::path::Path {
+            &self.owned.dir
+        }
+
+        /// Stops `component` (a name of `stack.sh stop`): SIGTERM, SIGKILL after 20 s.
+        pub fn stop(&self, component: &str) -> anyhow::Result<()> {
+            self.owned.stop(component)
+        }
+
+        /// Starts `component`; returns once it is healthy. Data survives a stop/start.
+        pub fn start_component(&self, component: &str) -> anyhow::Result<()> {
+            self.owned.start_component(component)
+        }
+
+        /// PID of a running component (from the stack's PID file; for [`crate::sigkill`]).
+        pub fn pid(&self, component: &str) -> anyhow::Result<u32> {
+            self.owned.pid(component)
+        }
+
+        /// `stack.sh status`: the table, and whether every component is healthy.
+        pub fn status(&self) -> (String, bool) {
+            self.owned.stack.status()
+        }
+    };
+}
+pub(crate) use control_methods;
 
 /// A running stack described by `env`, with data in `dir`. Dropping it stops its processes
 /// (`down`, then SIGKILL to any left) and deletes its data (`KEEP_PRIVATE_STACK=1` keeps it).
@@ -92,10 +130,6 @@ impl OwnedStack {
                 self.stack.settings.pid_file(c).display()
             )
         })
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.dir
     }
 }
 

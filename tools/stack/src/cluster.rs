@@ -25,6 +25,35 @@ pub struct ClusterPorts {
     pub ch2_interserver: u16,
 }
 
+impl ClusterPorts {
+    /// Each port with the `STACK_*` variable that sets it, in `env` order.
+    pub fn vars(&self) -> [(&'static str, u16); 5] {
+        [
+            ("STACK_ZK_PORT", self.zookeeper),
+            ("STACK_CH_INTERSERVER_PORT", self.ch_interserver),
+            ("STACK_CH2_HTTP_PORT", self.ch2_http),
+            ("STACK_CH2_TCP_PORT", self.ch2_tcp),
+            ("STACK_CH2_INTERSERVER_PORT", self.ch2_interserver),
+        ]
+    }
+
+    /// These ports as `port(variable, default)` decides them (each default being this port).
+    pub fn resolve<E>(&self, mut port: impl FnMut(&str, u16) -> Result<u16, E>) -> Result<Self, E> {
+        let mut p = [0u16; 5];
+        for (slot, (name, default)) in p.iter_mut().zip(self.vars()) {
+            *slot = port(name, default)?;
+        }
+        let [zookeeper, ch_interserver, ch2_http, ch2_tcp, ch2_interserver] = p;
+        Ok(Self {
+            zookeeper,
+            ch_interserver,
+            ch2_http,
+            ch2_tcp,
+            ch2_interserver,
+        })
+    }
+}
+
 /// A cluster stack: ZooKeeper and two ClickHouse servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cluster {

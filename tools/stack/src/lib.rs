@@ -342,6 +342,9 @@ impl Stack {
         while process::alive(pid) {
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Its last threads may still hold its ports for a moment: a start right after a stop
+        // must find them free.
+        process::wait_gone(pid, Duration::from_secs(10));
         let _ = std::fs::remove_file(self.settings.pid_file(c));
         self.log.info(format!("{name}: stopped"));
     }

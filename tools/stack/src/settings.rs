@@ -260,13 +260,7 @@ impl Settings {
         let cluster = match profile.cluster {
             None => None,
             Some(c) => Some(Cluster {
-                ports: ClusterPorts {
-                    zookeeper: port("STACK_ZK_PORT", c.zookeeper)?,
-                    ch_interserver: port("STACK_CH_INTERSERVER_PORT", c.ch_interserver)?,
-                    ch2_http: port("STACK_CH2_HTTP_PORT", c.ch2_http)?,
-                    ch2_tcp: port("STACK_CH2_TCP_PORT", c.ch2_tcp)?,
-                    ch2_interserver: port("STACK_CH2_INTERSERVER_PORT", c.ch2_interserver)?,
-                },
+                ports: c.resolve(port)?,
                 shards: match number("STACK_SHARDS", 1)? {
                     n @ (1 | 2) => n as u32,
                     n => bail!("STACK_SHARDS={n}: the cluster has 1 shard (two replicas) or 2 shards (one replica each)"),
@@ -451,18 +445,13 @@ impl Settings {
             let _ = writeln!(out, "export {k}={v}");
         }
         if let Some(c) = &self.cluster {
-            let cp = c.ports;
-            let lines = [
-                ("STACK_ZK_PORT", cp.zookeeper.to_string()),
-                ("STACK_CH_INTERSERVER_PORT", cp.ch_interserver.to_string()),
-                ("STACK_CH2_HTTP_PORT", cp.ch2_http.to_string()),
-                ("STACK_CH2_TCP_PORT", cp.ch2_tcp.to_string()),
-                ("STACK_CH2_INTERSERVER_PORT", cp.ch2_interserver.to_string()),
+            let ports = c.ports.vars().map(|(k, v)| (k, v.to_string()));
+            let lines = ports.into_iter().chain([
                 ("STACK_SHARDS", c.shards.to_string()),
                 ("TEST_CLICKHOUSE_URLS", self.clickhouse_urls().join(",")),
                 ("TEST_CLICKHOUSE_CLUSTER", CLUSTER_NAME.to_string()),
-                ("TEST_ZOOKEEPER", format!("127.0.0.1:{}", cp.zookeeper)),
-            ];
+                ("TEST_ZOOKEEPER", format!("127.0.0.1:{}", c.ports.zookeeper)),
+            ]);
             for (k, v) in lines {
                 let _ = writeln!(out, "export {k}={v}");
             }
@@ -539,17 +528,7 @@ pub fn private_cluster_vars(
             *v = "cluster".into();
         }
     }
-    vars.extend(
-        [
-            ("STACK_ZK_PORT", cluster.zookeeper),
-            ("STACK_CH_INTERSERVER_PORT", cluster.ch_interserver),
-            ("STACK_CH2_HTTP_PORT", cluster.ch2_http),
-            ("STACK_CH2_TCP_PORT", cluster.ch2_tcp),
-            ("STACK_CH2_INTERSERVER_PORT", cluster.ch2_interserver),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
+    vars.extend(cluster.vars().map(|(k, v)| (k.to_string(), v.to_string())));
     vars
 }
 
@@ -714,18 +693,25 @@ mod tests {
         );
     }
 
+    /// Ports of a private stack in the tests of `private_vars` and `private_cluster_vars`.
+    const PRIVATE_PORTS: Ports = Ports {
+        ch_http: 1,
+        ch_tcp: 2,
+        kafka: 3,
+        api: 4,
+        consumer: 5,
+    };
+
+    /// The settings `vars` describe (and nothing else).
+    fn resolve_only(vars: Vec<(String, String)>) -> Settings {
+        let map: HashMap<String, String> = vars.into_iter().collect();
+        Settings::resolve(Path::new("/repo"), |k| map.get(k).cloned()).unwrap()
+    }
+
     #[test]
     fn private_vars_describe_an_infrastructure_only_test_stack() {
-        let ports = Ports {
-            ch_http: 1,
-            ch_tcp: 2,
-            kafka: 3,
-            api: 4,
-            consumer: 5,
-        };
-        let map: HashMap<String, String> =
-            private_vars(Path::new("/d"), &ports).into_iter().collect();
-        let s = Settings::resolve(Path::new("/repo"), |k| map.get(k).cloned()).unwrap();
+        let ports = PRIVATE_PORTS;
+        let s = resolve_only(private_vars(Path::new("/d"), &ports));
         assert_eq!(s.profile.name, "test");
         assert_eq!(s.ports, ports);
         assert_eq!(s.data_dir, Path::new("/d"));
@@ -827,20 +813,19 @@ mod tests {
             ("STACK_SHARDS", "2"),
         ])
         .unwrap();
+        // The usual exports (of the cluster's ports), then the cluster's own.
+        let env = s.env_exports();
+        let (usual, extra) = env.split_at(env.find("export STACK_ZK_PORT=").unwrap());
+        assert!(
+            usual.starts_with("export STACK_PROFILE=cluster\n"),
+            "{usual}"
+        );
+        assert!(usual.contains("export TEST_CLICKHOUSE_URL=http://127.0.0.1:28123\n"));
+        assert!(usual.contains("export TEST_KAFKA_BROKERS=127.0.0.1:29092\n"));
+        assert_eq!(usual.lines().count(), 11);
         assert_eq!(
-            s.env_exports(),
-            "export STACK_PROFILE=cluster\n\
-             export STACK_DATA_DIR=/d\n\
-             export STACK_CH_HTTP_PORT=28123\n\
-             export STACK_CH_TCP_PORT=29000\n\
-             export STACK_KAFKA_PORT=29092\n\
-             export STACK_API_PORT=28080\n\
-             export STACK_CONSUMER_PORT=28081\n\
-             export TEST_CLICKHOUSE_URL=http://127.0.0.1:28123\n\
-             export TEST_KAFKA_BROKERS=127.0.0.1:29092\n\
-             export TEST_STACK_DIR=/d\n\
-             export TEST_STACK_SCRIPT=/repo/deploy/local/stack.sh\n\
-             export STACK_ZK_PORT=22181\n\
+            extra,
+            "export STACK_ZK_PORT=22181\n\
              export STACK_CH_INTERSERVER_PORT=29009\n\
              export STACK_CH2_HTTP_PORT=30124\n\
              export STACK_CH2_TCP_PORT=29001\n\
@@ -862,13 +847,7 @@ mod tests {
 
     #[test]
     fn private_cluster_vars_describe_an_infrastructure_only_cluster() {
-        let ports = Ports {
-            ch_http: 1,
-            ch_tcp: 2,
-            kafka: 3,
-            api: 4,
-            consumer: 5,
-        };
+        let ports = PRIVATE_PORTS;
         let cluster = ClusterPorts {
             zookeeper: 6,
             ch_interserver: 7,
@@ -876,10 +855,7 @@ mod tests {
             ch2_tcp: 9,
             ch2_interserver: 10,
         };
-        let map: HashMap<String, String> = private_cluster_vars(Path::new("/d"), &ports, &cluster)
-            .into_iter()
-            .collect();
-        let s = Settings::resolve(Path::new("/repo"), |k| map.get(k).cloned()).unwrap();
+        let s = resolve_only(private_cluster_vars(Path::new("/d"), &ports, &cluster));
         assert_eq!(s.profile.name, "cluster");
         assert_eq!(s.ports, ports);
         assert_eq!(s.cluster.unwrap().ports, cluster);

@@ -13,12 +13,13 @@ use crate::components::write;
 use crate::settings::Component;
 use crate::{process, Stack, Started};
 
-/// The server jar of Debian's `zookeeper` package (its manifest names its dependencies).
+/// The server jar of Debian's ZooKeeper (package `libzookeeper-java`, which the `zookeeper`
+/// package depends on); its manifest names the libraries it needs.
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// An SLF4J binding: without one on the class path ZooKeeper logs nothing.
 pub const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 /// What to install when the jar or Java is missing.
-const INSTALL_HINT: &str = "install Debian's ZooKeeper: apt-get install -y --no-install-recommends zookeeper (and default-jre-headless when java is missing); tests/run.sh does it when run as root";
+const INSTALL_HINT: &str = "install Debian's ZooKeeper: apt-get install -y --no-install-recommends libzookeeper-java default-jre-headless (or the zookeeper package); tests/run.sh does it when run as root";
 
 /// Whether the ZooKeeper server on 127.0.0.1:`port` answers `ruok` with `imok`.
 pub fn ruok(port: u16, timeout: Duration) -> bool {
