@@ -117,11 +117,13 @@ pub async fn fresh_database(prefix: &str) -> Result<ClickHouseConfig> {
 }
 
 /// ClickHouse settings for database `database` at `url`, with every migration applied
-/// (the database is created when missing).
+/// (the database is created when missing). With `TEST_CLICKHOUSE_CLUSTER` set (a cluster's
+/// `deploy/local/stack.sh env`), on that cluster: the suites' release check on a cluster.
 pub async fn migrated_database(url: &str, database: &str) -> Result<ClickHouseConfig> {
     let cfg = ClickHouseConfig {
         url: url.to_owned(),
         database: database.to_owned(),
+        cluster: std::env::var("TEST_CLICKHOUSE_CLUSTER").unwrap_or_default(),
         ..ClickHouseConfig::default()
     };
     auditlog_store::migrate(&cfg)
