@@ -392,10 +392,7 @@ async fn a_backfilled_event_past_its_retention_is_hidden_until_ttl_deletes_it() 
         .await
         .unwrap();
     h.client
-        // alter_sync = 2: on a cluster, wait until every replica has the merged part.
-        .query(&format!(
-            "OPTIMIZE TABLE {rows_table}{on} FINAL SETTINGS alter_sync = 2"
-        ))
+        .query(&layout.optimize_events())
         .execute()
         .await
         .unwrap();
