@@ -95,7 +95,7 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
     // batch, dead-lettered with its original bytes read back from the topic.
     w.client()
         .query(
-            &layout(w)
+            &layout(&w)
                 .await?
                 .alter_events("ADD CONSTRAINT not_refused CHECK description != 'refuse me'"),
         )
