@@ -67,6 +67,36 @@ impl Layout {
         }
     }
 
+    /// `ALTER TABLE <rows table>[ ON CLUSTER ...] <rest>`: a mutation, TTL or constraint change
+    /// of the events' rows (`rest` e.g. `MATERIALIZE TTL`).
+    pub fn alter_events(&self, rest: &str) -> String {
+        format!(
+            "ALTER TABLE {}{} {rest}",
+            self.events_rows(),
+            self.on_cluster()
+        )
+    }
+
+    /// `OPTIMIZE TABLE <rows table>[ ON CLUSTER ...] FINAL`, waiting until every replica has
+    /// the merged parts (`alter_sync = 2`).
+    pub fn optimize_events(&self) -> String {
+        format!(
+            "OPTIMIZE TABLE {}{} FINAL SETTINGS alter_sync = 2",
+            self.events_rows(),
+            self.on_cluster()
+        )
+    }
+
+    /// `SYSTEM <command>[ ON CLUSTER ...] <database>.<rows table>` (`command` e.g.
+    /// `STOP TTL MERGES`): on every server of a cluster.
+    pub fn system_on_events(&self, command: &str, database: &str) -> String {
+        format!(
+            "SYSTEM {command}{} {database}.{}",
+            self.on_cluster(),
+            self.events_rows()
+        )
+    }
+
     /// ` ON CLUSTER 'name'` on a cluster, empty on one server.
     pub fn on_cluster(&self) -> String {
         match self {
@@ -96,6 +126,18 @@ mod tests {
         let cluster = Layout::configured("auditlog");
         assert_eq!(cluster.events_rows(), "events_local");
         assert_eq!(cluster.on_cluster(), " ON CLUSTER 'auditlog'");
+        assert_eq!(
+            cluster.alter_events("MATERIALIZE TTL"),
+            "ALTER TABLE events_local ON CLUSTER 'auditlog' MATERIALIZE TTL"
+        );
+        assert_eq!(
+            cluster.system_on_events("STOP TTL MERGES", "db"),
+            "SYSTEM STOP TTL MERGES ON CLUSTER 'auditlog' db.events_local"
+        );
+        assert_eq!(
+            single.optimize_events(),
+            "OPTIMIZE TABLE events FINAL SETTINGS alter_sync = 2"
+        );
     }
 
     #[test]
