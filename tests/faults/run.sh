@@ -8,7 +8,7 @@
 #   tests/faults/run.sh --only soak      # one scenario; other flags: --seed N --rate N (--help)
 #
 # Runs its OWN ClickHouse + broker through the stack library (tools/stack, what
-# deploy/local/stack.sh runs; ports 28123/29000/29092, API 28080, consumers 28081-28082, data
+# deploy/local/stack.sh runs; ports 48123/49000/49092, API 48080, consumers 48081-48082, data
 # .data/faults), so stopping ClickHouse or restarting the broker never disturbs the dev or test
 # stacks. Stops that stack at the end.
 #

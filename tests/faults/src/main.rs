@@ -58,16 +58,16 @@ struct Args {
     /// Leave the suite's stack running at the end.
     #[arg(long)]
     keep_stack: bool,
-    #[arg(long, default_value_t = 28123)]
+    #[arg(long, default_value_t = 48123)]
     ch_http_port: u16,
-    #[arg(long, default_value_t = 29000)]
+    #[arg(long, default_value_t = 49000)]
     ch_tcp_port: u16,
-    #[arg(long, default_value_t = 29092)]
+    #[arg(long, default_value_t = 49092)]
     kafka_port: u16,
-    #[arg(long, default_value_t = 28080)]
+    #[arg(long, default_value_t = 48080)]
     api_port: u16,
     /// First consumer's metrics port; the second uses the next one.
-    #[arg(long, default_value_t = 28081)]
+    #[arg(long, default_value_t = 48081)]
     consumer_port: u16,
 }
 
