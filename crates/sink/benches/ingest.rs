@@ -56,6 +56,60 @@ struct Throughput {
     cpu: Cpu,
     /// What ClickHouse did with the table's parts during the phase.
     parts: Option<PartStats>,
+    /// The INSERT statements into the table during the phase (ours only).
+    inserts: Option<InsertStats>,
+}
+
+/// INSERT statements into `events` during a phase (`system.query_log`): their own CPU (not the
+/// merges they cause) and latency, for the capacity guide (docs/capacity.md).
+#[derive(clickhouse::Row, serde::Deserialize, Clone, Copy)]
+struct InsertStats {
+    inserts: u64,
+    rows: u64,
+    /// User + system CPU seconds of those statements.
+    cpu: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// The table's active parts on disk (`system.parts`).
+#[derive(clickhouse::Row, serde::Deserialize, Clone, Copy)]
+struct DiskStats {
+    rows: u64,
+    parts: u64,
+    bytes_on_disk: u64,
+    uncompressed: u64,
+}
+
+async fn insert_stats(client: &Client, table: &str, from: i64) -> Result<InsertStats> {
+    client.query("SYSTEM FLUSH LOGS").execute().await?;
+    Ok(client
+        .query(
+            "SELECT count() AS inserts, sum(written_rows) AS rows, \
+             sum(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e6 AS cpu, \
+             toFloat64(quantile(0.5)(query_duration_ms)) AS p50_ms, \
+             toFloat64(quantile(0.99)(query_duration_ms)) AS p99_ms \
+             FROM system.query_log \
+             WHERE type = 'QueryFinish' AND query_kind = 'Insert' \
+               AND has(tables, currentDatabase() || '.' || ?) \
+               AND event_time_microseconds >= fromUnixTimestamp64Micro(?)",
+        )
+        .bind(table)
+        .bind(from)
+        .fetch_one()
+        .await?)
+}
+
+async fn disk_stats(client: &Client, table: &str) -> Result<DiskStats> {
+    Ok(client
+        .query(
+            "SELECT sum(rows) AS rows, count() AS parts, sum(bytes_on_disk) AS bytes_on_disk, \
+             sum(data_uncompressed_bytes) AS uncompressed \
+             FROM system.parts WHERE active AND database = currentDatabase() AND table = ?",
+        )
+        .bind(table)
+        .fetch_one()
+        .await?)
 }
 
 /// Parts written and merged in one table during a phase (`system.part_log`).
@@ -289,6 +343,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     };
     let ours = consumer_throughput(&env, &client, s, pids).await?;
     eprintln!("ours: {:.1}s", ours.secs);
+    let disk = disk_stats(&client, "events").await.ok();
 
     // 3. The peer.
     let peer = match peer_throughput(&client, &brokers, &topic, s, pids).await {
@@ -314,6 +369,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
 
     // 5. Report.
     report(s, mean_bytes, &ours, peer.as_ref(), &latency);
+    capacity_report(s, &ours, disk);
     Ok(())
 }
 
@@ -482,11 +538,13 @@ async fn consumer_throughput(
     let cpu = pids.since(stack_cpu, cpu_secs(child.id()));
     stop(&mut child);
     let parts = part_stats(client, "events", since).await.ok();
+    let inserts = insert_stats(client, "events", since).await.ok();
     Ok(Throughput {
         secs,
         peak_rss_kib: result?,
         cpu,
         parts,
+        inserts,
     })
 }
 
@@ -601,6 +659,7 @@ async fn peer_throughput(
         peak_rss_kib: None,
         cpu,
         parts,
+        inserts: None,
     })
 }
 
@@ -785,4 +844,50 @@ fn report(
         rss_mib(lat.peak_rss_kib),
         met(peak_rss < 256.0)
     );
+}
+
+/// The per-core figures docs/capacity.md is derived from (BENCHMARKS.md, "Per-core figures").
+fn capacity_report(s: &Settings, ours: &Throughput, disk: Option<DiskStats>) {
+    let per_m = 1e6 / s.events as f64;
+    println!();
+    println!("per-core figures (ours, {} events):", s.events);
+    if let Some(c) = ours.cpu.consumer {
+        println!(
+            "  consumer: {:.1} CPU s per 1M events = {:.0} events/s per consumer core",
+            c * per_m,
+            s.events as f64 / c
+        );
+    }
+    let ch = ours.cpu.clickhouse;
+    println!(
+        "  ClickHouse (whole process, inserts + merges + reads of the count): {:.1} CPU s per 1M events = {:.0} events/s per ClickHouse core",
+        ch * per_m,
+        s.events as f64 / ch
+    );
+    if let Some(i) = ours.inserts {
+        println!(
+            "  ClickHouse INSERT statements: {} inserts of {:.0} rows, {:.1} CPU s per 1M events; insert latency p50 {:.0} ms, p99 {:.0} ms",
+            i.inserts,
+            i.rows as f64 / i.inserts.max(1) as f64,
+            i.cpu * per_m,
+            i.p50_ms,
+            i.p99_ms
+        );
+    }
+    if let Some(p) = ours.parts {
+        println!(
+            "  ClickHouse merges during the phase: {:.1} CPU s per 1M events",
+            p.merge_cpu * per_m
+        );
+    }
+    if let Some(d) = disk {
+        println!(
+            "  on disk: {} rows in {} parts, {:.0} B per event compressed ({:.0} B uncompressed, {:.1}x)",
+            d.rows,
+            d.parts,
+            d.bytes_on_disk as f64 / d.rows.max(1) as f64,
+            d.uncompressed as f64 / d.rows.max(1) as f64,
+            d.uncompressed as f64 / d.bytes_on_disk.max(1) as f64
+        );
+    }
 }
