@@ -243,7 +243,9 @@ impl Infra {
             Self::Single(s) => auditlog_testkit::migrated_database(&s.clickhouse_url(), name).await,
             Self::Cluster(c) => {
                 let cfg = c.config(name);
-                auditlog_store::migrate(&cfg).await.context("migrate on the cluster")?;
+                auditlog_store::migrate(&cfg)
+                    .await
+                    .context("migrate on the cluster")?;
                 Ok(cfg)
             }
         }
@@ -632,11 +634,18 @@ async fn consumer_throughput(
     if let Some(r2) = replica2 {
         let sql = "SELECT count() FROM events_local";
         wait_for_count(r2, sql, s.events, None, s.timeout).await?;
-        eprintln!("replica 2 complete {:.1}s after replica 1", start.elapsed().as_secs_f64() - secs);
+        eprintln!(
+            "replica 2 complete {:.1}s after replica 1",
+            start.elapsed().as_secs_f64() - secs
+        );
     }
     let cpu = pids.since(stack_cpu, cpu_secs(child.id()));
     stop(&mut child);
-    let local = if replica2.is_some() { "events_local" } else { "events" };
+    let local = if replica2.is_some() {
+        "events_local"
+    } else {
+        "events"
+    };
     let parts = part_stats(client, local, since).await.ok();
     let inserts = insert_stats(client, "events", since).await.ok();
     Ok(Throughput {
