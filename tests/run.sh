@@ -123,7 +123,7 @@ else
 fi
 
 if [[ -x tests/compose/check.sh && "${RUN_COMPOSE:-1}" != 0 ]]; then
-    say "checking docker-compose.yml and deploy/Dockerfile (tests/compose/check.sh)"
+    say "checking the Compose files, their ClickHouse XML and deploy/Dockerfile (tests/compose/check.sh)"
     run tests/compose/check.sh || failed+=("tests/compose/check.sh")
 fi
 if [[ -x tests/readme.sh && "${RUN_README:-1}" != 0 ]]; then

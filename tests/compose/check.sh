@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Checks docker-compose.yml and deploy/Dockerfile without a Docker engine (none runs in CI):
-#   1. check-jsonschema (PyPI) validates docker-compose.yml against the Compose Specification's
-#      JSON schema it vendors (`--builtin-schema vendor.compose-spec`);
-#   2. check_compose.py validates the file again with its YAML merge keys resolved (which the
-#      CLI does not do), checks every `$` is valid Compose interpolation, and checks the
-#      project's rules (one image build reused, loopback ports clear of the local stack,
-#      required secrets, pinned images, Kafka volume, /health/ready healthchecks, a seed) and
-#      the Dockerfile (pinned bases, dependency layer, stripped binary); `--self-test` proves
-#      each rule rejects a file that breaks it.
+# Checks the Compose files (docker-compose.yml, docker-compose.cluster.yml) and deploy/Dockerfile
+# without a Docker engine (none runs in CI):
+#   1. check-jsonschema (PyPI) validates each file against the Compose Specification's JSON
+#      schema it vendors (`--builtin-schema vendor.compose-spec`);
+#   2. check_compose.py validates each file again with its YAML merge keys and `extends`
+#      resolved (which the CLI does not do), checks every `$` is valid Compose interpolation,
+#      and checks the project's rules (one image build reused, loopback ports clear of the local
+#      stack, required secrets, pinned images, Kafka volume, /health/ready healthchecks, a seed),
+#      the Dockerfile (pinned bases, dependency layer, stripped binary) and that every AUDITLOG_*
+#      variable is a setting of the binary (`auditlog config --defaults`); for the cluster file
+#      also the Keeper and ClickHouse services and the XML files in deploy/compose/cluster/
+#      (cluster_rules.py); `--self-test` proves each rule rejects a file that breaks it.
+# Needs the built binary: AUDITLOG_BIN (default target/debug/auditlog; tests/run.sh builds it).
 # Installs the pinned checker from PyPI into ~/.cache/auditlog on first use (about 5 s).
 # Called by tests/run.sh (RUN_COMPOSE=0 skips it); runs alone in a few seconds.
 set -euo pipefail
@@ -42,7 +46,17 @@ SCHEMA="$LIB/check_jsonschema/builtin_schemas/vendor/compose-spec.json"
 [[ -f "$SCHEMA" ]] || { echo "tests/compose/check.sh: $SCHEMA missing from check-jsonschema" >&2; exit 1; }
 
 cd "$ROOT"
-echo "==> check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml"
-python3 -m check_jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
-echo "==> tests/compose/check_compose.py --self-test (merged file, interpolation, project rules, Dockerfile)"
-python3 tests/compose/check_compose.py --self-test docker-compose.yml deploy/Dockerfile "$SCHEMA"
+BIN=${AUDITLOG_BIN:-$ROOT/target/debug/auditlog}
+[[ -x "$BIN" ]] || { echo "tests/compose/check.sh: no auditlog binary at $BIN (cargo build -p auditlog, or set AUDITLOG_BIN)" >&2; exit 1; }
+SETTINGS=$(mktemp)
+trap 'rm -f "$SETTINGS"' EXIT
+"$BIN" config --defaults >"$SETTINGS"
+
+for file in docker-compose.yml docker-compose.cluster.yml; do
+    echo "==> check-jsonschema --builtin-schema vendor.compose-spec $file"
+    python3 -m check_jsonschema --builtin-schema vendor.compose-spec "$file"
+done
+echo "==> tests/compose/check_compose.py --self-test docker-compose.yml (merged file, interpolation, project rules, settings, Dockerfile)"
+python3 tests/compose/check_compose.py --self-test --settings "$SETTINGS" docker-compose.yml deploy/Dockerfile "$SCHEMA"
+echo "==> tests/compose/check_compose.py --self-test --cluster docker-compose.cluster.yml (the same, plus Keeper, servers and their XML)"
+python3 tests/compose/check_compose.py --self-test --cluster --settings "$SETTINGS" docker-compose.cluster.yml deploy/Dockerfile "$SCHEMA"

@@ -1,11 +1,14 @@
-"""Checks docker-compose.yml and deploy/Dockerfile without a Docker engine.
+"""Checks a Compose file (docker-compose.yml, docker-compose.cluster.yml) and deploy/Dockerfile
+without a Docker engine.
 
-    python3 check_compose.py COMPOSE_FILE DOCKERFILE SCHEMA_JSON
+    python3 check_compose.py [--self-test] [--cluster] --settings REFERENCE COMPOSE_FILE DOCKERFILE SCHEMA_JSON
 
-1. The file, with YAML anchors and merge keys resolved (PyYAML), validates against the Compose
-   Specification's JSON schema (the copy vendored by check-jsonschema). check-jsonschema's own
-   CLI (run by check.sh) does not resolve `<<:` merge keys, so what services take from an
-   anchor is only validated here.
+REFERENCE is what `auditlog config --defaults` prints (check.sh runs the binary).
+
+1. The file, with YAML anchors, merge keys and `extends` resolved (compose_load.py), validates
+   against the Compose Specification's JSON schema (the copy vendored by check-jsonschema).
+   check-jsonschema's own CLI (run by check.sh) does not resolve `<<:` merge keys, so what
+   services take from an anchor or another file is only validated here.
 2. Every `$` is valid Compose interpolation (`$$`, `$VAR`, `${VAR}`, `${VAR:-default}`,
    `${VAR:?error}`, ...): Compose rejects the file otherwise.
 3. The project's rules for this file (see README.md, "With Docker"): one service builds the
@@ -13,6 +16,10 @@
    clear of the local stack's; no default for the admin token or the ClickHouse password;
    pinned images; Kafka data on a volume; healthchecks on /health/ready; a one-shot seed.
 4. The Dockerfile: pinned base images, a dependency layer, a stripped release binary.
+5. Every AUDITLOG_* variable of the auditlog services is a setting of the binary, with a value
+   of the setting's type (settings_rules.py).
+6. With --cluster: the Keeper and ClickHouse server services and the XML files they mount
+   (cluster_rules.py).
 
 `--self-test` also checks that each rule rejects a file that breaks it.
 Exit 0 when everything holds; otherwise every problem is printed, one per line.
@@ -22,16 +29,22 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import sys
 
 import jsonschema
-import yaml
+
+import cluster_rules
+import compose_load
+import settings_rules
 
 # Ports of the repository's own stacks (deploy/local/stack.sh): dev and test profiles, the
-# fault-injection suite's (tests/faults/run.sh) and the README test's (tests/readme.sh).
+# fault-injection suite's (tests/faults/run.sh), the README test's (tests/readme.sh) and the
+# cluster profile's (ZooKeeper, the second server's HTTP, native and interserver ports).
 LOCAL_STACK_PORTS = {8123, 9000, 9092, 8080, 8081, 18123, 19000, 19092, 18080, 18081,
-                     28123, 29000, 29092, 28080, 28081, 28082, 26123, 27000, 27092, 26080, 26081}
+                     28123, 29000, 29092, 28080, 28081, 28082, 26123, 27000, 27092, 26080, 26081,
+                     22181, 28124, 29001, 29009, 29010}
 AUDITLOG_IMAGE = "auditlog:local"
 
 # Compose interpolation (compose-spec interpolation.md): `$$` is a literal `$`; otherwise `$`
@@ -109,13 +122,13 @@ def rule_problems(doc: dict) -> list[str]:
 
     # Secrets: required, never a default.
     def env_of(n):
-        env = services.get(n, {}).get("environment") or {}
-        if isinstance(env, list):
-            env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-        return env
+        return settings_rules.environment(services.get(n, {}))
 
-    for n, var in [("api", "AUDITLOG_API__ADMIN_TOKEN"), ("api", "AUDITLOG_CLICKHOUSE__PASSWORD"),
-                   ("clickhouse", "CLICKHOUSE_PASSWORD")]:
+    servers = [n for n, s in services.items() if str(s.get("image", "")).startswith(cluster_rules.SERVER_IMAGE)]
+    if not servers:
+        out.append(f"no {cluster_rules.SERVER_IMAGE}<version> service")
+    for n, var in [("api", "AUDITLOG_API__ADMIN_TOKEN"), ("api", "AUDITLOG_CLICKHOUSE__PASSWORD")] + \
+            [(n, "CLICKHOUSE_PASSWORD") for n in servers]:
         v = str(env_of(n).get(var, ""))
         if not re.fullmatch(r"\$\{" + NAME + r":\?[^}]*\}", v):
             out.append(f"services.{n}.environment.{var}: must be ${{VAR:?message}} (required, no default), not {v!r}")
@@ -173,7 +186,17 @@ def dockerfile_problems(text: str) -> list[str]:
     return out
 
 
-def check(doc: dict, dockerfile: str, schema: dict) -> list[str]:
+class Inputs:
+    """What one check reads: the merged file, the Dockerfile, the schema, the binary's settings
+    reference and (cluster) the XML files the ClickHouse services mount."""
+
+    def __init__(self, dockerfile: str, schema: dict, settings: dict, cluster: bool, configs: dict[str, str]):
+        self.dockerfile, self.schema, self.settings = dockerfile, schema, settings
+        self.cluster, self.configs = cluster, configs
+
+
+def check(doc: dict, inputs: Inputs, configs: dict[str, str] | None = None) -> list[str]:
+    dockerfile, schema = inputs.dockerfile, inputs.schema
     problems = []
     validator = jsonschema.validators.validator_for(schema)(schema)
     for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
@@ -182,25 +205,31 @@ def check(doc: dict, dockerfile: str, schema: dict) -> list[str]:
     problems += interpolation_problems(doc, "")
     problems += rule_problems(doc)
     problems += dockerfile_problems(dockerfile)
+    problems += settings_rules.problems(doc, inputs.settings, AUDITLOG_IMAGE)
+    if inputs.cluster:
+        problems += cluster_rules.problems(doc, inputs.configs if configs is None else configs, AUDITLOG_IMAGE)
     return problems
 
 
-def self_test(doc: dict, dockerfile: str, schema: dict) -> list[str]:
+def self_test(doc: dict, inputs: Inputs) -> list[str]:
     """Each rule must reject a file that breaks it: a checker that cannot fail proves nothing."""
+    dockerfile = inputs.dockerfile
+
     def broken(edit):
         d = copy.deepcopy(doc)
         edit(d)
         return d
 
     s = lambda d: d["services"]  # noqa: E731
+    server = next(n for n, v in doc["services"].items() if str(v.get("image", "")).startswith(cluster_rules.SERVER_IMAGE))
     cases = {
         "a second service building the image": broken(lambda d: s(d)["api"].update(build={"context": "."})),
         "a reused image that would be pulled": broken(lambda d: s(d)["consumer"].pop("pull_policy")),
         "a port on all interfaces": broken(lambda d: s(d)["api"].update(ports=["38080:8080"])),
-        "a port of the local stack": broken(lambda d: s(d)["clickhouse"].update(ports=["127.0.0.1:8123:8123"])),
+        "a port of the local stack": broken(lambda d: s(d)["api"].update(ports=["127.0.0.1:8080:8080"])),
         "a default admin token": broken(lambda d: s(d)["api"]["environment"].update(
             AUDITLOG_API__ADMIN_TOKEN="${ADMIN_TOKEN:-change-me}")),
-        "a hard-coded ClickHouse password": broken(lambda d: s(d)["clickhouse"]["environment"].update(
+        "a hard-coded ClickHouse password": broken(lambda d: s(d)[server]["environment"].update(
             CLICKHOUSE_PASSWORD="auditlog")),
         "an unpinned image": broken(lambda d: s(d)["kafka"].update(image="apache/kafka:latest")),
         "Kafka data in the container": broken(lambda d: s(d)["kafka"].pop("volumes")),
@@ -209,10 +238,28 @@ def self_test(doc: dict, dockerfile: str, schema: dict) -> list[str]:
         "no seed": broken(lambda d: s(d).pop("seed")),
         "an invalid interpolation": broken(lambda d: s(d)["seed"].update(command=["echo $(date)"])),
         "a schema violation": broken(lambda d: s(d)["api"].update(restart_policy="always")),
+        "a setting the binary does not have": broken(lambda d: s(d)["consumer"]["environment"].update(
+            AUDITLOG_CLICKHOUSE__URLS="http://clickhouse:8123")),
+        "a number setting given a word": broken(lambda d: s(d)["consumer"]["environment"].update(
+            AUDITLOG_CONSUMER__BATCH_MAX_ROWS="many")),
     }
+    if inputs.cluster:
+        cases.update({
+            "an even number of Keeper nodes": broken(lambda d: s(d).pop("keeper3")),
+            "two Keeper nodes with one id": broken(lambda d: s(d)["keeper3"]["environment"].update(KEEPER_SERVER_ID=2)),
+            "a failover list that is not a list": broken(lambda d: s(d)["api"]["environment"].update(
+                AUDITLOG_CLICKHOUSE__FAILOVER_URLS="http://clickhouse2:8123")),
+            "a replica the API cannot fail over to": broken(lambda d: s(d)["api"]["environment"].update(
+                AUDITLOG_CLICKHOUSE__FAILOVER_URLS="[]")),
+            "a cluster name not in remote_servers": broken(lambda d: s(d)["consumer"]["environment"].update(
+                AUDITLOG_CLICKHOUSE__CLUSTER="other")),
+            "migrate not waiting for every server": broken(lambda d: s(d)["migrate"]["depends_on"].popitem()),
+            "a server not waiting for Keeper": broken(lambda d: s(d)[server].pop("depends_on")),
+            "a server without its config": broken(lambda d: s(d)[server].update(volumes=[])),
+        })
     out = []
     for name, bad in cases.items():
-        if not check(bad, dockerfile, schema):
+        if not check(bad, inputs):
             out.append(f"self-test: {name} was not rejected")
     for name, text in {
         "an unpinned base image": dockerfile.replace("FROM debian:12.12-slim", "FROM debian:bookworm-slim"),
@@ -223,27 +270,75 @@ def self_test(doc: dict, dockerfile: str, schema: dict) -> list[str]:
             out.append(f"self-test: could not build the case {name!r} (the Dockerfile changed?)")
         elif not dockerfile_problems(text):
             out.append(f"self-test: {name} was not rejected")
+    if inputs.cluster:
+        out += _xml_self_test(doc, inputs)
+    return out
+
+
+# (file name, what it breaks, text to find, replacement): each must be rejected.
+XML_CASES = [
+    ("clickhouse2.xml", "a replica macro used twice", "<replica>ch2</replica>", "<replica>ch1</replica>"),
+    ("clickhouse2.xml", "no macros", "<macros>", "<not_macros>"),
+    ("clickhouse1.xml", "an interserver host the other replica cannot reach",
+     "<interserver_http_host>clickhouse1<", "<interserver_http_host>127.0.0.1<"),
+    ("cluster.xml", "no Distributed send pool", "<background_distributed_schedule_pool_size>4<",
+     "<background_distributed_schedule_pool_size>0<"),
+    ("cluster.xml", "no ON CLUSTER DDL queue", "<distributed_ddl>", "<not_distributed_ddl>"),
+    ("cluster.xml", "a Keeper node that is no service", "<host>keeper3</host>", "<host>keeper9</host>"),
+    ("cluster.xml", "replication through the Distributed table", "<internal_replication>true<",
+     "<internal_replication>false<"),
+    ("cluster.xml", "a replica missing from remote_servers", "<host>clickhouse2</host>", "<host>clickhouse9</host>"),
+    ("cluster.xml", "a cluster of another name", "<auditlog>", "<other>"),
+    ("cluster.xml", "malformed XML", "</clickhouse>", ""),
+    ("keeper.xml", "a Raft peer that is no service", "<hostname>keeper2</hostname>", "<hostname>keeper9</hostname>"),
+    ("keeper.xml", "a Keeper id from a variable no node sets", 'from_env="KEEPER_SERVER_ID"', 'from_env="KEEPER_ID"'),
+    ("keeper.xml", "no snapshot path", "<snapshot_storage_path>", "<not_snapshot_storage_path>"),
+]
+
+
+def _xml_self_test(doc: dict, inputs: Inputs) -> list[str]:
+    out = []
+    for file, name, old, new in XML_CASES:
+        src = next((k for k in inputs.configs if os.path.basename(k) == file), None)
+        if src is None or old not in inputs.configs[src]:
+            out.append(f"self-test: could not build the case {name!r} ({file} changed?)")
+            continue
+        configs = dict(inputs.configs, **{src: inputs.configs[src].replace(old, new)})
+        if not check(doc, inputs, configs):
+            out.append(f"self-test: {name} ({file}) was not rejected")
     return out
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv if a != "--self-test"]
-    compose_path, dockerfile_path, schema_path = args
-    with open(compose_path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+    flags = {a for a in argv if a in ("--self-test", "--cluster")}
+    args = [a for a in argv if a not in flags]
+    if len(args) != 5 or args[0] != "--settings":
+        print(__doc__.splitlines()[3].strip(), file=sys.stderr)
+        return 2
+    _, settings_path, compose_path, dockerfile_path, schema_path = args
+    doc = compose_load.load(compose_path)
     with open(dockerfile_path, encoding="utf-8") as f:
         dockerfile = f.read()
     with open(schema_path, encoding="utf-8") as f:
         schema = json.load(f)
+    with open(settings_path, encoding="utf-8") as f:
+        settings = settings_rules.reference(f.read())
+    if not settings:
+        print(f"{settings_path}: no `# env:` lines (not the output of `auditlog config --defaults`?)")
+        return 1
+    cluster = "--cluster" in flags
+    configs = cluster_rules.read_configs(doc, os.path.dirname(os.path.abspath(compose_path))) if cluster else {}
+    inputs = Inputs(dockerfile, schema, settings, cluster, configs)
     # x- extension fields hold anchors only; the merged services are what gets validated.
-    problems = check(doc, dockerfile, schema)
-    if "--self-test" in argv:
-        problems += self_test(doc, dockerfile, schema)
+    problems = check(doc, inputs)
+    if "--self-test" in flags:
+        problems += self_test(doc, inputs)
     for p in problems:
         print(p)
     if not problems:
-        print(f"ok: {compose_path} (merged) and {dockerfile_path} follow the Compose schema and the project's rules"
-              + (" (self-test passed)" if "--self-test" in argv else ""))
+        what = f"{compose_path} (merged)" + (f", {', '.join(sorted(configs))}" if configs else "")
+        print(f"ok: {what} and {dockerfile_path} follow the Compose schema, the binary's settings and the project's rules"
+              + (" (self-test passed)" if "--self-test" in flags else ""))
     return 1 if problems else 0
 
 

@@ -10,7 +10,10 @@
 //! `BENCH_LATENCY_RATE` (5000 events/s), `BENCH_TIMEOUT_SECS` (per phase, 1800),
 //! `BENCH_BROKER_STORAGE` (empty: the stack's broker, Tansu with sqlite storage; else a
 //! Tansu storage URL such as `memory://tansu/` for a broker of the bench's own on a free port,
-//! `tansu` from `PATH` or `~/.cargo/bin`).
+//! `tansu` from `PATH` or `~/.cargo/bin`), `BENCH_CLUSTER=1` (into a private 2-replica cluster,
+//! `auditlog_testkit::PrivateCluster`: ZooKeeper and two ClickHouse servers, one shard; the
+//! database migrated with `clickhouse.cluster`, the consumer given the cluster and the second
+//! server as failover; the throughput phase ends when both replicas hold N rows; no peer).
 //!
 //! Phases: (1) pre-produce N events of about 1 KB; (2) our consumer from start until
 //! `count() == N`, sampling its RSS every 100 ms; (3) the peer (Kafka engine + materialized view
@@ -56,6 +59,60 @@ struct Throughput {
     cpu: Cpu,
     /// What ClickHouse did with the table's parts during the phase.
     parts: Option<PartStats>,
+    /// The INSERT statements into the table during the phase (ours only).
+    inserts: Option<InsertStats>,
+}
+
+/// INSERT statements into `events` during a phase (`system.query_log`): their own CPU (not the
+/// merges they cause) and latency, for the capacity guide (docs/capacity.md).
+#[derive(clickhouse::Row, serde::Deserialize, Clone, Copy)]
+struct InsertStats {
+    inserts: u64,
+    rows: u64,
+    /// User + system CPU seconds of those statements.
+    cpu: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// The table's active parts on disk (`system.parts`).
+#[derive(clickhouse::Row, serde::Deserialize, Clone, Copy)]
+struct DiskStats {
+    rows: u64,
+    parts: u64,
+    bytes_on_disk: u64,
+    uncompressed: u64,
+}
+
+async fn insert_stats(client: &Client, table: &str, from: i64) -> Result<InsertStats> {
+    client.query("SYSTEM FLUSH LOGS").execute().await?;
+    Ok(client
+        .query(
+            "SELECT count() AS inserts, sum(written_rows) AS rows, \
+             sum(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e6 AS cpu, \
+             toFloat64(quantile(0.5)(query_duration_ms)) AS p50_ms, \
+             toFloat64(quantile(0.99)(query_duration_ms)) AS p99_ms \
+             FROM system.query_log \
+             WHERE type = 'QueryFinish' AND query_kind = 'Insert' \
+               AND has(tables, currentDatabase() || '.' || ?) \
+               AND event_time_microseconds >= fromUnixTimestamp64Micro(?)",
+        )
+        .bind(table)
+        .bind(from)
+        .fetch_one()
+        .await?)
+}
+
+async fn disk_stats(client: &Client, table: &str) -> Result<DiskStats> {
+    Ok(client
+        .query(
+            "SELECT sum(rows) AS rows, count() AS parts, sum(bytes_on_disk) AS bytes_on_disk, \
+             sum(data_uncompressed_bytes) AS uncompressed \
+             FROM system.parts WHERE active AND database = currentDatabase() AND table = ?",
+        )
+        .bind(table)
+        .fetch_one()
+        .await?)
 }
 
 /// Parts written and merged in one table during a phase (`system.part_log`).
@@ -104,6 +161,8 @@ struct Cpu {
     consumer: Option<f64>,
     broker: f64,
     clickhouse: f64,
+    /// The second server of a cluster.
+    clickhouse2: Option<f64>,
 }
 
 /// User + system CPU seconds of a process so far (`/proc/PID/stat`, 100 ticks/s).
@@ -121,23 +180,88 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 struct StackPids {
     broker: u32,
     clickhouse: u32,
+    clickhouse2: Option<u32>,
 }
 
 impl StackPids {
-    fn snapshot(self) -> (f64, f64) {
+    fn snapshot(self) -> (f64, f64, Option<f64>) {
         (
             cpu_secs(self.broker).unwrap_or(f64::NAN),
             cpu_secs(self.clickhouse).unwrap_or(f64::NAN),
+            self.clickhouse2.map(|p| cpu_secs(p).unwrap_or(f64::NAN)),
         )
     }
 
-    fn since(self, start: (f64, f64), consumer: Option<f64>) -> Cpu {
+    fn since(self, start: (f64, f64, Option<f64>), consumer: Option<f64>) -> Cpu {
         let now = self.snapshot();
         Cpu {
             consumer,
             broker: now.0 - start.0,
             clickhouse: now.1 - start.1,
+            clickhouse2: now.2.zip(start.2).map(|(n, s)| n - s),
         }
+    }
+}
+
+/// What the bench runs on: a private single server (default) or a private cluster.
+enum Infra {
+    Single(auditlog_testkit::PrivateStack),
+    Cluster(auditlog_testkit::PrivateCluster),
+}
+
+impl Infra {
+    fn start() -> Result<Self> {
+        if std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1") {
+            eprintln!("starting a private cluster (ZooKeeper, two replicas of one shard) ...");
+            return Ok(Self::Cluster(
+                auditlog_testkit::PrivateCluster::start().context("start private cluster")?,
+            ));
+        }
+        eprintln!("starting a private stack ...");
+        Ok(Self::Single(
+            auditlog_testkit::PrivateStack::start().context("start private stack")?,
+        ))
+    }
+
+    fn brokers(&self) -> String {
+        match self {
+            Self::Single(s) => s.brokers(),
+            Self::Cluster(c) => c.brokers(),
+        }
+    }
+
+    fn pid(&self, component: &str) -> Result<u32> {
+        match self {
+            Self::Single(s) => s.pid(component),
+            Self::Cluster(c) => c.pid(component),
+        }
+    }
+
+    /// A migrated database of this name (on a cluster: `ON CLUSTER`, with failover).
+    async fn database(&self, name: &str) -> Result<ClickHouseConfig> {
+        match self {
+            Self::Single(s) => auditlog_testkit::migrated_database(&s.clickhouse_url(), name).await,
+            Self::Cluster(c) => {
+                let cfg = c.config(name);
+                auditlog_store::migrate(&cfg)
+                    .await
+                    .context("migrate on the cluster")?;
+                Ok(cfg)
+            }
+        }
+    }
+
+    /// The second replica's own client and its pid (cluster only).
+    fn replica2(&self, ch: &ClickHouseConfig) -> Result<Option<(Client, u32)>> {
+        let Self::Cluster(c) = self else {
+            return Ok(None);
+        };
+        let cfg = ClickHouseConfig {
+            url: c.clickhouse_urls()[1].clone(),
+            database: ch.database.clone(),
+            ..ClickHouseConfig::default()
+        };
+        Ok(Some((cfg.client(), c.pid("clickhouse2")?)))
     }
 }
 
@@ -162,8 +286,7 @@ fn main() -> Result<()> {
             bin.display()
         );
     }
-    eprintln!("starting a private stack ...");
-    let stack = auditlog_testkit::PrivateStack::start().context("start private stack")?;
+    let stack = Infra::start()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(run(&stack, &settings));
     drop(stack);
@@ -237,7 +360,7 @@ fn which_tansu() -> std::path::PathBuf {
         })
 }
 
-async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()> {
+async fn run(stack: &Infra, s: &Settings) -> Result<()> {
     let own_broker = match std::env::var("BENCH_BROKER_STORAGE") {
         Ok(storage) if !storage.is_empty() => Some(OwnBroker::start(&storage)?),
         _ => None,
@@ -251,11 +374,19 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     let dlq_topic = format!("{name}_dlq");
     auditlog_testkit::create_topic_on(&brokers, &topic, s.partitions).await?;
     auditlog_testkit::create_topic_on(&brokers, &dlq_topic, 1).await?;
-    let ch = auditlog_testkit::migrated_database(&stack.clickhouse_url(), &name).await?;
+    let ch = stack.database(&name).await?;
     let client = ch.client();
+    let replica2 = stack.replica2(&ch)?;
     let pids = StackPids {
         broker: broker_pid,
         clickhouse: stack.pid("clickhouse")?,
+        clickhouse2: replica2.as_ref().map(|r| r.1),
+    };
+    // The table holding the rows: `events` on one server, `events_local` on a cluster.
+    let local = if ch.cluster.is_empty() {
+        "events"
+    } else {
+        "events_local"
     };
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -287,15 +418,20 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
         ch: ch.clone(),
         group,
     };
-    let ours = consumer_throughput(&env, &client, s, pids).await?;
+    let ours = consumer_throughput(&env, &client, replica2.as_ref().map(|r| &r.0), s, pids).await?;
     eprintln!("ours: {:.1}s", ours.secs);
+    let disk = disk_stats(&client, local).await.ok();
 
-    // 3. The peer.
-    let peer = match peer_throughput(&client, &brokers, &topic, s, pids).await {
-        Ok(t) => Some(t),
-        Err(e) => {
-            eprintln!("PEER FAILED: {e:#}");
-            None
+    // 3. The peer (single server only).
+    let peer = if replica2.is_some() {
+        None
+    } else {
+        match peer_throughput(&client, &brokers, &topic, s, pids).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("PEER FAILED: {e:#}");
+                None
+            }
         }
     };
     if let Some(p) = &peer {
@@ -314,6 +450,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
 
     // 5. Report.
     report(s, mean_bytes, &ours, peer.as_ref(), &latency);
+    capacity_report(s, &ours, disk);
     Ok(())
 }
 
@@ -395,6 +532,18 @@ impl ConsumerEnv {
         }
     }
 
+    /// The cluster and its failover servers (none on a single server).
+    fn cluster_vars(&self) -> Vec<(&'static str, String)> {
+        if self.ch.cluster.is_empty() {
+            return Vec::new();
+        }
+        let failover = serde_json::to_string(&self.ch.failover_urls).expect("URLs serialize");
+        vec![
+            ("AUDITLOG_CLICKHOUSE__CLUSTER", self.ch.cluster.clone()),
+            ("AUDITLOG_CLICKHOUSE__FAILOVER_URLS", failover),
+        ]
+    }
+
     fn spawn(&self, tag: &str) -> Result<Child> {
         let log = std::env::temp_dir().join(format!("{}_{tag}.log", self.group));
         let file = std::fs::File::create(&log)?;
@@ -406,6 +555,7 @@ impl ConsumerEnv {
             // ClickHouse is on this host (and the peer runs inside it): no transport
             // compression, as documented for a same-host ClickHouse.
             .env("AUDITLOG_CLICKHOUSE__COMPRESSION", "none")
+            .envs(self.cluster_vars())
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(file)
@@ -463,6 +613,7 @@ async fn wait_for_count(
 async fn consumer_throughput(
     env: &ConsumerEnv,
     client: &Client,
+    replica2: Option<&Client>,
     s: &Settings,
     pids: StackPids,
 ) -> Result<Throughput> {
@@ -479,14 +630,30 @@ async fn consumer_throughput(
     )
     .await;
     let secs = start.elapsed().as_secs_f64();
+    // On a cluster: until the second replica has fetched every part too.
+    if let Some(r2) = replica2 {
+        let sql = "SELECT count() FROM events_local";
+        wait_for_count(r2, sql, s.events, None, s.timeout).await?;
+        eprintln!(
+            "replica 2 complete {:.1}s after replica 1",
+            start.elapsed().as_secs_f64() - secs
+        );
+    }
     let cpu = pids.since(stack_cpu, cpu_secs(child.id()));
     stop(&mut child);
-    let parts = part_stats(client, "events", since).await.ok();
+    let local = if replica2.is_some() {
+        "events_local"
+    } else {
+        "events"
+    };
+    let parts = part_stats(client, local, since).await.ok();
+    let inserts = insert_stats(client, "events", since).await.ok();
     Ok(Throughput {
         secs,
         peak_rss_kib: result?,
         cpu,
         parts,
+        inserts,
     })
 }
 
@@ -601,6 +768,7 @@ async fn peer_throughput(
         peak_rss_kib: None,
         cpu,
         parts,
+        inserts: None,
     })
 }
 
@@ -743,15 +911,20 @@ fn report(
                 met(ratio >= 1.5)
             );
         }
+        None if ours.cpu.clickhouse2.is_some() => {
+            println!("| peer: Kafka engine + MV | not run on a cluster | | |")
+        }
         None => println!("| peer: Kafka engine + MV | FAILED (see stderr) | | |"),
     }
     let cpu_line = |label: &str, t: &Throughput| {
         let c = t.cpu;
         println!(
-            "| CPU s during {label} | consumer {}, broker {:.1}, ClickHouse {:.1} (wall {:.1} s) | | |",
+            "| CPU s during {label} | consumer {}, broker {:.1}, ClickHouse {:.1}{} (wall {:.1} s) | | |",
             c.consumer.map_or("-".to_string(), |v| format!("{v:.1}")),
             c.broker,
             c.clickhouse,
+            c.clickhouse2
+                .map_or(String::new(), |v| format!(" + replica 2 {v:.1}")),
             t.secs
         );
         if let Some(p) = t.parts {
@@ -785,4 +958,57 @@ fn report(
         rss_mib(lat.peak_rss_kib),
         met(peak_rss < 256.0)
     );
+}
+
+/// The per-core figures docs/capacity.md is derived from (BENCHMARKS.md, "Per-core figures").
+fn capacity_report(s: &Settings, ours: &Throughput, disk: Option<DiskStats>) {
+    let per_m = 1e6 / s.events as f64;
+    println!();
+    println!("per-core figures (ours, {} events):", s.events);
+    if let Some(c) = ours.cpu.consumer {
+        println!(
+            "  consumer: {:.1} CPU s per 1M events = {:.0} events/s per consumer core",
+            c * per_m,
+            s.events as f64 / c
+        );
+    }
+    let ch = ours.cpu.clickhouse;
+    if let Some(ch2) = ours.cpu.clickhouse2 {
+        println!(
+            "  ClickHouse replica 2 (fetches + its own merges): {:.1} CPU s per 1M events = {:.0} events/s per core",
+            ch2 * per_m,
+            s.events as f64 / ch2
+        );
+    }
+    println!(
+        "  ClickHouse (whole process, inserts + merges + reads of the count): {:.1} CPU s per 1M events = {:.0} events/s per ClickHouse core",
+        ch * per_m,
+        s.events as f64 / ch
+    );
+    if let Some(i) = ours.inserts {
+        println!(
+            "  ClickHouse INSERT statements: {} inserts of {:.0} written rows (on a cluster: Distributed and local table both count), {:.1} CPU s per 1M events; insert latency p50 {:.0} ms, p99 {:.0} ms",
+            i.inserts,
+            i.rows as f64 / i.inserts.max(1) as f64,
+            i.cpu * per_m,
+            i.p50_ms,
+            i.p99_ms
+        );
+    }
+    if let Some(p) = ours.parts {
+        println!(
+            "  ClickHouse merges during the phase: {:.1} CPU s per 1M events",
+            p.merge_cpu * per_m
+        );
+    }
+    if let Some(d) = disk {
+        println!(
+            "  on disk: {} rows in {} parts, {:.0} B per event compressed ({:.0} B uncompressed, {:.1}x)",
+            d.rows,
+            d.parts,
+            d.bytes_on_disk as f64 / d.rows.max(1) as f64,
+            d.uncompressed as f64 / d.rows.max(1) as f64,
+            d.uncompressed as f64 / d.bytes_on_disk.max(1) as f64
+        );
+    }
 }
