@@ -18,9 +18,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
+mod checksum;
 mod metrics;
 pub mod tls;
 
+pub use checksum::content_checksum;
 pub use metrics::prometheus;
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).
