@@ -219,6 +219,29 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_load_from_the_environment_and_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDITLOG_CLICKHOUSE__CLUSTER", "auditlog");
+            jail.set_env(
+                "AUDITLOG_CLICKHOUSE__FAILOVER_URLS",
+                r#"["http://ch2:8123", "http://ch3:8123"]"#,
+            );
+            jail.set_env("AUDITLOG_CLICKHOUSE__INSERT_QUORUM", "2");
+            let cfg = Config::load(None).unwrap();
+            assert_eq!(cfg.clickhouse.cluster, "auditlog");
+            assert_eq!(
+                cfg.clickhouse.failover_urls,
+                vec!["http://ch2:8123", "http://ch3:8123"]
+            );
+            assert_eq!(cfg.clickhouse.insert_quorum, 2);
+            jail.set_env("AUDITLOG_CLICKHOUSE__FAILOVER_URLS", r#"["ch2:8123"]"#);
+            let msg = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(msg.contains("clickhouse.failover_urls"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_duration_without_a_unit_is_refused_with_a_hint() {
         Jail::expect_with(|jail| {
             jail.set_env("AUDITLOG_CONSUMER__BATCH_MAX_WAIT", "1000");

@@ -120,6 +120,7 @@ pub fn register() {
     ONCE.call_once(|| {
         describe();
         register_zeros();
+        auditlog_store::failover::register_metrics();
     });
 }
 

@@ -62,7 +62,7 @@ pub async fn run(
         ));
     }
     // A TLS setting ClickHouse refuses is a configuration error, not an outage to wait out.
-    clickhouse.check_tls().await?;
+    clickhouse.check_startup().await?;
     let client = clickhouse.client();
     let writer = ClickHouseWriter::new(client.clone(), &kafka.topic);
     let health = Arc::new(Health::new(&cfg.group_id, &kafka.topic, &kafka.brokers));

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use auditlog_settings::{check, BadSetting};
 use serde::{Deserialize, Serialize};
 
+use crate::failover::Backends;
+use crate::layout::Layout;
 use crate::tls::{self, SetupError, TlsFiles};
 use crate::{Error, Result};
 
@@ -16,6 +18,21 @@ use crate::{Error, Result};
 pub struct ClickHouseConfig {
     /// HTTP interface URL. Default `http://127.0.0.1:8123`.
     pub url: String,
+    /// Further URLs of the same cluster (other replicas), same scheme as `url`: a new
+    /// connection goes to the first of `url` and these that accepts it, and stays with it until
+    /// it fails. Default `[]`. In the environment a JSON array:
+    /// `AUDITLOG_CLICKHOUSE__FAILOVER_URLS='["http://ch2:8123"]'`.
+    pub failover_urls: Vec<String>,
+    /// Name of the `remote_servers` cluster the tables live on. Empty (default): one server, as
+    /// before. Set: `auditlog migrate` creates replicated tables `ON CLUSTER` and a
+    /// `Distributed` `events` table sharded by workspace (docs/cluster.md); must match how the
+    /// database was created.
+    pub cluster: String,
+    /// On a cluster: replicas that must have each insert before it is acknowledged
+    /// (`insert_quorum`). 0 (default): acknowledged once one replica has it; the others fetch it
+    /// within milliseconds. Set it (e.g. 2 of 3 replicas) to survive losing a replica's disk
+    /// right after an insert; with quorum = replicas, inserts stop while one is down.
+    pub insert_quorum: u32,
     /// Database holding the audit tables (created by `auditlog migrate`). Default `auditlog`.
     pub database: String,
     /// User. Default `default`.
@@ -57,6 +74,9 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
             url: "http://127.0.0.1:8123".into(),
+            failover_urls: Vec::new(),
+            cluster: String::new(),
+            insert_quorum: 0,
             database: "auditlog".into(),
             user: "default".into(),
             password: String::new(),
@@ -73,6 +93,9 @@ impl fmt::Debug for ClickHouseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClickHouseConfig")
             .field("url", &self.url)
+            .field("failover_urls", &self.failover_urls)
+            .field("cluster", &self.cluster)
+            .field("insert_quorum", &self.insert_quorum)
             .field("database", &self.database)
             .field("user", &self.user)
             .field("password", &redacted(&self.password))
@@ -100,6 +123,31 @@ impl ClickHouseConfig {
             self.url.starts_with("http://") || self.url.starts_with("https://"),
             "clickhouse.url",
             format!("{:?} is not an http:// or https:// URL", self.url),
+        )?;
+        let scheme = self.url.split("://").next().unwrap_or_default();
+        for url in &self.failover_urls {
+            check::ensure(
+                url.parse::<http::Uri>()
+                    .is_ok_and(|u| u.authority().is_some())
+                    && url.split("://").next() == Some(scheme),
+                "clickhouse.failover_urls",
+                format!("{url:?} is not a {scheme}:// URL (the scheme of clickhouse.url)"),
+            )?;
+        }
+        check::ensure(
+            self.cluster
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "clickhouse.cluster",
+            format!(
+                "{:?} must be ASCII letters, digits, _ or - (a remote_servers name)",
+                self.cluster
+            ),
+        )?;
+        check::ensure(
+            self.insert_quorum == 0 || !self.cluster.is_empty(),
+            "clickhouse.insert_quorum",
+            "needs clickhouse.cluster (a single server has no replicas to wait for)",
         )?;
         check::ensure(
             !self.database.is_empty()
@@ -191,17 +239,51 @@ impl ClickHouseConfig {
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|_| tls::client_config(self.tls_files()));
-        let c = tls::client(setup)
+        let c = tls::client(setup, self.backends())
             .with_url(&self.url)
             .with_user(&self.user)
             .with_compression(match self.compression {
                 Compression::Lz4 => clickhouse::Compression::Lz4,
                 Compression::None => clickhouse::Compression::None,
             });
-        match password {
+        let c = match password {
             Ok(p) if !p.is_empty() => c.with_password(p),
             _ => c,
+        };
+        self.cluster_options(c)
+    }
+
+    /// With failover URLs: every URL, `url` first (unparsable ones left out; `validate`
+    /// names them).
+    fn backends(&self) -> Option<Backends> {
+        if self.failover_urls.is_empty() {
+            return None;
         }
+        let uris: Vec<http::Uri> = std::iter::once(&self.url)
+            .chain(&self.failover_urls)
+            .filter_map(|u| u.parse().ok())
+            .collect();
+        (!uris.is_empty()).then(|| Backends::new(uris))
+    }
+
+    /// On a cluster, inserts into the `Distributed` `events` table return only once every
+    /// shard has the rows (not after queueing them locally), so an acknowledged insert is
+    /// stored and its deduplication token checked; `insert_quorum` when set.
+    fn cluster_options(&self, c: clickhouse::Client) -> clickhouse::Client {
+        if self.cluster.is_empty() {
+            return c;
+        }
+        let c = c.with_setting("distributed_foreground_insert", "1");
+        if self.insert_quorum > 0 {
+            c.with_setting("insert_quorum", self.insert_quorum.to_string())
+        } else {
+            c
+        }
+    }
+
+    /// The layout `auditlog migrate` creates for these settings.
+    pub fn layout(&self) -> Layout {
+        Layout::configured(&self.cluster)
     }
 
     /// For an `https://` URL: one `SELECT 1`, failing with the setting to check when the TLS
@@ -222,6 +304,24 @@ impl ClickHouseConfig {
                 None => Ok(()),
             },
             Ok(_) => Ok(()),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// At startup: the first request ([`check_tls`](Self::check_tls)), then, when the database
+    /// already has its `events` table, that it was created for the layout `clickhouse.cluster`
+    /// says (a mismatch stops startup naming the setting). ClickHouse being down is left to the
+    /// caller's retries, as for `check_tls`.
+    pub async fn check_startup(&self) -> Result<()> {
+        self.check_tls().await?;
+        match Layout::detect(&self.client()).await {
+            Ok(Some(found)) => {
+                crate::migrate::check_same_layout(&found, &self.layout(), &self.database)
+            }
+            Ok(None) => Ok(()),
+            Err(Error::Config(bad)) => Err(Error::Config(bad)),
+            Err(_) => Ok(()),
         }
     }
 }

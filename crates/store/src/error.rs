@@ -66,11 +66,18 @@ const TRANSIENT_CODES: &[u32] = &[
     159, // TIMEOUT_EXCEEDED
     202, // TOO_MANY_SIMULTANEOUS_QUERIES
     209, // SOCKET_TIMEOUT
+    210, // NETWORK_ERROR (a shard or replica unreachable)
+    225, // NO_ZOOKEEPER
     236, // ABORTED
     241, // MEMORY_LIMIT_EXCEEDED
-    242, // TABLE_IS_READ_ONLY
+    242, // TABLE_IS_READ_ONLY (a replica without its ZooKeeper session)
     252, // TOO_MANY_PARTS
+    279, // ALL_CONNECTION_TRIES_FAILED (every replica of a shard down)
+    285, // TOO_FEW_LIVE_REPLICAS (insert_quorum not reachable now)
+    286, // UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
+    319, // UNKNOWN_STATUS_OF_INSERT (retried with the same token: safe)
     394, // QUERY_WAS_CANCELLED
+    999, // KEEPER_EXCEPTION (ZooKeeper / Keeper unreachable or session lost)
 ];
 
 /// ClickHouse error codes meaning "this data is bad" (parsing, types, constraints, sizes).

@@ -13,12 +13,16 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod failover;
+pub mod layout;
 pub mod migrate;
+pub mod on_cluster;
 pub mod plans;
 pub mod tls;
 
 pub use config::{ClickHouseConfig, Compression};
 pub use error::{classify, Class, Error, Result};
+pub use layout::Layout;
 pub use migrate::{migrate, MIGRATIONS};
 pub use plans::{Plan, WorkspacePlan};
 pub use tls::SetupError;

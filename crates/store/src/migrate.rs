@@ -7,7 +7,10 @@
 use clickhouse::Client;
 use tracing::info;
 
-use crate::{ClickHouseConfig, Error, Result};
+use auditlog_settings::BadSetting;
+
+use crate::layout::Layout;
+use crate::{on_cluster, ClickHouseConfig, Error, Result};
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
@@ -67,26 +70,44 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// The migrations' own table (created before any migration runs).
+const SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+       version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)\
+     ) ENGINE = ReplacingMergeTree ORDER BY version";
+
 /// Creates the database if needed and applies every migration not yet recorded.
 /// Returns the versions applied by this call.
+///
+/// With `clickhouse.cluster` set, every statement runs `ON CLUSTER` in its replicated form
+/// ([`crate::on_cluster`]); the cluster must exist in the server's `remote_servers`, and a
+/// database created for the other layout is refused (naming `clickhouse.cluster`).
 pub async fn migrate(cfg: &ClickHouseConfig) -> Result<Vec<u32>> {
     cfg.validate()?;
+    let layout = cfg.layout();
     let server = cfg.server_client();
+    if let Layout::Cluster(name) = &layout {
+        check_cluster(&server, name).await?;
+    }
     server
-        .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", cfg.database))
+        .query(&format!(
+            "CREATE DATABASE IF NOT EXISTS `{}`{}",
+            cfg.database,
+            layout.on_cluster()
+        ))
         .execute()
         .await
         .map_err(|e| Error::clickhouse("create database", e))?;
     let client = cfg.client();
-    client
-        .query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (\
-               version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)\
-             ) ENGINE = ReplacingMergeTree ORDER BY version",
-        )
-        .execute()
-        .await
-        .map_err(|e| Error::clickhouse("create schema_migrations", e))?;
+    if let Some(found) = Layout::detect(&client).await? {
+        check_same_layout(&found, &layout, &cfg.database)?;
+    }
+    for stmt in render(SCHEMA_MIGRATIONS, &layout, &cfg.database)? {
+        client
+            .query(&stmt)
+            .execute()
+            .await
+            .map_err(|e| Error::clickhouse("create schema_migrations", e))?;
+    }
     let done: Vec<u32> = client
         .query("SELECT DISTINCT version FROM schema_migrations ORDER BY version")
         .fetch_all()
@@ -94,20 +115,72 @@ pub async fn migrate(cfg: &ClickHouseConfig) -> Result<Vec<u32>> {
         .map_err(|e| Error::clickhouse("read schema_migrations", e))?;
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-        apply(&client, m).await?;
+        apply(&client, m, &layout, &cfg.database).await?;
         applied.push(m.version);
     }
     Ok(applied)
 }
 
-async fn apply(client: &Client, m: &Migration) -> Result<()> {
+/// The statements of one migration statement for `layout`.
+pub fn render(stmt: &str, layout: &Layout, database: &str) -> Result<Vec<String>> {
+    match layout {
+        Layout::Single => Ok(vec![stmt.to_owned()]),
+        Layout::Cluster(cluster) => {
+            on_cluster::rewrite(stmt, cluster, database).map_err(|e| Error::Invalid {
+                field: "migration",
+                reason: e.to_string(),
+            })
+        }
+    }
+}
+
+/// The cluster is one the server knows.
+async fn check_cluster(server: &Client, name: &str) -> Result<()> {
+    let hosts: u64 = server
+        .query("SELECT count() FROM system.clusters WHERE cluster = ?")
+        .bind(name)
+        .fetch_one()
+        .await
+        .map_err(|e| Error::clickhouse("read system.clusters", e))?;
+    if hosts == 0 {
+        return Err(BadSetting::new(
+            "clickhouse.cluster",
+            format!("the server has no cluster {name:?} in its remote_servers configuration"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A database keeps the layout it was created with.
+pub(crate) fn check_same_layout(found: &Layout, wanted: &Layout, database: &str) -> Result<()> {
+    if found == wanted {
+        return Ok(());
+    }
+    let was = match found {
+        Layout::Single => "for a single server (clickhouse.cluster empty)".to_owned(),
+        Layout::Cluster(c) => format!("on cluster {c:?}"),
+    };
+    Err(BadSetting::new(
+        "clickhouse.cluster",
+        format!(
+            "database {database:?} was created {was}; set clickhouse.cluster to match it \
+             (moving a database between layouts is a copy, see docs/cluster.md)"
+        ),
+    )
+    .into())
+}
+
+async fn apply(client: &Client, m: &Migration, layout: &Layout, database: &str) -> Result<()> {
     info!(version = m.version, name = m.name, "applying migration");
     for stmt in statements(m.sql) {
-        client
-            .query(&stmt)
-            .execute()
-            .await
-            .map_err(|e| Error::clickhouse(m.name, e))?;
+        for stmt in render(&stmt, layout, database)? {
+            client
+                .query(&stmt)
+                .execute()
+                .await
+                .map_err(|e| Error::clickhouse(m.name, e))?;
+        }
     }
     client
         .query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
+use crate::layout::Layout;
 use crate::{Error, Result};
 
 /// Days kept on the Free plan.
@@ -216,12 +217,17 @@ pub async fn set_plan(client: &Client, workspace_id: &str, plan: Plan) -> Result
 /// Rewrites `retention_days` of the workspace's stored rows to the plan's (a ClickHouse
 /// mutation; TTL then deletes what is beyond it at the next merge or `MATERIALIZE TTL`).
 /// Runs with the client's settings: set `mutations_sync` on the client to wait for it.
+/// On a cluster the mutation runs `ON CLUSTER` on `events_local`, so every shard and replica
+/// applies it.
 pub async fn apply_retention(client: &Client, workspace_id: &str, plan: Plan) -> Result<()> {
+    let layout = Layout::detect(client).await?.unwrap_or(Layout::Single);
     client
-        .query(
-            "ALTER TABLE events UPDATE retention_days = ? \
+        .query(&format!(
+            "ALTER TABLE {}{} UPDATE retention_days = ? \
              WHERE workspace_id = ? AND retention_days != ?",
-        )
+            layout.events_rows(),
+            layout.on_cluster()
+        ))
         .bind(plan.retention_column())
         .bind(workspace_id)
         .bind(plan.retention_column())

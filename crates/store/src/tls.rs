@@ -12,7 +12,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clickhouse::error::Error as ClientError;
 use http::Uri;
@@ -24,6 +24,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 use tokio::net::TcpStream;
+
+use crate::failover::{Backends, CONNECT_TIMEOUT};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -169,8 +171,12 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A client (no URL yet) whose connections use `setup`: the loaded TLS configuration, or the
-/// error every request fails with.
-pub(crate) fn client(setup: Result<rustls::ClientConfig, SetupError>) -> clickhouse::Client {
+/// error every request fails with. With `backends`, connections go to those servers with
+/// failover ([`crate::failover`]) whatever the request's URL says.
+pub(crate) fn client(
+    setup: Result<rustls::ClientConfig, SetupError>,
+    backends: Option<Backends>,
+) -> clickhouse::Client {
     let inner = setup.map(|tls| {
         let mut http = HttpConnector::new();
         http.set_keepalive(Some(TCP_KEEPALIVE));
@@ -185,6 +191,7 @@ pub(crate) fn client(setup: Result<rustls::ClientConfig, SetupError>) -> clickho
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .build(Connector {
             inner: inner.map_err(Arc::new),
+            backends: backends.map(Arc::new),
         });
     clickhouse::Client::with_http_client(http)
 }
@@ -193,6 +200,7 @@ pub(crate) fn client(setup: Result<rustls::ClientConfig, SetupError>) -> clickho
 #[derive(Clone)]
 pub struct Connector {
     inner: Result<HttpsConnector<HttpConnector>, Arc<SetupError>>,
+    backends: Option<Arc<Backends>>,
 }
 
 impl fmt::Debug for Connector {
@@ -216,6 +224,9 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
+        if let (Ok(inner), Some(backends)) = (&self.inner, &self.backends) {
+            return Box::pin(connect_any(inner.clone(), backends.clone()));
+        }
         let connect = match &mut self.inner {
             Ok(c) => c.call(uri.clone()),
             Err(e) => {
@@ -230,6 +241,36 @@ impl tower_service::Service<Uri> for Connector {
             })
         })
     }
+}
+
+/// A connection to the first of `backends` that accepts one (see [`crate::failover`]).
+async fn connect_any(
+    mut inner: HttpsConnector<HttpConnector>,
+    backends: Arc<Backends>,
+) -> Result<Stream, BoxError> {
+    let mut last: Option<BoxError> = None;
+    for i in backends.order(Instant::now()) {
+        let uri = backends.uri(i).clone();
+        let error: BoxError = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tower_service::Service::call(&mut inner, uri.clone()),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => {
+                backends.connected(i);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => match explain(&*e, &uri) {
+                Some(setup) => Box::new(setup),
+                None => e,
+            },
+            Err(_) => format!("no connection to {uri} within {CONNECT_TIMEOUT:?}").into(),
+        };
+        backends.failed(i, Instant::now(), &error.to_string());
+        last = Some(error);
+    }
+    Err(last.unwrap_or_else(|| "no ClickHouse URL".into()))
 }
 
 /// A setup error for a failed TLS handshake, naming the setting most likely at fault.

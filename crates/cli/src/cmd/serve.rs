@@ -28,7 +28,7 @@ pub async fn run(cfg: &Config, args: ServeArgs, prometheus: PrometheusHandle) ->
         info!("api.admin_token is empty: admin endpoints answer 401");
     }
     // A TLS setting ClickHouse refuses stops startup, naming it (ClickHouse down does not).
-    cfg.clickhouse.check_tls().await?;
+    cfg.clickhouse.check_startup().await?;
     let state = auditlog_query::api::AppState::new(&cfg.api, cfg.clickhouse.client(), prometheus);
     let metrics = (!cfg.api.metrics_listen.is_empty()).then(|| {
         (

@@ -48,6 +48,7 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[(DURATION, BUCKETS)];
 
 /// `# HELP` text of every API metric.
 pub fn describe() {
+    auditlog_store::failover::register_metrics();
     metrics::describe_counter!(
         REQUESTS,
         "API requests served, by matched route (or unmatched), method (other for non-standard ones) and status"
