@@ -54,6 +54,10 @@ impl Params {
     /// Fails on the first parameter whose name is not in `allowed`.
     pub fn only(&self, allowed: &[&str]) -> Result<()> {
         match self.0.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+            Some((n, _)) if allowed.is_empty() => Err(Error::bad(
+                n,
+                "unknown parameter (this endpoint takes no parameters)",
+            )),
             Some((n, _)) => Err(Error::bad(
                 n,
                 format!("unknown parameter (accepted: {})", allowed.join(", ")),
@@ -85,6 +89,8 @@ mod tests {
         let e = Params::parse(Some("a=1&a=2")).unwrap_err().to_string();
         assert!(e.contains("more than once"), "{e}");
         let e = p.only(&["a", "b"]).unwrap_err().to_string();
-        assert!(e.starts_with("c:"), "{e}");
+        assert!(e.starts_with("c:") && e.contains("accepted: a, b"), "{e}");
+        let e = p.only(&[]).unwrap_err().to_string();
+        assert!(e.contains("takes no parameters"), "{e}");
     }
 }

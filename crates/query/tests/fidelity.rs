@@ -296,8 +296,15 @@ async fn a_backfilled_event_past_its_retention_is_hidden_until_ttl_deletes_it() 
     );
     // Hold TTL merges on this test's table, so the row stays as ClickHouse wrote it (without
     // this, a TTL merge may run within seconds or up to `merge_with_ttl_timeout` later).
+    // The table holding the rows: `events`, or `events_local` on every server of a cluster.
+    let layout = auditlog_store::Layout::detect(&h.client)
+        .await
+        .unwrap()
+        .unwrap();
+    let rows_table = format!("{}.{}", h.ch.database, layout.events_rows());
+    let on = layout.on_cluster();
     h.client
-        .query("SYSTEM STOP TTL MERGES events")
+        .query(&format!("SYSTEM STOP TTL MERGES{on} {rows_table}"))
         .execute()
         .await
         .unwrap();
@@ -380,12 +387,12 @@ async fn a_backfilled_event_past_its_retention_is_hidden_until_ttl_deletes_it() 
 
     // A TTL merge deletes it from the table itself.
     h.client
-        .query("SYSTEM START TTL MERGES events")
+        .query(&format!("SYSTEM START TTL MERGES{on} {rows_table}"))
         .execute()
         .await
         .unwrap();
     h.client
-        .query("OPTIMIZE TABLE events FINAL")
+        .query(&layout.optimize_events())
         .execute()
         .await
         .unwrap();

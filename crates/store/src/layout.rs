@@ -67,6 +67,26 @@ impl Layout {
         }
     }
 
+    /// `ALTER TABLE <rows table>[ ON CLUSTER ...] <rest>`: a mutation, TTL or constraint change
+    /// of the events' rows (`rest` e.g. `MATERIALIZE TTL`).
+    pub fn alter_events(&self, rest: &str) -> String {
+        format!(
+            "ALTER TABLE {}{} {rest}",
+            self.events_rows(),
+            self.on_cluster()
+        )
+    }
+
+    /// `OPTIMIZE TABLE <rows table>[ ON CLUSTER ...] FINAL`, waiting until every replica has
+    /// the merged parts (`alter_sync = 2`).
+    pub fn optimize_events(&self) -> String {
+        format!(
+            "OPTIMIZE TABLE {}{} FINAL SETTINGS alter_sync = 2",
+            self.events_rows(),
+            self.on_cluster()
+        )
+    }
+
     /// ` ON CLUSTER 'name'` on a cluster, empty on one server.
     pub fn on_cluster(&self) -> String {
         match self {
@@ -96,6 +116,14 @@ mod tests {
         let cluster = Layout::configured("auditlog");
         assert_eq!(cluster.events_rows(), "events_local");
         assert_eq!(cluster.on_cluster(), " ON CLUSTER 'auditlog'");
+        assert_eq!(
+            cluster.alter_events("MATERIALIZE TTL"),
+            "ALTER TABLE events_local ON CLUSTER 'auditlog' MATERIALIZE TTL"
+        );
+        assert_eq!(
+            single.optimize_events(),
+            "OPTIMIZE TABLE events FINAL SETTINGS alter_sync = 2"
+        );
     }
 
     #[test]

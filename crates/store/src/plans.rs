@@ -222,11 +222,8 @@ pub async fn set_plan(client: &Client, workspace_id: &str, plan: Plan) -> Result
 pub async fn apply_retention(client: &Client, workspace_id: &str, plan: Plan) -> Result<()> {
     let layout = Layout::detect(client).await?.unwrap_or(Layout::Single);
     client
-        .query(&format!(
-            "ALTER TABLE {}{} UPDATE retention_days = ? \
-             WHERE workspace_id = ? AND retention_days != ?",
-            layout.events_rows(),
-            layout.on_cluster()
+        .query(&layout.alter_events(
+            "UPDATE retention_days = ? WHERE workspace_id = ? AND retention_days != ?",
         ))
         .bind(plan.retention_column())
         .bind(workspace_id)

@@ -96,7 +96,11 @@ async fn poison_goes_to_the_dead_letter_topic_and_replays_after_a_fix() -> Resul
     // A valid event ClickHouse refuses (a constraint of this test's table): isolated from its
     // batch, dead-lettered with its original bytes read back from the topic.
     w.client()
-        .query("ALTER TABLE events ADD CONSTRAINT not_refused CHECK description != 'refuse me'")
+        .query(
+            &layout(&w)
+                .await?
+                .alter_events("ADD CONSTRAINT not_refused CHECK description != 'refuse me'"),
+        )
         .execute()
         .await?;
     let mut refused = synth(1, 25, 1).remove(0);
@@ -306,19 +310,50 @@ async fn ages(w: &World, ws: &str) -> Result<Vec<i64>> {
     ages_in(&w.client(), "events", ws).await
 }
 
+/// One server or a cluster: where the events' rows are (`events` or `events_local`).
+async fn layout(w: &World) -> Result<auditlog_store::Layout> {
+    Ok(auditlog_store::Layout::detect(&w.client())
+        .await?
+        .expect("migrated"))
+}
+
 async fn materialize_ttl(w: &World) -> Result<()> {
+    let layout = layout(w).await?;
     w.client()
-        .query("ALTER TABLE events MATERIALIZE TTL")
+        .query(&layout.alter_events("MATERIALIZE TTL"))
         .with_setting("mutations_sync", "2")
         .execute()
         .await?;
     w.client()
-        .query("OPTIMIZE TABLE events FINAL")
+        .query(&layout.optimize_events())
         .execute()
         .await?;
     Ok(())
 }
 
 async fn wait_mutations(w: &World) -> Result<()> {
-    wait_mutations_of(&w.client(), "events").await
+    // Every replica's mutations on a cluster.
+    let layout = layout(w).await?;
+    let mutations = match &layout {
+        auditlog_store::Layout::Single => "system.mutations".to_owned(),
+        auditlog_store::Layout::Cluster(c) => {
+            format!("clusterAllReplicas('{c}', system.mutations)")
+        }
+    };
+    for _ in 0..240 {
+        let pending: u64 = w
+            .client()
+            .query(&format!(
+                "SELECT count() FROM {mutations} WHERE database = ? AND table = ? AND NOT is_done"
+            ))
+            .bind(&w.clickhouse.database)
+            .bind(layout.events_rows())
+            .fetch_one()
+            .await?;
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("mutations still running after 60 s")
 }

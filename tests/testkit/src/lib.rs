@@ -30,6 +30,12 @@ pub fn clickhouse_url() -> String {
     std::env::var("TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into())
 }
 
+/// The cluster the test ClickHouse is part of (`TEST_CLICKHOUSE_CLUSTER`, empty: one server).
+/// Set it with `TEST_CLICKHOUSE_URL` to run the suites against a cluster (docs/cluster.md).
+pub fn test_cluster() -> String {
+    std::env::var("TEST_CLICKHOUSE_CLUSTER").unwrap_or_default()
+}
+
 /// Bootstrap brokers of the test stack (`TEST_KAFKA_BROKERS`, default `127.0.0.1:19092`).
 pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
@@ -109,6 +115,11 @@ impl AuditlogTarget<'_> {
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_owned()))
+        .chain(
+            Some(test_cluster())
+                .filter(|c| !c.is_empty())
+                .map(|c| ("AUDITLOG_CLICKHOUSE__CLUSTER", c)),
+        )
         .collect()
     }
 }
@@ -119,11 +130,13 @@ pub async fn fresh_database(prefix: &str) -> Result<ClickHouseConfig> {
 }
 
 /// ClickHouse settings for database `database` at `url`, with every migration applied
-/// (the database is created when missing).
+/// (the database is created when missing). With `TEST_CLICKHOUSE_CLUSTER` set (a cluster's
+/// `deploy/local/stack.sh env`), on that cluster: the suites' release check on a cluster.
 pub async fn migrated_database(url: &str, database: &str) -> Result<ClickHouseConfig> {
     let cfg = ClickHouseConfig {
         url: url.to_owned(),
         database: database.to_owned(),
+        cluster: test_cluster(),
         ..ClickHouseConfig::default()
     };
     auditlog_store::migrate(&cfg)
