@@ -35,6 +35,11 @@ need cc build-essential
 need make build-essential
 need perl perl
 need pkg-config pkg-config
+# The cluster tests' coordinator (PrivateCluster): Apache ZooKeeper run from its jar with Java.
+# libzookeeper-java is the jar and its libraries (what the `zookeeper` package depends on,
+# without the Debian service and the desktop JRE it pulls in).
+[[ -f /usr/share/java/zookeeper.jar ]] || need_pkgs+=(libzookeeper-java)
+need java default-jre-headless
 if [[ -x tests/browser/run.sh && "${RUN_BROWSER:-1}" != 0 ]]; then
     if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
         need_pkgs+=(chromium)

@@ -1,6 +1,7 @@
 //! Helpers for tests against the real local stack started by `tests/run.sh`
 //! (or by hand: `STACK_PROFILE=test deploy/local/stack.sh up`), and private stacks of their own
-//! ([`PrivateStack`], through the stack library `auditlog_stack`).
+//! ([`PrivateStack`]; [`PrivateCluster`]: ZooKeeper and two ClickHouse servers; through the
+//! stack library `auditlog_stack`).
 //!
 //! Every test gets its own topic and database ([`unique_name`], [`create_topic`],
 //! [`fresh_database`]) so tests run in parallel without seeing each other's data.
@@ -19,11 +20,15 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 mod checksum;
+mod cluster;
 mod metrics;
+mod private;
 pub mod tls;
 
 pub use checksum::content_checksum;
+pub use cluster::PrivateCluster;
 pub use metrics::prometheus;
+use private::OwnedStack;
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).
 pub fn clickhouse_url() -> String {
@@ -172,7 +177,7 @@ pub fn stack_command(env: &[(String, String)], args: &[&str]) -> Result<String> 
     let stack = stack(env)?;
     let component = |name: &str| {
         Component::parse(name).with_context(|| {
-            format!("unknown component '{name}' (clickhouse, broker, consumer, api)")
+            format!("unknown component '{name}' (zookeeper, clickhouse, clickhouse2, broker, consumer, api)")
         })
     };
     let result: Result<()> = match args {
@@ -215,9 +220,7 @@ pub fn stack_command(env: &[(String, String)], args: &[&str]) -> Result<String> 
 /// Dropping it stops its processes (`down`) and deletes its data.
 #[derive(Debug)]
 pub struct PrivateStack {
-    env: Vec<(String, String)>,
-    stack: Stack,
-    dir: PathBuf,
+    owned: OwnedStack,
     clickhouse_port: u16,
     kafka_port: u16,
 }
@@ -230,17 +233,7 @@ impl PrivateStack {
     /// in between: a failed start is retried (up to 3 times) on new ports, and each failure is
     /// reported with the tail of the stack's logs before its data directory is removed.
     pub fn start() -> Result<Self> {
-        let mut failures = Vec::new();
-        for attempt in 1..=3 {
-            match Self::try_start() {
-                Ok(stack) => return Ok(stack),
-                Err(e) => {
-                    eprintln!("PrivateStack: start attempt {attempt} failed: {e:#}");
-                    failures.push(format!("attempt {attempt}: {e:#}"));
-                }
-            }
-        }
-        bail!("PrivateStack did not start:\n{}", failures.join("\n"))
+        private::start_with_retries("PrivateStack", Self::try_start)
     }
 
     fn try_start() -> Result<Self> {
@@ -258,33 +251,11 @@ impl PrivateStack {
                 consumer: ports[4],
             },
         );
-        let stack = Self {
-            stack: self::stack(&env)?,
-            env,
-            dir,
+        Ok(Self {
+            owned: OwnedStack::up("PrivateStack", env, dir)?,
             clickhouse_port: ports[0],
             kafka_port: ports[2],
-        };
-        if let Err(e) = stack.stack.up() {
-            let e = e.context(format!("stack up:\n{}", stack.stack.output()));
-            return Err(e.context(stack.log_tails()));
-        }
-        Ok(stack)
-    }
-
-    /// The last lines of every log of this stack (for failure reports).
-    fn log_tails(&self) -> String {
-        let mut out = format!("logs of {}:", self.dir.display());
-        let entries = std::fs::read_dir(self.dir.join("logs"))
-            .into_iter()
-            .flatten();
-        for entry in entries.flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-            out.push_str(&format!("\n--- {}\n{tail}", entry.path().display()));
-        }
-        out
+        })
     }
 
     /// ClickHouse HTTP URL of this stack.
@@ -297,52 +268,7 @@ impl PrivateStack {
         format!("127.0.0.1:{}", self.kafka_port)
     }
 
-    /// The `STACK_*` variables describing this stack (for [`stack_command`], or to run
-    /// `stack.sh` by hand).
-    pub fn env(&self) -> &[(String, String)] {
-        &self.env
-    }
-
-    /// Stops `component` (`clickhouse` or `broker`): SIGTERM, SIGKILL after 20 s.
-    pub fn stop(&self, component: &str) -> Result<()> {
-        stack_command(&self.env, &["stop", component]).map(drop)
-    }
-
-    /// Starts `component`; returns once it is healthy. Data survives a stop/start.
-    pub fn start_component(&self, component: &str) -> Result<()> {
-        stack_command(&self.env, &["start", component]).map(drop)
-    }
-
-    /// PID of a running component (from the stack's PID file).
-    pub fn pid(&self, component: &str) -> Result<u32> {
-        let c = Component::parse(component)
-            .with_context(|| format!("unknown component '{component}'"))?;
-        self.stack.pid(c).with_context(|| {
-            format!(
-                "{component} is not running ({})",
-                self.stack.settings.pid_file(c).display()
-            )
-        })
-    }
-}
-
-impl Drop for PrivateStack {
-    fn drop(&mut self) {
-        if let Err(e) = self.stack.down() {
-            eprintln!("PrivateStack: {e:#}");
-            return;
-        }
-        // A component the stack lost track of (it cannot stop what it does not know) must not
-        // outlive the stack: it would hold ports, memory and CPU for the rest of the run.
-        for (pid, name) in self.stack.processes(None) {
-            eprintln!("PrivateStack: killing leftover process {pid} ({name})");
-            sigkill(pid);
-        }
-        // KEEP_PRIVATE_STACK=1 keeps the data and logs (to look into a failure).
-        if std::env::var_os("KEEP_PRIVATE_STACK").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    private::control_methods!();
 }
 
 /// The processes (PID, command name) started by the stack whose data directory is `dir`: those
@@ -351,13 +277,16 @@ pub fn stack_processes(dir: &Path) -> Vec<(u32, String)> {
     auditlog_stack::process::instance_processes(dir, None)
 }
 
-/// SIGKILL to `pid`; a process that is already gone is no error.
+/// SIGKILL to `pid`, returning once it has exited entirely (10 s at most): its ports are free
+/// then, so a restart of the component can follow at once. A process that is already gone is
+/// no error.
 pub fn sigkill(pid: u32) {
     auditlog_stack::process::sigkill(pid);
+    auditlog_stack::process::wait_gone(pid, Duration::from_secs(10));
 }
 
 /// `n` distinct TCP ports free on 127.0.0.1 right now.
-fn free_ports(n: usize) -> Result<Vec<u16>> {
+pub(crate) fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()

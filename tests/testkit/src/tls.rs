@@ -153,15 +153,19 @@ impl HttpsClickHouse {
             std::fs::create_dir_all(d.join(sub))?;
         }
         std::fs::create_dir_all(dir.join("logs"))?;
+        let server = auditlog_stack::cluster::ChServer {
+            component: auditlog_stack::Component::ClickHouse,
+            http: http_port,
+            tcp: tcp_port,
+            replica: None,
+        };
         let render = |template: &str| -> Result<String> {
             let path = workspace_root().join("deploy/local").join(template);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("read {}", path.display()))?;
-            Ok(text
-                .replace("@DATA_DIR@", &dir.display().to_string())
-                .replace("@HTTP_PORT@", &http_port.to_string())
-                .replace("@TCP_PORT@", &tcp_port.to_string())
-                .replace("@MEMORY_RATIO@", "0.1"))
+            Ok(auditlog_stack::components::render_template(
+                &text, &dir, &server, "0.1",
+            ))
         };
         let verification = if require_client_cert {
             "strict"

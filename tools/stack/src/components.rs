@@ -1,4 +1,5 @@
-//! Starting each component, its health check, the topics and the schema.
+//! Starting each component, its health check, the topics and the schema. ZooKeeper's start
+//! is in `zookeeper.rs`; the cluster's shape (servers, macros) in `cluster.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -6,20 +7,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::cluster::{shards_xml, ChServer, Cluster, CLUSTER_NAME, ZK_SESSION_TIMEOUT_MS};
 use crate::settings::{Component, TANSU_VERSION};
-use crate::{http, install, process, Stack, Started};
+use crate::{http, install, process, zookeeper, Stack, Started};
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Stack {
-    /// Whether a component answers: ClickHouse `/ping` says `Ok.` and its native port accepts
-    /// connections; the broker accepts connections; an app's `/health` answers with a body.
+    /// Whether a component answers: ZooKeeper says `imok` to `ruok`; a ClickHouse server's
+    /// `/ping` says `Ok.` (on a cluster only once its ZooKeeper session is up) and its native
+    /// port accepts connections; the broker accepts connections; an app's `/health` answers
+    /// with a body.
     pub fn healthy(&self, c: Component) -> bool {
-        let p = self.settings.ports;
+        let s = &self.settings;
+        let p = s.ports;
         match c {
-            Component::ClickHouse => {
-                http::get(p.ch_http, "/ping", HTTP_TIMEOUT).is_ok_and(|b| http::is_ping_ok(&b))
-                    && process::port_open(p.ch_tcp)
+            Component::ZooKeeper => s
+                .cluster
+                .is_some_and(|cl| zookeeper::ruok(cl.ports.zookeeper, HTTP_TIMEOUT)),
+            Component::ClickHouse | Component::ClickHouse2 => {
+                s.clickhouse_server(c).is_some_and(|server| {
+                    http::get(server.http, "/ping", HTTP_TIMEOUT)
+                        .is_ok_and(|b| http::is_ping_ok(&b))
+                        && process::port_open(server.tcp)
+                })
             }
             Component::Broker => process::port_open(p.kafka),
             Component::Consumer => app_healthy(p.consumer),
@@ -30,10 +41,12 @@ impl Stack {
     /// The log files shown when `c` fails to start.
     fn logs_of(&self, c: Component) -> Vec<PathBuf> {
         let dir = self.settings.log_dir();
+        let name = c.name();
         match c {
-            Component::ClickHouse => vec![
-                dir.join("clickhouse-server.err.log"),
-                dir.join("clickhouse.out"),
+            Component::ZooKeeper => vec![dir.join("zookeeper.log")],
+            Component::ClickHouse | Component::ClickHouse2 => vec![
+                dir.join(format!("{name}-server.err.log")),
+                dir.join(format!("{name}.out")),
             ],
             Component::Broker => vec![dir.join("tansu.log")],
             Component::Consumer | Component::Api => vec![dir.join(format!("{}.log", c.name()))],
@@ -47,7 +60,7 @@ impl Stack {
     }
 
     /// Waits until `c` is healthy; fails with its logs when it exits or times out.
-    fn wait_healthy(&self, c: Component, pid: u32) -> Result<()> {
+    pub(crate) fn wait_healthy(&self, c: Component, pid: u32) -> Result<()> {
         let deadline = Instant::now() + self.settings.timeout;
         let name = c.name();
         while !self.healthy(c) {
@@ -72,7 +85,7 @@ impl Stack {
     }
 
     /// Starts component `c` as `program args` with `env`, output into `logfile`.
-    fn spawn(
+    pub(crate) fn spawn(
         &self,
         c: Component,
         program: &Path,
@@ -94,7 +107,7 @@ impl Stack {
     }
 
     /// Requires the ports of `c` to be free.
-    fn require_ports(&self, c: Component) -> Result<()> {
+    pub(crate) fn require_ports(&self, c: Component) -> Result<()> {
         for (port, what) in self.ports_of(c) {
             process::require_free_port(port, &what)?;
         }
@@ -102,7 +115,7 @@ impl Stack {
     }
 
     /// Whether `c` runs already (then logged, and waited for until healthy).
-    fn running_already(&self, c: Component) -> Result<bool> {
+    pub(crate) fn running_already(&self, c: Component) -> Result<bool> {
         let Some(pid) = self.pid(c) else {
             return Ok(false);
         };
@@ -112,28 +125,56 @@ impl Stack {
         Ok(true)
     }
 
-    /// Starts ClickHouse (installing the server library first when missing).
-    pub(crate) fn start_clickhouse(&self) -> Result<Started> {
+    /// Starts ClickHouse server `c` (`clickhouse`, or the cluster's `clickhouse2`), installing
+    /// the server library first when missing. On a cluster its `config.d/cluster.xml` adds the
+    /// macros, `remote_servers`, ZooKeeper and the interserver port.
+    pub(crate) fn start_clickhouse(&self, c: Component) -> Result<Started> {
         let s = &self.settings;
-        let c = Component::ClickHouse;
+        let name = c.name();
+        let server = s.clickhouse_server(c).with_context(|| {
+            format!(
+                "{name} is not a ClickHouse server of the {} profile",
+                s.profile.name
+            )
+        })?;
         if self.running_already(c)? {
             return Ok(Started::AlreadyRunning);
         }
         install::with_install_lock(s, || install::install_chdb(s, &self.log))?;
         self.require_ports(c)?;
-        let d = s.data_dir.join("clickhouse");
+        let d = s.data_dir.join(name);
         for sub in CLICKHOUSE_DIRS {
             std::fs::create_dir_all(d.join(sub))
                 .with_context(|| format!("create {}", d.join(sub).display()))?;
         }
         std::fs::create_dir_all(s.log_dir())?;
         let config = d.join("config.xml");
-        self.render("clickhouse-config.xml.in", &config)?;
-        self.render("clickhouse-users.xml.in", &d.join("users.xml"))?;
+        let text = self.template("clickhouse-config.xml.in")?;
+        write(
+            &config,
+            &render_template(&text, &s.data_dir, &server, &s.ch_memory_ratio),
+        )?;
+        let text = self.template("clickhouse-users.xml.in")?;
+        let users = render_template(&text, &s.data_dir, &server, &s.ch_memory_ratio);
+        write(&d.join("users.xml"), &users)?;
+        let mut role = String::new();
+        if let (Some(cluster), Some(r)) = (&s.cluster, &server.replica) {
+            let text = self.template("clickhouse-cluster.xml.in")?;
+            let servers = s.clickhouse_servers();
+            std::fs::create_dir_all(d.join("config.d"))?;
+            write(
+                &d.join("config.d/cluster.xml"),
+                &render_cluster_template(&text, &server, cluster, &servers),
+            )?;
+            role = format!(
+                ", interserver {}, replica {} of shard {} of cluster {CLUSTER_NAME}",
+                r.interserver, r.name, r.shard
+            );
+        }
         self.log.info(format!(
-            "clickhouse: starting ClickHouse 25.8 on HTTP {}, native {} (data {})",
-            s.ports.ch_http,
-            s.ports.ch_tcp,
+            "{name}: starting ClickHouse 25.8 on HTTP {}, native {}{role} (data {})",
+            server.http,
+            server.tcp,
             d.display()
         ));
         let script = s.local_dir().join("clickhouse_server.py");
@@ -146,25 +187,22 @@ impl Stack {
                 config.display().to_string(),
             ],
             &[("CLICKHOUSE_WATCHDOG_ENABLE", "0".into())],
-            &s.log_dir().join("clickhouse.out"),
+            &s.log_dir().join(format!("{name}.out")),
         )?;
         self.wait_healthy(c, pid)?;
-        let version = http::get(s.ports.ch_http, "/?query=SELECT%20version()", HTTP_TIMEOUT)
-            .unwrap_or_default();
+        let version =
+            http::get(server.http, "/?query=SELECT%20version()", HTTP_TIMEOUT).unwrap_or_default();
         self.log.info(format!(
-            "clickhouse: healthy (PID {pid}, version {})",
+            "{name}: healthy (PID {pid}, version {})",
             version.trim()
         ));
         Ok(Started::Started)
     }
 
-    /// Renders `deploy/local/TEMPLATE` into `dest`, replacing the `@...@` placeholders.
-    fn render(&self, template: &str, dest: &Path) -> Result<()> {
+    /// The text of `deploy/local/TEMPLATE`.
+    pub(crate) fn template(&self, template: &str) -> Result<String> {
         let path = self.settings.local_dir().join(template);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        std::fs::write(dest, render_template(&text, &self.settings))
-            .with_context(|| format!("write {}", dest.display()))
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
     }
 
     /// Starts the broker (building Tansu first when missing) and adds its missing index.
@@ -423,17 +461,62 @@ pub fn says_already_exists(output: &str) -> bool {
     })
 }
 
-/// A ClickHouse config template with the stack's data dir, ports and memory ratio filled in.
-pub fn render_template(text: &str, s: &crate::Settings) -> String {
-    text.replace("@DATA_DIR@", &s.data_dir.display().to_string())
-        .replace("@HTTP_PORT@", &s.ports.ch_http.to_string())
-        .replace("@TCP_PORT@", &s.ports.ch_tcp.to_string())
-        .replace("@MEMORY_RATIO@", &s.ch_memory_ratio)
+/// Writes `text` into `path`.
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+/// A ClickHouse config template (`clickhouse-config.xml.in`, `clickhouse-users.xml.in`) for
+/// `server` of the stack in `data_dir`: its name (directory and log names), ports and memory
+/// ratio filled in.
+pub fn render_template(
+    text: &str,
+    data_dir: &Path,
+    server: &ChServer,
+    memory_ratio: &str,
+) -> String {
+    text.replace("@DATA_DIR@", &data_dir.display().to_string())
+        .replace("@NAME@", server.component.name())
+        .replace("@HTTP_PORT@", &server.http.to_string())
+        .replace("@TCP_PORT@", &server.tcp.to_string())
+        .replace("@MEMORY_RATIO@", memory_ratio)
+}
+
+/// `clickhouse-cluster.xml.in` for `server` (a replica) of `cluster`, whose servers are
+/// `servers`: macros, interserver port, the shared `remote_servers` entry and ZooKeeper.
+pub fn render_cluster_template(
+    text: &str,
+    server: &ChServer,
+    cluster: &Cluster,
+    servers: &[ChServer],
+) -> String {
+    let (interserver, shard, replica) = server
+        .replica
+        .as_ref()
+        .map(|r| (r.interserver.to_string(), r.shard.as_str(), r.name.as_str()))
+        .unwrap_or_default();
+    text.replace("@INTERSERVER_PORT@", &interserver)
+        .replace("@SHARD@", shard)
+        .replace("@REPLICA@", replica)
+        .replace("@CLUSTER@", CLUSTER_NAME)
+        .replace("@SHARDS@", &shards_xml(servers))
+        .replace("@ZK_PORT@", &cluster.ports.zookeeper.to_string())
+        .replace(
+            "@ZK_SESSION_TIMEOUT_MS@",
+            &ZK_SESSION_TIMEOUT_MS.to_string(),
+        )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `rendered` still holds an `@PLACEHOLDER@`.
+    fn placeholder_left(rendered: &str) -> bool {
+        rendered
+            .match_indices('@')
+            .any(|(i, _)| rendered[i + 1..].starts_with(|c: char| c.is_ascii_uppercase()))
+    }
 
     #[test]
     fn templates_get_the_stack_values() {
@@ -443,19 +526,58 @@ mod tests {
             _ => None,
         })
         .unwrap();
+        let server = &s.clickhouse_servers()[0];
+        let render = |text: &str| render_template(text, &s.data_dir, server, &s.ch_memory_ratio);
         assert_eq!(
-            render_template(
-                "<p>@DATA_DIR@/x</p><h>@HTTP_PORT@</h><t>@TCP_PORT@</t><m>@MEMORY_RATIO@</m>@HTTP_PORT@",
-                &s
-            ),
-            "<p>/repo/.data/dev/x</p><h>28123</h><t>9000</t><m>0.1</m>28123"
+            render("<p>@DATA_DIR@/@NAME@/x</p><h>@HTTP_PORT@</h><t>@TCP_PORT@</t><m>@MEMORY_RATIO@</m>@HTTP_PORT@"),
+            "<p>/repo/.data/dev/clickhouse/x</p><h>28123</h><t>9000</t><m>0.1</m>28123"
         );
         let real = include_str!("../../../deploy/local/clickhouse-config.xml.in");
-        let rendered = render_template(real, &s);
-        let left = rendered
-            .match_indices('@')
-            .any(|(i, _)| rendered[i + 1..].starts_with(|c: char| c.is_ascii_uppercase()));
-        assert!(!left, "a placeholder left:\n{rendered}");
+        let rendered = render(real);
+        assert!(
+            !placeholder_left(&rendered),
+            "a placeholder left:\n{rendered}"
+        );
+        // The single server's paths are what they always were.
+        assert!(rendered.contains("<path>/repo/.data/dev/clickhouse/data/</path>"));
+        assert!(rendered.contains("<log>/repo/.data/dev/logs/clickhouse-server.log</log>"));
+    }
+
+    #[test]
+    fn cluster_servers_get_their_own_dirs_ports_and_macros() {
+        let s = crate::Settings::resolve(Path::new("/repo"), |k| match k {
+            "STACK_PROFILE" => Some("cluster".into()),
+            _ => None,
+        })
+        .unwrap();
+        let cluster = s.cluster.unwrap();
+        let servers = s.clickhouse_servers();
+        let base = include_str!("../../../deploy/local/clickhouse-config.xml.in");
+        let extra = include_str!("../../../deploy/local/clickhouse-cluster.xml.in");
+        let second = &servers[1];
+        let config = render_template(base, &s.data_dir, second, "0.25");
+        assert!(!placeholder_left(&config), "{config}");
+        assert!(config.contains("<path>/repo/.data/cluster/clickhouse2/data/</path>"));
+        assert!(config.contains("<http_port>28124</http_port>"));
+        assert!(config.contains("logs/clickhouse2-server.err.log"));
+        let xml = render_cluster_template(extra, second, &cluster, &servers);
+        assert!(!placeholder_left(&xml), "{xml}");
+        for want in [
+            "<interserver_http_port>29010</interserver_http_port>",
+            "<interserver_http_host>127.0.0.1</interserver_http_host>",
+            "<shard>01</shard>",
+            "<replica>ch2</replica>",
+            "<auditlog>",
+            "<internal_replication>true</internal_replication>",
+            "<port>29000</port></replica>",
+            "<port>29001</port></replica>",
+            "<port>22181</port>",
+            "<session_timeout_ms>6000</session_timeout_ms>",
+            "<path>/clickhouse/task_queue/ddl</path>",
+            "<background_distributed_schedule_pool_size>4</background_distributed_schedule_pool_size>",
+        ] {
+            assert!(xml.contains(want), "{want} missing:\n{xml}");
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! - [`process`]: PID files, the `STACK_INSTANCE` marker, signals, ports, locks;
 //! - [`install`]: what a first run installs (ClickHouse, Tansu, the release `auditlog`);
 //! - [`components`]: starting each component and its health check;
+//! - [`cluster`]: the cluster profile's servers, macros and `remote_servers` (data);
+//! - [`zookeeper`]: the cluster's ZooKeeper;
 //! - [`seed`]: the dev profile's demo data.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
+pub mod cluster;
 pub mod components;
 pub mod http;
 pub mod install;
@@ -38,9 +41,14 @@ pub mod output;
 pub mod process;
 pub mod seed;
 pub mod settings;
+pub mod zookeeper;
 
+pub use cluster::{ClusterPorts, CLUSTER_NAME};
 pub use output::Log;
-pub use settings::{private_vars, Component, Ports, Profile, Settings, UnknownProfile, PROFILES};
+pub use settings::{
+    private_cluster_vars, private_vars, Component, Ports, Profile, Settings, UnknownProfile,
+    PROFILES,
+};
 
 /// The repository this crate was built from (two levels above it).
 pub fn default_root() -> PathBuf {
@@ -127,13 +135,16 @@ impl Stack {
         self.log.info(s.up_banner());
         let _lock = self.lock()?;
         self.preflight_ports()?;
-        self.start_clickhouse()?;
-        self.start_broker()?;
+        for c in s.profile.infrastructure {
+            self.start_infrastructure(*c)?;
+        }
         self.create_topics()?;
         if s.apps {
             install::build_auditlog(s, &self.log)?;
         }
-        self.migrate()?;
+        if s.apps || s.profile.schema_without_apps {
+            self.migrate()?;
+        }
         let mut report = UpReport::default();
         if s.apps {
             for c in s.profile.apps {
@@ -147,17 +158,27 @@ impl Stack {
         }
         self.log
             .info(format!("up: done in {}s", self.log.elapsed_secs()));
-        let mut summary = vec![
-            String::new(),
-            format!(
-                "  ClickHouse  http://127.0.0.1:{}  (native 127.0.0.1:{}, database {})",
-                p.ch_http, p.ch_tcp, s.database
-            ),
-            format!(
-                "  Kafka       127.0.0.1:{}  (topics {} x{}, {})",
-                p.kafka, s.topic, s.partitions, s.dlq_topic
-            ),
-        ];
+        let mut summary = vec![String::new()];
+        if let Some(c) = &s.cluster {
+            summary.push(format!(
+                "  ZooKeeper   127.0.0.1:{}  (cluster {CLUSTER_NAME}: {} shard(s))",
+                c.ports.zookeeper, c.shards
+            ));
+        }
+        for server in s.clickhouse_servers() {
+            let role = server
+                .replica
+                .map(|r| format!(", shard {} replica {}", r.shard, r.name))
+                .unwrap_or_default();
+            summary.push(format!(
+                "  ClickHouse  http://127.0.0.1:{}  (native 127.0.0.1:{}, database {}{role})",
+                server.http, server.tcp, s.database
+            ));
+        }
+        summary.extend([format!(
+            "  Kafka       127.0.0.1:{}  (topics {} x{}, {})",
+            p.kafka, s.topic, s.partitions, s.dlq_topic
+        )]);
         if s.apps {
             summary.push(format!("  Dashboard   http://127.0.0.1:{}/", p.api));
             let token = read_trimmed(&s.data_dir.join("demo-token"));
@@ -204,14 +225,38 @@ impl Stack {
     /// The ports `c` listens on, each with its description for errors.
     pub(crate) fn ports_of(&self, c: Component) -> Vec<(u16, String)> {
         let p = self.settings.ports;
-        match c {
-            Component::ClickHouse => vec![
-                (p.ch_http, "ClickHouse HTTP, STACK_CH_HTTP_PORT".into()),
-                (p.ch_tcp, "ClickHouse native, STACK_CH_TCP_PORT".into()),
+        let cluster = self.settings.cluster.map(|c| c.ports);
+        match (c, cluster) {
+            (Component::ZooKeeper, Some(cp)) => {
+                vec![(cp.zookeeper, "ZooKeeper, STACK_ZK_PORT".into())]
+            }
+            (Component::ClickHouse, _) => {
+                let mut ports = vec![
+                    (p.ch_http, "ClickHouse HTTP, STACK_CH_HTTP_PORT".into()),
+                    (p.ch_tcp, "ClickHouse native, STACK_CH_TCP_PORT".into()),
+                ];
+                if let Some(cp) = cluster {
+                    ports.push((
+                        cp.ch_interserver,
+                        "ClickHouse interserver, STACK_CH_INTERSERVER_PORT".into(),
+                    ));
+                }
+                ports
+            }
+            (Component::ClickHouse2, Some(cp)) => vec![
+                (cp.ch2_http, "clickhouse2 HTTP, STACK_CH2_HTTP_PORT".into()),
+                (cp.ch2_tcp, "clickhouse2 native, STACK_CH2_TCP_PORT".into()),
+                (
+                    cp.ch2_interserver,
+                    "clickhouse2 interserver, STACK_CH2_INTERSERVER_PORT".into(),
+                ),
             ],
-            Component::Broker => vec![(p.kafka, "Kafka broker, STACK_KAFKA_PORT".into())],
-            Component::Consumer => vec![(p.consumer, "consumer, STACK_CONSUMER_PORT".into())],
-            Component::Api => vec![(p.api, "api, STACK_API_PORT".into())],
+            (Component::ZooKeeper | Component::ClickHouse2, None) => Vec::new(),
+            (Component::Broker, _) => vec![(p.kafka, "Kafka broker, STACK_KAFKA_PORT".into())],
+            (Component::Consumer, _) => {
+                vec![(p.consumer, "consumer, STACK_CONSUMER_PORT".into())]
+            }
+            (Component::Api, _) => vec![(p.api, "api, STACK_API_PORT".into())],
         }
     }
 
@@ -232,13 +277,29 @@ impl Stack {
     /// error here (its warning says why).
     pub fn start(&self, c: Component) -> Result<Started> {
         let _lock = self.lock()?;
-        match c {
-            Component::ClickHouse => self.start_clickhouse(),
-            Component::Broker => self.start_broker(),
-            Component::Consumer | Component::Api => match self.start_app(c)? {
+        if !self.settings.all_components().contains(&c) {
+            bail!(
+                "{} is not part of the {} profile",
+                c.name(),
+                self.settings.profile.name
+            );
+        }
+        if c.is_app() {
+            return match self.start_app(c)? {
                 Ok(started) => Ok(started),
                 Err(problem) => bail!("{problem} did not start (see the warnings above)"),
-            },
+            };
+        }
+        self.start_infrastructure(c)
+    }
+
+    /// Starts infrastructure component `c` and waits until it is healthy.
+    fn start_infrastructure(&self, c: Component) -> Result<Started> {
+        match c {
+            Component::ZooKeeper => self.start_zookeeper(),
+            Component::ClickHouse | Component::ClickHouse2 => self.start_clickhouse(c),
+            Component::Broker => self.start_broker(),
+            Component::Consumer | Component::Api => bail!("{} is an app", c.name()),
         }
     }
 
@@ -281,6 +342,9 @@ impl Stack {
         while process::alive(pid) {
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Its last threads may still hold its ports for a moment: a start right after a stop
+        // must find them free.
+        process::wait_gone(pid, Duration::from_secs(10));
         let _ = std::fs::remove_file(self.settings.pid_file(c));
         self.log.info(format!("{name}: stopped"));
     }

@@ -12,16 +12,19 @@ usage: deploy/local/stack.sh COMMAND
                           dev profile also: consumer, API/dashboard, demo token and events
   down                    stop every process this stack started (SIGTERM, then SIGKILL)
   status                  each component's PID, port and health (exit 1 if one is down)
-  start COMPONENT         start one component (clickhouse, broker, consumer, api)
+  start COMPONENT         start one component (clickhouse, broker, consumer, api;
+                          cluster profile also zookeeper, clickhouse2)
   stop COMPONENT          stop one component
   restart COMPONENT       stop then start one component
   env                     print shell exports describing this stack (for tests)
 
 Profiles: STACK_PROFILE=dev (default; ports 8123/9000/9092/8080/8081, data .data/dev) or
-STACK_PROFILE=test (18123/19000/19092/18080/18081, data .data/test, infrastructure only).
+STACK_PROFILE=test (18123/19000/19092/18080/18081, data .data/test, infrastructure only) or
+STACK_PROFILE=cluster (ZooKeeper 22181 and two ClickHouse servers, 28123/29000 and 28124/29001,
+one shard x two replicas, cluster 'auditlog'; broker 29092, API 28080, consumer 28081).
 Overrides: STACK_CH_HTTP_PORT STACK_CH_TCP_PORT STACK_KAFKA_PORT STACK_API_PORT
 STACK_CONSUMER_PORT STACK_DATA_DIR STACK_APPS STACK_SEED STACK_TIMEOUT STACK_STOP_TIMEOUT
-(see docs/local-stack.md for all of them).";
+STACK_ZK_PORT STACK_CH2_HTTP_PORT STACK_SHARDS ... (see docs/local-stack.md for all of them).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
         [command, name] => {
             let Some(c) = Component::parse(name) else {
                 stack.log.error(format!(
-                    "unknown component '{name}' (clickhouse, broker, consumer, api)"
+                    "unknown component '{name}' (zookeeper, clickhouse, clickhouse2, broker, consumer, api)"
                 ));
                 return ExitCode::FAILURE;
             };

@@ -55,6 +55,32 @@ pub fn alive(pid: u32) -> bool {
     Process::new(pid as i32).is_ok_and(|process| state_alive(&process))
 }
 
+/// Whether `pid` has exited entirely, every thread of it, so that its sockets and ports are
+/// released: no such process, or a zombie without live threads. A killed multithreaded process
+/// (ClickHouse) shows its leader as a zombie (not [`alive`]) while its other threads are still
+/// exiting and its listening sockets still accept connections.
+pub fn gone(pid: u32) -> bool {
+    reap();
+    match Process::new(pid as i32) {
+        Err(_) => true,
+        Ok(process) => {
+            !state_alive(&process) && process.tasks().map_or(true, |t| t.flatten().count() <= 1)
+        }
+    }
+}
+
+/// Waits until `pid` is [`gone`], `timeout` at most; whether it is.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !gone(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 fn state_alive(process: &Process) -> bool {
     process
         .stat()
@@ -335,6 +361,7 @@ mod tests {
         assert!(is_ours(pid, dir.path()));
         assert!(!is_ours(pid, Path::new("/elsewhere")));
         assert!(alive(pid));
+        assert!(!gone(pid));
         assert!(instance_processes(dir.path(), None)
             .iter()
             .any(|(p, name)| *p == pid && name == "sleep"));
@@ -347,6 +374,7 @@ mod tests {
         assert!(!alive(pid));
         assert!(!is_ours(pid, dir.path()));
         child.wait().unwrap();
+        assert!(gone(pid) && wait_gone(pid, Duration::from_secs(1)));
         assert!(!is_ours(std::process::id(), dir.path()));
     }
 

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
+
+use crate::cluster::{ChServer, Cluster, ClusterPorts, CLUSTER_NAME};
 
 /// The ClickHouse build the stack runs: the server inside this `chdb` wheel (ClickHouse 25.8).
 pub const CHDB_VERSION: &str = "3.7.2";
@@ -16,7 +18,11 @@ pub const TANSU_VERSION: &str = "0.6.0";
 /// One process the stack supervises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Component {
+    /// Apache ZooKeeper (cluster profile): the coordinator of the replicated tables.
+    ZooKeeper,
     ClickHouse,
+    /// The second ClickHouse server (cluster profile).
+    ClickHouse2,
     Broker,
     Consumer,
     Api,
@@ -26,17 +32,21 @@ impl Component {
     /// The name in commands, PID files and the status table.
     pub fn name(self) -> &'static str {
         match self {
+            Component::ZooKeeper => "zookeeper",
             Component::ClickHouse => "clickhouse",
+            Component::ClickHouse2 => "clickhouse2",
             Component::Broker => "broker",
             Component::Consumer => "consumer",
             Component::Api => "api",
         }
     }
 
-    /// A component by its name or an alias (`ch`, `kafka`, `tansu`, `serve`).
+    /// A component by its name or an alias (`zk`, `ch`, `ch2`, `kafka`, `tansu`, `serve`).
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
+            "zookeeper" | "zk" => Component::ZooKeeper,
             "clickhouse" | "ch" => Component::ClickHouse,
+            "clickhouse2" | "ch2" => Component::ClickHouse2,
             "broker" | "kafka" | "tansu" => Component::Broker,
             "consumer" => Component::Consumer,
             "api" | "serve" => Component::Api,
@@ -60,8 +70,8 @@ pub struct Ports {
     pub consumer: u16,
 }
 
-/// A profile: the defaults of one kind of stack. Adding one (a cluster: ZooKeeper and two
-/// ClickHouse servers) is a new entry in [`PROFILES`] plus the new components' start code.
+/// A profile: the defaults of one kind of stack. Adding one is a new entry in [`PROFILES`]
+/// (plus start code for components it brings).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Profile {
     pub name: &'static str,
@@ -75,9 +85,20 @@ pub struct Profile {
     /// The default binary is the release build `up` makes (dev) rather than the debug build
     /// `tests/run.sh` makes (test).
     pub release_binary: bool,
+    /// `up` applies the schema (`auditlog migrate`) even without the apps (dev, test); the
+    /// cluster profile without its apps is infrastructure only.
+    pub schema_without_apps: bool,
+    /// A cluster profile's extra ports (ZooKeeper, the second server, interserver).
+    pub cluster: Option<ClusterPorts>,
 }
 
 const INFRASTRUCTURE: &[Component] = &[Component::ClickHouse, Component::Broker];
+const CLUSTER_INFRASTRUCTURE: &[Component] = &[
+    Component::ZooKeeper,
+    Component::ClickHouse,
+    Component::ClickHouse2,
+    Component::Broker,
+];
 const APPS: &[Component] = &[Component::Consumer, Component::Api];
 
 /// Every profile `STACK_PROFILE` can name.
@@ -95,6 +116,8 @@ pub const PROFILES: &[Profile] = &[
         apps: APPS,
         run_apps: true,
         release_binary: true,
+        schema_without_apps: true,
+        cluster: None,
     },
     Profile {
         name: "test",
@@ -109,6 +132,30 @@ pub const PROFILES: &[Profile] = &[
         apps: APPS,
         run_apps: false,
         release_binary: false,
+        schema_without_apps: true,
+        cluster: None,
+    },
+    Profile {
+        name: "cluster",
+        ports: Ports {
+            ch_http: 28123,
+            ch_tcp: 29000,
+            kafka: 29092,
+            api: 28080,
+            consumer: 28081,
+        },
+        infrastructure: CLUSTER_INFRASTRUCTURE,
+        apps: APPS,
+        run_apps: true,
+        release_binary: true,
+        schema_without_apps: false,
+        cluster: Some(ClusterPorts {
+            zookeeper: 22181,
+            ch_interserver: 29009,
+            ch2_http: 28124,
+            ch2_tcp: 29001,
+            ch2_interserver: 29010,
+        }),
     },
 ];
 
@@ -124,6 +171,8 @@ pub struct Settings {
     /// The repository (templates in `deploy/local/`, relative data dirs, `target/`).
     pub root: PathBuf,
     pub ports: Ports,
+    /// ZooKeeper and the second server (cluster profile).
+    pub cluster: Option<Cluster>,
     /// Absolute data directory; also the `STACK_INSTANCE` marker of every process it starts.
     pub data_dir: PathBuf,
     pub apps: bool,
@@ -152,10 +201,11 @@ pub struct UnknownProfile(pub String);
 impl std::fmt::Display for UnknownProfile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
+        let (last, rest) = names.split_last().expect("profiles");
         write!(
             f,
-            "stack.sh: STACK_PROFILE must be {}, not '{}'",
-            names.join(" or "),
+            "stack.sh: STACK_PROFILE must be {} or {last}, not '{}'",
+            rest.join(", "),
             self.0
         )
     }
@@ -207,6 +257,16 @@ impl Settings {
             None => root.join("target/debug/auditlog"),
         };
         let partitions = number("STACK_PARTITIONS", 6)?;
+        let cluster = match profile.cluster {
+            None => None,
+            Some(c) => Some(Cluster {
+                ports: c.resolve(port)?,
+                shards: match number("STACK_SHARDS", 1)? {
+                    n @ (1 | 2) => n as u32,
+                    n => bail!("STACK_SHARDS={n}: the cluster has 1 shard (two replicas) or 2 shards (one replica each)"),
+                },
+            }),
+        };
         Ok(Self {
             profile,
             root: root.to_path_buf(),
@@ -217,6 +277,7 @@ impl Settings {
                 api: port("STACK_API_PORT", d.api)?,
                 consumer: port("STACK_CONSUMER_PORT", d.consumer)?,
             },
+            cluster,
             data_dir,
             apps: flag("STACK_APPS", profile.run_apps)?,
             seed: flag("STACK_SEED", profile.run_apps)?,
@@ -252,11 +313,46 @@ impl Settings {
         all
     }
 
+    /// The ClickHouse servers of this stack: one, or the cluster's two.
+    pub fn clickhouse_servers(&self) -> Vec<ChServer> {
+        match &self.cluster {
+            Some(cluster) => cluster.servers(&self.ports),
+            None => vec![ChServer {
+                component: Component::ClickHouse,
+                http: self.ports.ch_http,
+                tcp: self.ports.ch_tcp,
+                replica: None,
+            }],
+        }
+    }
+
+    /// The server component `c` is (`None`: not a ClickHouse server of this stack).
+    pub fn clickhouse_server(&self, c: Component) -> Option<ChServer> {
+        self.clickhouse_servers()
+            .into_iter()
+            .find(|s| s.component == c)
+    }
+
+    /// The HTTP URL of every ClickHouse server, the first server's first.
+    pub fn clickhouse_urls(&self) -> Vec<String> {
+        self.clickhouse_servers()
+            .iter()
+            .map(|s| format!("http://127.0.0.1:{}", s.http))
+            .collect()
+    }
+
     /// The ports a component listens on, as the status table shows them.
     pub fn ports_label(&self, c: Component) -> String {
         let p = self.ports;
         match c {
-            Component::ClickHouse => format!("{} (native {})", p.ch_http, p.ch_tcp),
+            Component::ZooKeeper => self
+                .cluster
+                .map(|c| c.ports.zookeeper.to_string())
+                .unwrap_or_default(),
+            Component::ClickHouse | Component::ClickHouse2 => self
+                .clickhouse_server(c)
+                .map(|s| format!("{} (native {})", s.http, s.tcp))
+                .unwrap_or_default(),
             Component::Broker => p.kafka.to_string(),
             Component::Consumer => p.consumer.to_string(),
             Component::Api => p.api.to_string(),
@@ -293,7 +389,7 @@ impl Settings {
     /// variables the binary knows (it rejects unknown ones).
     pub fn app_env(&self, admin_token: &str) -> Vec<(&'static str, String)> {
         let p = self.ports;
-        vec![
+        let mut env = vec![
             ("AUDITLOG_KAFKA__BROKERS", format!("127.0.0.1:{}", p.kafka)),
             ("AUDITLOG_KAFKA__TOPIC", self.topic.clone()),
             ("AUDITLOG_KAFKA__DLQ_TOPIC", self.dlq_topic.clone()),
@@ -308,7 +404,16 @@ impl Settings {
                 "AUDITLOG_CONSUMER__METRICS_LISTEN",
                 format!("127.0.0.1:{}", p.consumer),
             ),
-        ]
+        ];
+        if self.cluster.is_some() {
+            let failover: Vec<String> = self.clickhouse_urls().into_iter().skip(1).collect();
+            env.push((
+                "AUDITLOG_CLICKHOUSE__FAILOVER_URLS",
+                serde_json::to_string(&failover).unwrap_or_default(),
+            ));
+            env.push(("AUDITLOG_CLICKHOUSE__CLUSTER", CLUSTER_NAME.into()));
+        }
+        env
     }
 
     /// Shell exports describing this stack (`stack.sh env`), for
@@ -339,19 +444,40 @@ impl Settings {
         for (k, v) in lines {
             let _ = writeln!(out, "export {k}={v}");
         }
+        if let Some(c) = &self.cluster {
+            let ports = c.ports.vars().map(|(k, v)| (k, v.to_string()));
+            let lines = ports.into_iter().chain([
+                ("STACK_SHARDS", c.shards.to_string()),
+                ("TEST_CLICKHOUSE_URLS", self.clickhouse_urls().join(",")),
+                ("TEST_CLICKHOUSE_CLUSTER", CLUSTER_NAME.to_string()),
+                ("TEST_ZOOKEEPER", format!("127.0.0.1:{}", c.ports.zookeeper)),
+            ]);
+            for (k, v) in lines {
+                let _ = writeln!(out, "export {k}={v}");
+            }
+        }
         out
     }
 
     /// The `up` banner: data dir and ports.
     pub fn up_banner(&self) -> String {
         let p = self.ports;
-        let mut s = format!(
-            "up: data {}; ClickHouse HTTP {} native {}; broker {}",
-            self.data_dir.display(),
-            p.ch_http,
-            p.ch_tcp,
-            p.kafka
-        );
+        let mut s = format!("up: data {}", self.data_dir.display());
+        if let Some(c) = &self.cluster {
+            let _ = write!(
+                s,
+                "; ZooKeeper {}; cluster {CLUSTER_NAME} ({} shard(s))",
+                c.ports.zookeeper, c.shards
+            );
+        }
+        for server in self.clickhouse_servers() {
+            let _ = write!(s, "; ");
+            if let Some(r) = &server.replica {
+                let _ = write!(s, "{} ", r.name);
+            }
+            let _ = write!(s, "ClickHouse HTTP {} native {}", server.http, server.tcp);
+        }
+        let _ = write!(s, "; broker {}", p.kafka);
         if self.apps {
             let _ = write!(s, "; API {}; consumer {}", p.api, p.consumer);
         }
@@ -386,6 +512,24 @@ pub fn private_vars(data_dir: &Path, ports: &Ports) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// The variables describing an infrastructure-only stack of the cluster profile (ZooKeeper, two
+/// ClickHouse servers, the broker) with data in `data_dir` on `ports` and `cluster` (the test
+/// kit's `PrivateCluster`).
+pub fn private_cluster_vars(
+    data_dir: &Path,
+    ports: &Ports,
+    cluster: &ClusterPorts,
+) -> Vec<(String, String)> {
+    let mut vars = private_vars(data_dir, ports);
+    for (k, v) in &mut vars {
+        if k == "STACK_PROFILE" {
+            *v = "cluster".into();
+        }
+    }
+    vars.extend(cluster.vars().map(|(k, v)| (k.to_string(), v.to_string())));
+    vars
 }
 
 /// One line of the status table: `printf '%-11s %-8s %-22s %s'`.
@@ -490,7 +634,7 @@ mod tests {
         let e = resolve(&[("STACK_PROFILE", "prod")]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "stack.sh: STACK_PROFILE must be dev or test, not 'prod'"
+            "stack.sh: STACK_PROFILE must be dev, test or cluster, not 'prod'"
         );
         assert!(e.downcast_ref::<UnknownProfile>().is_some());
         let e = resolve(&[("STACK_KAFKA_PORT", "90921")]).unwrap_err();
@@ -549,18 +693,25 @@ mod tests {
         );
     }
 
+    /// Ports of a private stack in the tests of `private_vars` and `private_cluster_vars`.
+    const PRIVATE_PORTS: Ports = Ports {
+        ch_http: 1,
+        ch_tcp: 2,
+        kafka: 3,
+        api: 4,
+        consumer: 5,
+    };
+
+    /// The settings `vars` describe (and nothing else).
+    fn resolve_only(vars: Vec<(String, String)>) -> Settings {
+        let map: HashMap<String, String> = vars.into_iter().collect();
+        Settings::resolve(Path::new("/repo"), |k| map.get(k).cloned()).unwrap()
+    }
+
     #[test]
     fn private_vars_describe_an_infrastructure_only_test_stack() {
-        let ports = Ports {
-            ch_http: 1,
-            ch_tcp: 2,
-            kafka: 3,
-            api: 4,
-            consumer: 5,
-        };
-        let map: HashMap<String, String> =
-            private_vars(Path::new("/d"), &ports).into_iter().collect();
-        let s = Settings::resolve(Path::new("/repo"), |k| map.get(k).cloned()).unwrap();
+        let ports = PRIVATE_PORTS;
+        let s = resolve_only(private_vars(Path::new("/d"), &ports));
         assert_eq!(s.profile.name, "test");
         assert_eq!(s.ports, ports);
         assert_eq!(s.data_dir, Path::new("/d"));
@@ -570,7 +721,9 @@ mod tests {
     #[test]
     fn components_parse_by_name_and_alias() {
         for c in [
+            Component::ZooKeeper,
             Component::ClickHouse,
+            Component::ClickHouse2,
             Component::Broker,
             Component::Consumer,
             Component::Api,
@@ -579,6 +732,143 @@ mod tests {
         }
         assert_eq!(Component::parse("tansu"), Some(Component::Broker));
         assert_eq!(Component::parse("serve"), Some(Component::Api));
-        assert_eq!(Component::parse("zookeeper"), None);
+        assert_eq!(Component::parse("zk"), Some(Component::ZooKeeper));
+        assert_eq!(Component::parse("ch2"), Some(Component::ClickHouse2));
+        assert_eq!(Component::parse("keeper"), None);
+    }
+
+    #[test]
+    fn the_cluster_profile_runs_zookeeper_two_servers_and_the_apps() {
+        let s = resolve(&[("STACK_PROFILE", "cluster")]).unwrap();
+        assert_eq!(
+            s.ports,
+            Ports {
+                ch_http: 28123,
+                ch_tcp: 29000,
+                kafka: 29092,
+                api: 28080,
+                consumer: 28081
+            }
+        );
+        let c = s.cluster.unwrap();
+        assert_eq!(
+            c.ports,
+            ClusterPorts {
+                zookeeper: 22181,
+                ch_interserver: 29009,
+                ch2_http: 28124,
+                ch2_tcp: 29001,
+                ch2_interserver: 29010,
+            }
+        );
+        assert_eq!(c.shards, 1);
+        assert_eq!(s.data_dir, Path::new("/repo/.data/cluster"));
+        assert!(s.apps && s.seed);
+        assert_eq!(
+            s.components(),
+            [
+                Component::ZooKeeper,
+                Component::ClickHouse,
+                Component::ClickHouse2,
+                Component::Broker,
+                Component::Consumer,
+                Component::Api
+            ]
+        );
+        assert_eq!(
+            s.clickhouse_urls(),
+            ["http://127.0.0.1:28123", "http://127.0.0.1:28124"]
+        );
+        assert_eq!(s.ports_label(Component::ZooKeeper), "22181");
+        assert_eq!(
+            s.ports_label(Component::ClickHouse2),
+            "28124 (native 29001)"
+        );
+        let env = s.app_env("adm_x");
+        assert!(env.contains(&("AUDITLOG_CLICKHOUSE__URL", "http://127.0.0.1:28123".into())));
+        assert!(env.contains(&(
+            "AUDITLOG_CLICKHOUSE__FAILOVER_URLS",
+            r#"["http://127.0.0.1:28124"]"#.into()
+        )));
+        assert!(env.contains(&("AUDITLOG_CLICKHOUSE__CLUSTER", "auditlog".into())));
+        // None of the cluster's variables reach a single-server stack's apps.
+        let dev = resolve(&[]).unwrap();
+        assert!(dev.cluster.is_none());
+        assert!(dev
+            .app_env("adm_x")
+            .iter()
+            .all(|(k, _)| !k.contains("CLUSTER") && !k.contains("FAILOVER")));
+        assert_eq!(dev.clickhouse_urls(), ["http://127.0.0.1:8123"]);
+        let infra = resolve(&[("STACK_PROFILE", "cluster"), ("STACK_APPS", "0")]).unwrap();
+        assert_eq!(infra.components().len(), 4);
+        assert!(!infra.profile.schema_without_apps);
+    }
+
+    #[test]
+    fn the_cluster_env_adds_the_servers_and_the_cluster_name() {
+        let s = resolve(&[
+            ("STACK_PROFILE", "cluster"),
+            ("STACK_DATA_DIR", "/d"),
+            ("STACK_CH2_HTTP_PORT", "30124"),
+            ("STACK_SHARDS", "2"),
+        ])
+        .unwrap();
+        // The usual exports (of the cluster's ports), then the cluster's own.
+        let env = s.env_exports();
+        let (usual, extra) = env.split_at(env.find("export STACK_ZK_PORT=").unwrap());
+        assert!(
+            usual.starts_with("export STACK_PROFILE=cluster\n"),
+            "{usual}"
+        );
+        assert!(usual.contains("export TEST_CLICKHOUSE_URL=http://127.0.0.1:28123\n"));
+        assert!(usual.contains("export TEST_KAFKA_BROKERS=127.0.0.1:29092\n"));
+        assert_eq!(usual.lines().count(), 11);
+        assert_eq!(
+            extra,
+            "export STACK_ZK_PORT=22181\n\
+             export STACK_CH_INTERSERVER_PORT=29009\n\
+             export STACK_CH2_HTTP_PORT=30124\n\
+             export STACK_CH2_TCP_PORT=29001\n\
+             export STACK_CH2_INTERSERVER_PORT=29010\n\
+             export STACK_SHARDS=2\n\
+             export TEST_CLICKHOUSE_URLS=http://127.0.0.1:28123,http://127.0.0.1:30124\n\
+             export TEST_CLICKHOUSE_CLUSTER=auditlog\n\
+             export TEST_ZOOKEEPER=127.0.0.1:22181\n"
+        );
+        assert_eq!(
+            s.up_banner(),
+            "up: data /d; ZooKeeper 22181; cluster auditlog (2 shard(s)); ch1 ClickHouse HTTP 28123 native 29000; ch2 ClickHouse HTTP 30124 native 29001; broker 29092; API 28080; consumer 28081"
+        );
+        let e = resolve(&[("STACK_PROFILE", "cluster"), ("STACK_SHARDS", "3")]).unwrap_err();
+        assert!(e.to_string().contains("STACK_SHARDS=3"), "{e}");
+        // STACK_SHARDS means nothing to a single-server profile.
+        assert!(resolve(&[("STACK_SHARDS", "3")]).unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn private_cluster_vars_describe_an_infrastructure_only_cluster() {
+        let ports = PRIVATE_PORTS;
+        let cluster = ClusterPorts {
+            zookeeper: 6,
+            ch_interserver: 7,
+            ch2_http: 8,
+            ch2_tcp: 9,
+            ch2_interserver: 10,
+        };
+        let s = resolve_only(private_cluster_vars(Path::new("/d"), &ports, &cluster));
+        assert_eq!(s.profile.name, "cluster");
+        assert_eq!(s.ports, ports);
+        assert_eq!(s.cluster.unwrap().ports, cluster);
+        assert_eq!(s.data_dir, Path::new("/d"));
+        assert!(!s.apps && !s.seed);
+        assert_eq!(
+            s.components(),
+            [
+                Component::ZooKeeper,
+                Component::ClickHouse,
+                Component::ClickHouse2,
+                Component::Broker
+            ]
+        );
     }
 }
