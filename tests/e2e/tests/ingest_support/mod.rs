@@ -458,6 +458,14 @@ pub async fn watch_outage(
 }
 
 impl Outage {
+    /// What two watches saw together.
+    pub fn and(self, later: Outage) -> Outage {
+        Outage {
+            max_rss_kib: self.max_rss_kib.max(later.max_rss_kib),
+            saw_degraded: self.saw_degraded || later.saw_degraded,
+        }
+    }
+
     /// The consumer paused as it should: `/health` said degraded, its metrics on `listen`
     /// count write retries, and its RSS (this outage's and `pid`'s now) stayed under 256 MiB.
     pub async fn ensure_paused_and_bounded(&self, listen: &str, pid: u32) -> Result<()> {
