@@ -12,6 +12,10 @@
 //! Tansu storage URL such as `memory://tansu/` for a broker of the bench's own on a free port,
 //! `tansu` from `PATH` or `~/.cargo/bin`).
 //!
+//! `BENCH_CLUSTER=1`: instead, the same topic into a single server and into a 2-replica
+//! cluster with ZooKeeper (`auditlog_testkit::PrivateCluster`), `BENCH_ROUNDS` (3) rounds,
+//! ratios of throughput (`ingest/cluster.rs`).
+//!
 //! Phases: (1) pre-produce N events of about 1 KB; (2) our consumer from start until
 //! `count() == N`, sampling its RSS every 100 ms; (3) the peer (Kafka engine + materialized view
 //! into `events_peer`, a copy of `events`) on the same topic, fresh group, until its count is N;
@@ -28,6 +32,9 @@ use chrono::{TimeDelta, Utc};
 use clickhouse::Client;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+
+#[path = "ingest/cluster.rs"]
+mod cluster;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -165,7 +172,13 @@ fn main() -> Result<()> {
     eprintln!("starting a private stack ...");
     let stack = auditlog_testkit::PrivateStack::start().context("start private stack")?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(run(&stack, &settings));
+    let result = if std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1") {
+        eprintln!("starting a private cluster ...");
+        let cluster = auditlog_testkit::PrivateCluster::start().context("start private cluster")?;
+        runtime.block_on(cluster::run(&stack, &cluster, &settings))
+    } else {
+        runtime.block_on(run(&stack, &settings))
+    };
     drop(stack);
     result
 }
@@ -257,15 +270,7 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
         broker: broker_pid,
         clickhouse: stack.pid("clickhouse")?,
     };
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "100000")
-        .create()
-        .context("producer")?;
+    let producer = producer(&brokers)?;
 
     // 1. Pre-produce N events, times in the past (so phase 4's rows are told apart by time).
     let t0 = Instant::now();
@@ -315,6 +320,19 @@ async fn run(stack: &auditlog_testkit::PrivateStack, s: &Settings) -> Result<()>
     // 5. Report.
     report(s, mean_bytes, &ours, peer.as_ref(), &latency);
     Ok(())
+}
+
+/// The producer of the pre-produced events: idempotent, acks=all, lz4.
+fn producer(brokers: &str) -> Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .context("producer")
 }
 
 /// Sends N synthetic ~1 KB events (times a day in the past); returns the payload bytes.
@@ -402,6 +420,7 @@ impl ConsumerEnv {
         Command::new(auditlog_testkit::auditlog_bin())
             .arg("consume")
             .envs(self.target().vars())
+            .envs(auditlog_testkit::cluster_vars(&self.ch))
             .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
             // ClickHouse is on this host (and the peer runs inside it): no transport
             // compression, as documented for a same-host ClickHouse.
@@ -579,18 +598,9 @@ async fn peer_throughput(
     let secs = start.elapsed().as_secs_f64();
     let cpu = pids.since(stack_cpu, None);
     let parts = part_stats(client, "events_peer", since).await.ok();
-    // Same rows? Compare a checksum of the mapped columns over both tables.
-    let sums = |t: &str| {
-        format!(
-            "SELECT sum(cityHash64(event_id, workspace_id, bucket, event, time, actor_type, \
-             actor_id, actor_name, actor_meta, target_types, target_ids, target_names, targets, \
-             description, remote_ip, user_agent, location, request, response, outcome, \
-             failure_reason, correlation_id, version, retention_days, kafka_partition, \
-             kafka_offset)) FROM {t}"
-        )
-    };
-    let a = count(client, &sums("events")).await?;
-    let b = count(client, &sums("events_peer")).await?;
+    // Same rows? Compare a checksum of every written column over both tables.
+    let a = auditlog_testkit::content_checksum(client, "events", true).await?;
+    let b = auditlog_testkit::content_checksum(client, "events_peer", true).await?;
     if a == b {
         eprintln!("peer rows identical to ours (checksum over all mapped columns)");
     } else {

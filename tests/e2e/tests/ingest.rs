@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{ensure, Result};
 use auditlog_store::events::{EventRow, RowContext};
 use ingest_support::{
-    aged_events, ages_in, messages, retention_in, synth, terminate, wait_mutations_of, Guard, World,
+    aged_events, ages_in, messages, retention_in, synth, terminate, Guard, World,
 };
 
 /// 100k synthetic events: exact count, one row per event id, exact content for a sample,

@@ -29,18 +29,6 @@ pub async fn start() -> Result<PrivateCluster> {
         .context("start a private cluster")
 }
 
-/// The `AUDITLOG_CLICKHOUSE__*` variables of the cluster settings in `cfg` (the URL and
-/// database come from the world's target).
-fn cluster_vars(cfg: &ClickHouseConfig) -> Result<Vec<(String, String)>> {
-    Ok(vec![
-        ("AUDITLOG_CLICKHOUSE__CLUSTER".into(), cfg.cluster.clone()),
-        (
-            "AUDITLOG_CLICKHOUSE__FAILOVER_URLS".into(),
-            serde_json::to_string(&cfg.failover_urls)?,
-        ),
-    ])
-}
-
 /// A world on `cluster`: fresh topics on its broker, a fresh database, migrated (ON CLUSTER)
 /// unless `migrate` is false; its `auditlog` processes get the cluster and failover settings.
 pub async fn world(
@@ -56,9 +44,10 @@ pub async fn world(
             .await
             .with_context(|| format!("migrate {name} on the cluster"))?;
     }
-    let vars = cluster_vars(&cfg)?;
+    let vars = auditlog_testkit::cluster_vars(&cfg);
     let mut w = World::with_clickhouse(name, partitions, cluster.brokers(), cfg).await?;
-    w.env.extend(vars);
+    w.env
+        .extend(vars.into_iter().map(|(k, v)| (k.to_owned(), v)));
     Ok(w)
 }
 
