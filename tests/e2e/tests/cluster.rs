@@ -15,7 +15,7 @@ use anyhow::{ensure, Context as _, Result};
 use auditlog_testkit::content_checksum;
 use cluster_support::{ensure_replicas_hold_exactly, servers, stop_merges, Api};
 use ingest_support::{
-    aged_events, ages_in, messages, retention_in, synth, terminate, wait_mutations_of, Guard, World,
+    aged_events, ages_in, messages, retention_in, synth, terminate, wait_mutations_of, Guard,
 };
 
 /// 100k events by two consumers into the cluster: exactly one row per event on `events` and on
@@ -26,22 +26,23 @@ async fn two_consumers_fill_both_replicas_like_a_single_server() -> Result<()> {
     let cluster = cluster_support::start().await?;
     let w = cluster_support::world("cl100k", 4, &cluster, true).await?;
     cluster_support::stop_merges_everywhere(&cluster, &w.clickhouse.database).await?;
-    // The same events into one server: the shared test stack, a database of its own.
-    let single = World::new("cl100kref", 4).await?;
+    // The same events into one server: the shared test stack, a database of its own (topic on
+    // the cluster's broker).
+    let single = cluster_support::single_server_world("cl100kref", 4, &cluster).await?;
     let events = messages(&synth(n, 71, 25));
     let mut a = Guard(Some(w.spawn_consumer("a")?));
     let mut b = Guard(Some(w.spawn_consumer("b")?));
     let mut reference = Guard(Some(single.spawn_consumer("ref")?));
+    // One after the other: two 100k bursts at once on one broker stall consumer groups here.
     let started = Instant::now();
-    tokio::try_join!(w.produce(&events), single.produce(&events))?;
-    tokio::try_join!(
-        w.wait_rows(n as u64, Duration::from_secs(300)),
-        single.wait_rows(n as u64, Duration::from_secs(300))
-    )?;
+    w.produce(&events).await?;
+    w.wait_rows(n as u64, Duration::from_secs(300)).await?;
     eprintln!(
-        "{n} events in both in {:.1} s",
+        "{n} events into the cluster in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    single.produce(&events).await?;
+    single.wait_rows(n as u64, Duration::from_secs(300)).await?;
     // Anything still replaying would show up now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     w.assert_exactly(n as u64).await?;

@@ -51,6 +51,19 @@ pub async fn world(
     Ok(w)
 }
 
+/// A world on the single server of the shared test stack (a fresh database) whose topics are
+/// on `cluster`'s broker: the same events, the same broker, one server instead of a cluster.
+pub async fn single_server_world(
+    prefix: &str,
+    partitions: i32,
+    cluster: &PrivateCluster,
+) -> Result<World> {
+    let name = auditlog_testkit::unique_name(prefix);
+    let cfg =
+        auditlog_testkit::migrated_database(&auditlog_testkit::clickhouse_url(), &name).await?;
+    World::with_clickhouse(name, partitions, cluster.brokers(), cfg).await
+}
+
 /// A client of one server of the cluster (no failover: that server or an error).
 pub fn server(url: &str, database: &str) -> Client {
     ClickHouseConfig {
