@@ -10,7 +10,10 @@
 //! Environment: `BENCH_CLICKHOUSE_URL` (default the test stack, `http://127.0.0.1:18123`),
 //! `BENCH_ROWS` (default 10000000), `BENCH_DATABASE` (default `bench_query_api`),
 //! `BENCH_KEEP=1` keeps the database (a later run with the same row count reuses it),
-//! `BENCH_ITERS` (default 300 sequential requests per measurement).
+//! `BENCH_ITERS` (default 300 sequential requests per measurement). `BENCH_CLUSTER=1`: the
+//! same on a private 2-replica cluster with ZooKeeper (`auditlog_testkit::PrivateCluster`,
+//! `clickhouse.cluster` and a failover URL set; reads through the `Distributed` table) instead
+//! of `BENCH_CLICKHOUSE_URL`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +49,14 @@ async fn generate(ch: &ClickHouseConfig, rows: u64) -> Result<()> {
         println!("reusing {have} rows in {}", ch.database);
         return Ok(());
     }
-    client.query("TRUNCATE TABLE events").execute().await?;
+    let layout = ch.layout();
+    if have > 0 {
+        let (table, on_cluster) = (layout.events_rows(), layout.on_cluster());
+        client
+            .query(&format!("TRUNCATE TABLE {table}{on_cluster} SYNC"))
+            .execute()
+            .await?;
+    }
     let start = Instant::now();
     let chunk = 1_000_000u64;
     let chunks = rows.div_ceil(chunk);
@@ -116,18 +126,19 @@ async fn generate(ch: &ClickHouseConfig, rows: u64) -> Result<()> {
         "generated {rows} rows in {:.0} s",
         start.elapsed().as_secs_f64()
     );
-    settle(&client).await
+    settle(&client, layout.events_rows()).await
 }
 
 /// Waits (at most 10 minutes) until ClickHouse's background merges of the events table are
 /// done, as they would be on a server that has been ingesting for a while.
-async fn settle(client: &clickhouse::Client) -> Result<()> {
+async fn settle(client: &clickhouse::Client, table: &str) -> Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(600) {
         // Merges are scheduled a moment after an insert: look, then look again.
         tokio::time::sleep(Duration::from_secs(5)).await;
         let merging: u64 = client
-            .query("SELECT count() FROM system.merges WHERE database = currentDatabase() AND table = 'events'")
+            .query("SELECT count() FROM system.merges WHERE database = currentDatabase() AND table = ?")
+            .bind(table)
             .fetch_one()
             .await?;
         if merging == 0 {
@@ -198,10 +209,21 @@ async fn api_get(http: &reqwest::Client, url: &str, token: &str) -> Result<serde
 async fn main() -> Result<()> {
     let rows: u64 = env("BENCH_ROWS", "10000000").parse()?;
     let iters: usize = env("BENCH_ITERS", "300").parse()?;
-    let ch = ClickHouseConfig {
-        url: env("BENCH_CLICKHOUSE_URL", "http://127.0.0.1:18123"),
-        database: env("BENCH_DATABASE", "bench_query_api"),
-        ..ClickHouseConfig::default()
+    let database = env("BENCH_DATABASE", "bench_query_api");
+    let cluster = if env("BENCH_CLUSTER", "") == "1" {
+        println!("starting a private cluster ...");
+        let c = tokio::task::spawn_blocking(auditlog_testkit::PrivateCluster::start).await??;
+        Some(c)
+    } else {
+        None
+    };
+    let ch = match &cluster {
+        Some(c) => c.config(&database),
+        None => ClickHouseConfig {
+            url: env("BENCH_CLICKHOUSE_URL", "http://127.0.0.1:18123"),
+            database,
+            ..ClickHouseConfig::default()
+        },
     };
     auditlog_store::migrate(&ch).await.context("migrate")?;
     generate(&ch, rows).await?;
@@ -213,7 +235,8 @@ async fn main() -> Result<()> {
         .fetch_one()
         .await?;
     let parts: u64 = client
-        .query("SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active")
+        .query("SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = ? AND active")
+        .bind(ch.layout().events_rows())
         .fetch_one()
         .await?;
     println!("{ws}: {ws_rows} events; events table has {parts} active parts");
@@ -357,7 +380,8 @@ async fn main() -> Result<()> {
         server.abort();
     }
     println!("\n{}", table.join("\n"));
-    if std::env::var("BENCH_KEEP").is_err() {
+    // A private cluster goes away with its data.
+    if std::env::var("BENCH_KEEP").is_err() && cluster.is_none() {
         ch.server_client()
             .query(&format!("DROP DATABASE IF EXISTS `{}`", ch.database))
             .execute()

@@ -10,10 +10,14 @@
 //! `BENCH_LATENCY_RATE` (5000 events/s), `BENCH_TIMEOUT_SECS` (per phase, 1800),
 //! `BENCH_BROKER_STORAGE` (empty: the stack's broker, Tansu with sqlite storage; else a
 //! Tansu storage URL such as `memory://tansu/` for a broker of the bench's own on a free port,
-//! `tansu` from `PATH` or `~/.cargo/bin`), `BENCH_CLUSTER=1` (into a private 2-replica cluster,
+//! `tansu` from `PATH` or `~/.cargo/bin`), `BENCH_INFRA=cluster` (every phase into a private 2-replica cluster,
 //! `auditlog_testkit::PrivateCluster`: ZooKeeper and two ClickHouse servers, one shard; the
 //! database migrated with `clickhouse.cluster`, the consumer given the cluster and the second
 //! server as failover; the throughput phase ends when both replicas hold N rows; no peer).
+//!
+//! `BENCH_CLUSTER=1`: instead, the same topic into a single server and into a 2-replica
+//! cluster with ZooKeeper (`auditlog_testkit::PrivateCluster`), `BENCH_ROUNDS` (3) rounds,
+//! ratios of throughput (`ingest/cluster.rs`).
 //!
 //! Phases: (1) pre-produce N events of about 1 KB; (2) our consumer from start until
 //! `count() == N`, sampling its RSS every 100 ms; (3) the peer (Kafka engine + materialized view
@@ -31,6 +35,9 @@ use chrono::{TimeDelta, Utc};
 use clickhouse::Client;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+
+#[path = "ingest/cluster.rs"]
+mod cluster;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -211,7 +218,7 @@ enum Infra {
 
 impl Infra {
     fn start() -> Result<Self> {
-        if std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1") {
+        if std::env::var("BENCH_INFRA").is_ok_and(|v| v == "cluster") {
             eprintln!("starting a private cluster (ZooKeeper, two replicas of one shard) ...");
             return Ok(Self::Cluster(
                 auditlog_testkit::PrivateCluster::start().context("start private cluster")?,
@@ -288,7 +295,18 @@ fn main() -> Result<()> {
     }
     let stack = Infra::start()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(run(&stack, &settings));
+    let result = if std::env::var("BENCH_CLUSTER").is_ok_and(|v| v == "1") {
+        let Infra::Single(single) = &stack else {
+            bail!(
+                "BENCH_CLUSTER=1 compares a single server with a cluster: leave BENCH_INFRA unset"
+            );
+        };
+        eprintln!("starting a private cluster ...");
+        let cluster = auditlog_testkit::PrivateCluster::start().context("start private cluster")?;
+        runtime.block_on(cluster::run(single, &cluster, &settings))
+    } else {
+        runtime.block_on(run(&stack, &settings))
+    };
     drop(stack);
     result
 }
@@ -388,15 +406,7 @@ async fn run(stack: &Infra, s: &Settings) -> Result<()> {
     } else {
         "events_local"
     };
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "100000")
-        .create()
-        .context("producer")?;
+    let producer = producer(&brokers)?;
 
     // 1. Pre-produce N events, times in the past (so phase 4's rows are told apart by time).
     let t0 = Instant::now();
@@ -452,6 +462,19 @@ async fn run(stack: &Infra, s: &Settings) -> Result<()> {
     report(s, mean_bytes, &ours, peer.as_ref(), &latency);
     capacity_report(s, &ours, disk);
     Ok(())
+}
+
+/// The producer of the pre-produced events: idempotent, acks=all, lz4.
+fn producer(brokers: &str) -> Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .context("producer")
 }
 
 /// Sends N synthetic ~1 KB events (times a day in the past); returns the payload bytes.
@@ -551,6 +574,7 @@ impl ConsumerEnv {
         Command::new(auditlog_testkit::auditlog_bin())
             .arg("consume")
             .envs(self.target().vars())
+            .envs(auditlog_testkit::cluster_vars(&self.ch))
             .env("AUDITLOG_CONSUMER__METRICS_LISTEN", "")
             // ClickHouse is on this host (and the peer runs inside it): no transport
             // compression, as documented for a same-host ClickHouse.
@@ -746,18 +770,9 @@ async fn peer_throughput(
     let secs = start.elapsed().as_secs_f64();
     let cpu = pids.since(stack_cpu, None);
     let parts = part_stats(client, "events_peer", since).await.ok();
-    // Same rows? Compare a checksum of the mapped columns over both tables.
-    let sums = |t: &str| {
-        format!(
-            "SELECT sum(cityHash64(event_id, workspace_id, bucket, event, time, actor_type, \
-             actor_id, actor_name, actor_meta, target_types, target_ids, target_names, targets, \
-             description, remote_ip, user_agent, location, request, response, outcome, \
-             failure_reason, correlation_id, version, retention_days, kafka_partition, \
-             kafka_offset)) FROM {t}"
-        )
-    };
-    let a = count(client, &sums("events")).await?;
-    let b = count(client, &sums("events_peer")).await?;
+    // Same rows? Compare a checksum of every written column over both tables.
+    let a = auditlog_testkit::content_checksum(client, "events", true).await?;
+    let b = auditlog_testkit::content_checksum(client, "events_peer", true).await?;
     if a == b {
         eprintln!("peer rows identical to ours (checksum over all mapped columns)");
     } else {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 use auditlog_store::events::{EventRow, RowContext};
-use ingest_support::{messages, synth, terminate, Guard, World};
+use ingest_support::{
+    aged_events, ages_in, messages, retention_in, synth, terminate, Guard, World,
+};
 
 /// 100k synthetic events: exact count, one row per event id, exact content for a sample,
 /// and a clean exit on SIGTERM after which a restarted consumer writes nothing more.
@@ -251,19 +253,8 @@ async fn retention_follows_the_plan_for_stored_and_new_rows() -> Result<()> {
     let shown = w.cli(&["plan", "get", ws_a])?;
     ensure!(shown.contains("enterprise (unlimited)"), "{shown}");
     // Events aged 3, 10, 30 and 100 days in each workspace.
-    let mut events = Vec::new();
-    let mut seed = 40;
-    for ws in [ws_a, ws_b] {
-        for days in [3i64, 10, 30, 100] {
-            seed += 1;
-            let mut e = synth(1, seed, 1).remove(0);
-            e.workspace_id = ws.into();
-            e.time = auditlog_event::time_format::truncate_to_millis(
-                chrono::Utc::now() - chrono::TimeDelta::days(days),
-            );
-            events.push(e);
-        }
-    }
+    let events = aged_events(&[ws_a, ws_b], &[3, 10, 30, 100], 41);
+    let mut seed = 48;
     let mut consumer = Guard(Some(w.spawn_consumer("a")?));
     w.produce(&messages(&events)).await?;
     w.wait_rows(8, Duration::from_secs(60)).await?;
@@ -312,19 +303,11 @@ async fn retention_follows_the_plan_for_stored_and_new_rows() -> Result<()> {
 }
 
 async fn retention_of(w: &World, ws: &str) -> Result<Vec<u32>> {
-    Ok(w.client()
-        .query("SELECT DISTINCT retention_days FROM events WHERE workspace_id = ? ORDER BY 1")
-        .bind(ws)
-        .fetch_all()
-        .await?)
+    retention_in(&w.client(), "events", ws).await
 }
 
 async fn ages(w: &World, ws: &str) -> Result<Vec<i64>> {
-    Ok(w.client()
-        .query("SELECT toInt64(round(dateDiff('hour', time, now64(3)) / 24)) AS d FROM events WHERE workspace_id = ? ORDER BY d")
-        .bind(ws)
-        .fetch_all()
-        .await?)
+    ages_in(&w.client(), "events", ws).await
 }
 
 /// One server or a cluster: where the events' rows are (`events` or `events_local`).

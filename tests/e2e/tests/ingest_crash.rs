@@ -6,8 +6,7 @@ mod ingest_support;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use ingest_support::{messages, synth, terminate, Guard, World};
-use rand::Rng;
+use ingest_support::{messages, synth, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_leaves_exactly_one_row_per_event() -> Result<()> {
@@ -20,47 +19,11 @@ async fn sigkill_at_random_moments_leaves_exactly_one_row_per_event() -> Result<
     // restarted process gets the partitions once the killed one's session has expired.
     w.consumer_setting("session_timeout", "6s");
     let events = messages(&synth(N, 51, 12));
-    let producer = {
-        let (brokers, topic, events) = (w.brokers.clone(), w.topic.clone(), events.clone());
-        tokio::spawn(async move {
-            // Produced in slices while the consumer is killed and restarted.
-            for slice in events.chunks(N / 6) {
-                ingest_support::produce_to(&brokers, &topic, slice).await?;
-                tokio::time::sleep(Duration::from_millis(700)).await;
-            }
-            anyhow::Ok(())
-        })
-    };
-    let mut rng = rand::rng();
-    for round in 0..4 {
-        let mut c = Guard(Some(w.spawn_consumer(&format!("k{round}"))?));
-        // Each incarnation first waits out the group rejoin, then runs a random while.
-        let before = w.count(false).await?;
-        for _ in 0..600 {
-            if w.count(false).await? > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(rng.random_range(100..2500))).await;
-        if let Some(child) = c.0.as_mut() {
-            child.kill()?; // SIGKILL
-            child.wait()?;
-        }
-        c.0 = None;
-        eprintln!(
-            "round {round}: killed with {} rows stored",
-            w.count(false).await?
-        );
-    }
+    // Produced in slices while the consumer is killed and restarted.
+    let producer = w.produce_in_background(events, N / 6, Duration::from_millis(700));
+    w.kill_consumers_at_random_moments(4).await?;
     producer.await??;
-    let mut last = Guard(Some(w.spawn_consumer("final")?));
-    w.wait_rows(N as u64, Duration::from_secs(300)).await?;
-    // Anything still replaying would show up now.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    w.assert_exactly(N as u64).await?;
-    ensure!(terminate(last.0.as_mut().expect("running"))?.success());
-    last.0 = None;
+    w.final_consumer_stores_exactly(N as u64).await?;
     let journal: u64 = w
         .client()
         .query("SELECT count() FROM sink_batches")

@@ -19,11 +19,13 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
+mod checksum;
 mod cluster;
 mod metrics;
 mod private;
 pub mod tls;
 
+pub use checksum::content_checksum;
 pub use cluster::PrivateCluster;
 pub use metrics::prometheus;
 use private::OwnedStack;
@@ -125,6 +127,24 @@ impl AuditlogTarget<'_> {
         )
         .collect()
     }
+}
+
+/// The `AUDITLOG_CLICKHOUSE__*` variables of `cfg`'s cluster settings (`cluster`,
+/// `failover_urls`, `insert_quorum`) for a spawned `auditlog`; none for a single server.
+/// [`AuditlogTarget::vars`] gives the URL and database.
+pub fn cluster_vars(cfg: &ClickHouseConfig) -> Vec<(&'static str, String)> {
+    if cfg.cluster.is_empty() {
+        return Vec::new();
+    }
+    let failover = serde_json::Value::from(cfg.failover_urls.clone()).to_string();
+    vec![
+        ("AUDITLOG_CLICKHOUSE__CLUSTER", cfg.cluster.clone()),
+        ("AUDITLOG_CLICKHOUSE__FAILOVER_URLS", failover),
+        (
+            "AUDITLOG_CLICKHOUSE__INSERT_QUORUM",
+            cfg.insert_quorum.to_string(),
+        ),
+    ]
 }
 
 /// ClickHouse settings for a new database named after `prefix`, with every migration applied.

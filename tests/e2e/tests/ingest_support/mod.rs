@@ -64,8 +64,7 @@ impl World {
         .await
     }
 
-    /// Creates the topics of the world `name` on `brokers` (`partitions` for the events, one for
-    /// the dead letters) and the migrated `database` at `clickhouse_url`.
+    /// [`World::with_clickhouse`] on the migrated `database` at `clickhouse_url`.
     async fn create(
         name: String,
         partitions: i32,
@@ -73,11 +72,23 @@ impl World {
         clickhouse_url: &str,
         database: &str,
     ) -> Result<Self> {
+        let clickhouse = auditlog_testkit::migrated_database(clickhouse_url, database).await?;
+        Self::with_clickhouse(name, partitions, brokers, clickhouse).await
+    }
+
+    /// Creates the topics of the world `name` on `brokers` (`partitions` for the events, one for
+    /// the dead letters); `clickhouse` is where its processes write (migrated or not: that is
+    /// the caller's business).
+    pub async fn with_clickhouse(
+        name: String,
+        partitions: i32,
+        brokers: String,
+        clickhouse: ClickHouseConfig,
+    ) -> Result<Self> {
         let topic = format!("{name}_events");
         let dlq_topic = format!("{name}_dlq");
         auditlog_testkit::create_topic_on(&brokers, &topic, partitions).await?;
         auditlog_testkit::create_topic_on(&brokers, &dlq_topic, 1).await?;
-        let clickhouse = auditlog_testkit::migrated_database(clickhouse_url, database).await?;
         Ok(Self {
             brokers,
             group: format!("{name}_group"),
@@ -340,4 +351,191 @@ pub async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
         .and_then(|c| c.parse().ok())
         .context("no status code")?;
     Ok((code, body.to_owned()))
+}
+
+impl World {
+    /// Produces `messages` in the background, `slice` at a time with `pause` between slices.
+    pub fn produce_in_background(
+        &self,
+        messages: Vec<(String, Vec<u8>)>,
+        slice: usize,
+        pause: Duration,
+    ) -> tokio::task::JoinHandle<Result<()>> {
+        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
+        tokio::spawn(async move {
+            for part in messages.chunks(slice.max(1)) {
+                produce_to(&brokers, &topic, part).await?;
+                tokio::time::sleep(pause).await;
+            }
+            Ok(())
+        })
+    }
+
+    /// Starts a consumer `rounds` times; each incarnation first waits out the group rejoin
+    /// (until it stores rows), then runs a random while (0.1 to 2.5 s) and is SIGKILLed.
+    pub async fn kill_consumers_at_random_moments(&self, rounds: usize) -> Result<()> {
+        use rand::Rng as _;
+        for round in 0..rounds {
+            let mut c = Guard(Some(self.spawn_consumer(&format!("k{round}"))?));
+            let before = self.count(false).await.unwrap_or(0);
+            for _ in 0..600 {
+                if self.count(false).await.unwrap_or(0) > before {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let pause = rand::rng().random_range(100..2500);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            if let Some(child) = c.0.as_mut() {
+                child.kill()?; // SIGKILL
+                child.wait()?;
+            }
+            c.0 = None;
+            eprintln!(
+                "round {round}: killed with {} rows stored",
+                self.count(false).await?
+            );
+        }
+        Ok(())
+    }
+}
+
+impl World {
+    /// Runs one last consumer until every one of the `n` events is stored, waits for anything
+    /// still replaying, asserts exactly `n` rows and stops it (SIGTERM, clean exit).
+    pub async fn final_consumer_stores_exactly(&self, n: u64) -> Result<()> {
+        let mut last = Guard(Some(self.spawn_consumer("final")?));
+        self.wait_rows(n, Duration::from_secs(300)).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.assert_exactly(n).await?;
+        let status = terminate(last.0.as_mut().context("running")?)?;
+        last.0 = None;
+        anyhow::ensure!(status.success(), "final consumer exited with {status}");
+        Ok(())
+    }
+}
+
+/// `127.0.0.1:<a free port>`, e.g. for the consumer's `metrics_listen`.
+pub fn free_listen_addr() -> Result<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// What [`watch_outage`] saw of a consumer while a dependency was down.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Outage {
+    /// Highest `VmRSS` sampled, KiB.
+    pub max_rss_kib: u64,
+    /// `/health` answered `degraded` at least once.
+    pub saw_degraded: bool,
+}
+
+/// Watches a running consumer for `duration` while something it depends on is down: samples
+/// its RSS and its `/health` on `listen` (its `metrics_listen`) every 500 ms; fails if it exits.
+pub async fn watch_outage(
+    consumer: &mut Guard,
+    listen: &str,
+    duration: Duration,
+) -> Result<Outage> {
+    let child = consumer.0.as_mut().context("consumer not running")?;
+    let pid = child.id();
+    let start = Instant::now();
+    let mut seen = Outage::default();
+    while start.elapsed() < duration {
+        seen.max_rss_kib = seen.max_rss_kib.max(rss_kib(pid).unwrap_or(0));
+        anyhow::ensure!(
+            child.try_wait()?.is_none(),
+            "consumer exited during the outage"
+        );
+        if let Ok((_, body)) = http_get(listen, "/health").await {
+            seen.saw_degraded |= body.contains("degraded");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(seen)
+}
+
+impl Outage {
+    /// What two watches saw together.
+    pub fn and(self, later: Outage) -> Outage {
+        Outage {
+            max_rss_kib: self.max_rss_kib.max(later.max_rss_kib),
+            saw_degraded: self.saw_degraded || later.saw_degraded,
+        }
+    }
+
+    /// The consumer paused as it should: `/health` said degraded, its metrics on `listen`
+    /// count write retries, and its RSS (this outage's and `pid`'s now) stayed under 256 MiB.
+    pub async fn ensure_paused_and_bounded(&self, listen: &str, pid: u32) -> Result<()> {
+        let max_rss = self.max_rss_kib.max(rss_kib(pid).unwrap_or(0));
+        let (_, metrics) = http_get(listen, "/metrics").await?;
+        anyhow::ensure!(
+            metrics.contains("auditlog_sink_write_retries_total"),
+            "no retries recorded:\n{metrics}"
+        );
+        anyhow::ensure!(
+            self.saw_degraded,
+            "/health never reported degraded during the outage"
+        );
+        eprintln!("consumer max RSS during the run: {} MiB", max_rss / 1024);
+        anyhow::ensure!(max_rss < 256 * 1024, "consumer RSS {max_rss} KiB");
+        Ok(())
+    }
+}
+
+/// One event per `(workspace, age in days)`, each `days` old (seeded from `seed` upwards).
+pub fn aged_events(workspaces: &[&str], days: &[i64], seed: u64) -> Vec<AuditEvent> {
+    let mut out = Vec::new();
+    for (i, ws) in workspaces.iter().enumerate() {
+        for (j, d) in days.iter().enumerate() {
+            let mut e = synth(1, seed + (i * days.len() + j) as u64, 1).remove(0);
+            e.workspace_id = (*ws).into();
+            e.time = auditlog_event::time_format::truncate_to_millis(
+                chrono::Utc::now() - chrono::TimeDelta::days(*d),
+            );
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// The distinct `retention_days` of workspace `ws` in `table`.
+pub async fn retention_in(client: &Client, table: &str, ws: &str) -> Result<Vec<u32>> {
+    Ok(client
+        .query(&format!(
+            "SELECT DISTINCT retention_days FROM {table} WHERE workspace_id = ? ORDER BY 1"
+        ))
+        .bind(ws)
+        .fetch_all()
+        .await?)
+}
+
+/// The ages in days of workspace `ws`'s rows in `table`, ascending.
+pub async fn ages_in(client: &Client, table: &str, ws: &str) -> Result<Vec<i64>> {
+    Ok(client
+        .query(&format!(
+            "SELECT toInt64(round(dateDiff('hour', time, now64(3)) / 24)) AS d FROM {table} \
+             WHERE workspace_id = ? ORDER BY d"
+        ))
+        .bind(ws)
+        .fetch_all()
+        .await?)
+}
+
+/// Waits (up to 60 s) until no mutation of `table` in the client's database is pending.
+pub async fn wait_mutations_of(client: &Client, table: &str) -> Result<()> {
+    for _ in 0..240 {
+        let pending: u64 = client
+            .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ? AND NOT is_done")
+            .bind(table)
+            .fetch_one()
+            .await?;
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bail!("mutations of {table} still running after 60 s")
 }
