@@ -301,10 +301,8 @@ async fn a_backfilled_event_past_its_retention_is_hidden_until_ttl_deletes_it() 
         .await
         .unwrap()
         .unwrap();
-    let rows_table = format!("{}.{}", h.ch.database, layout.events_rows());
-    let on = layout.on_cluster();
     h.client
-        .query(&format!("SYSTEM STOP TTL MERGES{on} {rows_table}"))
+        .query(&layout.system_on_events("STOP TTL MERGES", &h.ch.database))
         .execute()
         .await
         .unwrap();
@@ -387,7 +385,7 @@ async fn a_backfilled_event_past_its_retention_is_hidden_until_ttl_deletes_it() 
 
     // A TTL merge deletes it from the table itself.
     h.client
-        .query(&format!("SYSTEM START TTL MERGES{on} {rows_table}"))
+        .query(&layout.system_on_events("START TTL MERGES", &h.ch.database))
         .execute()
         .await
         .unwrap();

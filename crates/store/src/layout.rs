@@ -87,6 +87,16 @@ impl Layout {
         )
     }
 
+    /// `SYSTEM <command>[ ON CLUSTER ...] <database>.<rows table>` (`command` e.g.
+    /// `STOP TTL MERGES`): on every server of a cluster.
+    pub fn system_on_events(&self, command: &str, database: &str) -> String {
+        format!(
+            "SYSTEM {command}{} {database}.{}",
+            self.on_cluster(),
+            self.events_rows()
+        )
+    }
+
     /// ` ON CLUSTER 'name'` on a cluster, empty on one server.
     pub fn on_cluster(&self) -> String {
         match self {
@@ -119,6 +129,10 @@ mod tests {
         assert_eq!(
             cluster.alter_events("MATERIALIZE TTL"),
             "ALTER TABLE events_local ON CLUSTER 'auditlog' MATERIALIZE TTL"
+        );
+        assert_eq!(
+            cluster.system_on_events("STOP TTL MERGES", "db"),
+            "SYSTEM STOP TTL MERGES ON CLUSTER 'auditlog' db.events_local"
         );
         assert_eq!(
             single.optimize_events(),

@@ -286,8 +286,11 @@ async fn a_backfilled_event_past_its_retention_is_never_shown() -> Result<()> {
     let w = World::new("fidelity_backfill", 1).await?;
     // Hold TTL merges on this test's table so the row stays as the consumer wrote it (a TTL
     // merge may otherwise run within seconds, or up to `merge_with_ttl_timeout` later).
+    let layout = auditlog_store::Layout::detect(&w.client())
+        .await?
+        .expect("migrated");
     w.client()
-        .query("SYSTEM STOP TTL MERGES events")
+        .query(&layout.system_on_events("STOP TTL MERGES", &w.clickhouse.database))
         .execute()
         .await?;
     let ws = "ws_backfill"; // no plan: Free, 7 days

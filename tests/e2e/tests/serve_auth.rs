@@ -56,6 +56,7 @@ async fn serve_answers_429_after_the_burst_of_failures() -> Result<()> {
     let env = [
         ("AUDITLOG_CLICKHOUSE__URL", ch.url.clone()),
         ("AUDITLOG_CLICKHOUSE__DATABASE", ch.database.clone()),
+        ("AUDITLOG_CLICKHOUSE__CLUSTER", ch.cluster.clone()),
         ("AUDITLOG_API__LISTEN", format!("127.0.0.1:{port}")),
         ("AUDITLOG_API__AUTH_FAILURE_BURST", "3".into()),
         ("AUDITLOG_API__AUTH_FAILURE_INTERVAL", "60s".into()),

@@ -159,7 +159,12 @@ pub async fn migrated_database(url: &str, database: &str) -> Result<ClickHouseCo
     let cfg = ClickHouseConfig {
         url: url.to_owned(),
         database: database.to_owned(),
-        cluster: test_cluster(),
+        // The test ClickHouse may be a cluster; a private server never is.
+        cluster: if url == clickhouse_url() {
+            test_cluster()
+        } else {
+            String::new()
+        },
         ..ClickHouseConfig::default()
     };
     auditlog_store::migrate(&cfg)
