@@ -90,3 +90,19 @@ fn a_private_stack_comes_up_restarts_components_and_goes_down() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn components_outside_the_profile_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let stack = Stack::with_vars(&[("STACK_PROFILE", "test"), ("STACK_DATA_DIR", &data)]).unwrap();
+    for c in [Component::ZooKeeper, Component::ClickHouse2] {
+        let e = stack.start(c).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{} is not part of the test profile", c.name())
+        );
+    }
+    let (table, _) = stack.status();
+    assert!(!table.contains("zookeeper"), "{table}");
+}
