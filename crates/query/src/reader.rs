@@ -145,12 +145,21 @@ impl Reader {
         &self.client
     }
 
-    async fn timed<T>(
-        &self,
-        what: &str,
-        fut: impl Future<Output = clickhouse::error::Result<T>>,
-    ) -> Result<T> {
-        match tokio::time::timeout(self.timeout, fut).await {
+    /// Runs a read under the read deadline. A read that failed on the network (the server
+    /// died under it: a replica killed, a restart) runs once more on a new connection, which the
+    /// connector opens to a live server (`clickhouse.failover_urls`); reads are idempotent.
+    async fn timed<T, F, Fut>(&self, what: &str, run: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = clickhouse::error::Result<T>>,
+    {
+        let attempts = async {
+            match run().await {
+                Err(clickhouse::error::Error::Network(_)) => run().await,
+                done => done,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempts).await {
             Ok(r) => r.map_err(|e| Error::clickhouse(what, e)),
             Err(_) => Err(Error::Unavailable(format!("{what}: timed out"))),
         }
@@ -172,12 +181,16 @@ impl Reader {
             limit,
             after,
         };
-        let q = sql::list_first(&page, self.dedup).query(&self.client);
-        let mut rows: Vec<StoredEvent> = self.timed("list events", q.fetch_all()).await?;
+        let first = || {
+            sql::list_first(&page, self.dedup)
+                .query(&self.client)
+                .fetch_all()
+        };
+        let mut rows: Vec<StoredEvent> = self.timed("list events", first).await?;
         if rows.len() <= limit as usize && self.dedup == Dedup::LimitBy {
             // The last page (or duplicates ate the key budget): the exact statement.
-            let q = sql::list(&page, self.dedup).query(&self.client);
-            rows = self.timed("list events", q.fetch_all()).await?;
+            let exact = || sql::list(&page, self.dedup).query(&self.client).fetch_all();
+            rows = self.timed("list events", exact).await?;
         }
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
@@ -191,14 +204,18 @@ impl Reader {
 
     /// One event of `ws` by id, if it exists and is within retention.
     pub async fn get(&self, ws: &str, id: &Uuid) -> Result<Option<StoredEvent>> {
-        let q = sql::detail(ws, id).query(&self.client);
-        self.timed("read event", q.fetch_optional()).await
+        let q = || sql::detail(ws, id).query(&self.client).fetch_optional();
+        self.timed("read event", q).await
     }
 
     /// Counts per event type, sorted by type.
     pub async fn counts(&self, ws: &str, f: &Filter) -> Result<Vec<EventCount>> {
-        let q = sql::counts(ws, f, self.dedup).query(&self.client);
-        self.timed("count events", q.fetch_all()).await
+        let q = || {
+            sql::counts(ws, f, self.dedup)
+                .query(&self.client)
+                .fetch_all()
+        };
+        self.timed("count events", q).await
     }
 
     /// Every matching event with payloads, in list order, as a stream of rows. Only the first
@@ -215,7 +232,7 @@ impl Reader {
 
     /// `SELECT 1`.
     pub async fn ping(&self) -> Result<()> {
-        let q = self.client.query("SELECT toUInt8(1)");
-        self.timed("ping", q.fetch_one::<u8>()).await.map(drop)
+        let q = || self.client.query("SELECT toUInt8(1)").fetch_one::<u8>();
+        self.timed("ping", q).await.map(drop)
     }
 }

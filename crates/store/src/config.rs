@@ -268,12 +268,20 @@ impl ClickHouseConfig {
 
     /// On a cluster, inserts into the `Distributed` `events` table return only once every
     /// shard has the rows (not after queueing them locally), so an acknowledged insert is
-    /// stored and its deduplication token checked; `insert_quorum` when set.
+    /// stored and its deduplication token checked; Keeper failures end an insert after three
+    /// quick retries; `insert_quorum` when set.
     fn cluster_options(&self, c: clickhouse::Client) -> clickhouse::Client {
         if self.cluster.is_empty() {
             return c;
         }
-        let c = c.with_setting("distributed_foreground_insert", "1");
+        let c = c
+            .with_setting("distributed_foreground_insert", "1")
+            // A Keeper outage surfaces within about a second (the consumer then pauses and
+            // retries with the same token, reporting it in /health), instead of the insert
+            // waiting inside ClickHouse through its default Keeper retries (about 2 minutes).
+            .with_setting("insert_keeper_max_retries", "3")
+            .with_setting("insert_keeper_retry_initial_backoff_ms", "100")
+            .with_setting("insert_keeper_retry_max_backoff_ms", "500");
         if self.insert_quorum > 0 {
             c.with_setting("insert_quorum", self.insert_quorum.to_string())
         } else {
