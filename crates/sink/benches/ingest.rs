@@ -555,18 +555,6 @@ impl ConsumerEnv {
         }
     }
 
-    /// The cluster and its failover servers (none on a single server).
-    fn cluster_vars(&self) -> Vec<(&'static str, String)> {
-        if self.ch.cluster.is_empty() {
-            return Vec::new();
-        }
-        let failover = serde_json::to_string(&self.ch.failover_urls).expect("URLs serialize");
-        vec![
-            ("AUDITLOG_CLICKHOUSE__CLUSTER", self.ch.cluster.clone()),
-            ("AUDITLOG_CLICKHOUSE__FAILOVER_URLS", failover),
-        ]
-    }
-
     fn spawn(&self, tag: &str) -> Result<Child> {
         let log = std::env::temp_dir().join(format!("{}_{tag}.log", self.group));
         let file = std::fs::File::create(&log)?;
@@ -579,7 +567,6 @@ impl ConsumerEnv {
             // ClickHouse is on this host (and the peer runs inside it): no transport
             // compression, as documented for a same-host ClickHouse.
             .env("AUDITLOG_CLICKHOUSE__COMPRESSION", "none")
-            .envs(self.cluster_vars())
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(file)
