@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod failover;
+pub mod feed;
 pub mod layout;
 pub mod migrate;
 pub mod on_cluster;
@@ -22,6 +23,7 @@ pub mod tls;
 
 pub use config::{ClickHouseConfig, Compression};
 pub use error::{classify, Class, Error, Result};
+pub use feed::{FeedPosition, FeedStart};
 pub use layout::Layout;
 pub use migrate::{migrate, MIGRATIONS};
 pub use plans::{Plan, WorkspacePlan};
