@@ -146,8 +146,7 @@ impl<'a> Document<'a> {
                     .find(|t| USER_TARGET_TYPES.contains(&t.kind.as_str()))
             })
             .flatten();
-        let mut related_users = vec![e.actor.id.as_str()];
-        related_users.extend([e.actor.name.as_str()]);
+        let mut related_users = vec![e.actor.id.as_str(), e.actor.name.as_str()];
         if let Some(t) = account {
             related_users.extend([t.id.as_str(), t.name.as_str()]);
         }
