@@ -18,17 +18,9 @@ pub const VERSION: &str = "8.11.0";
 /// `event.dataset`.
 pub const DATASET: &str = "auditlog.audit";
 
-/// One event as an ECS document.
-pub fn render(event: &AuditEvent, inserted_ms: i64) -> serde_json::Result<Vec<u8>> {
-    encode(event, inserted_ms, false)
-}
-
-pub(crate) fn encode(
-    event: &AuditEvent,
-    inserted_ms: i64,
-    pretty: bool,
-) -> serde_json::Result<Vec<u8>> {
-    crate::encode(&Document::new(event, inserted_ms), pretty)
+/// One event (stored at `inserted_ms`) as an ECS document, ready to serialize.
+pub(crate) fn document(event: &AuditEvent, inserted_ms: i64) -> impl Serialize + '_ {
+    Document::new(event, inserted_ms)
 }
 
 #[derive(Serialize)]

@@ -14,19 +14,10 @@ struct Detail<'a> {
     inserted_at: DateTime<Utc>,
 }
 
-/// The event and the time it was stored (epoch ms) as the detail JSON bytes.
-pub fn render(event: &AuditEvent, inserted_ms: i64) -> serde_json::Result<Vec<u8>> {
-    encode(event, inserted_ms, false)
-}
-
-pub(crate) fn encode(
-    event: &AuditEvent,
-    inserted_ms: i64,
-    pretty: bool,
-) -> serde_json::Result<Vec<u8>> {
-    let detail = Detail {
+/// The event and the time it was stored (epoch ms) as the detail document.
+pub(crate) fn document(event: &AuditEvent, inserted_ms: i64) -> impl Serialize + '_ {
+    Detail {
         event,
         inserted_at: crate::timestamp(inserted_ms),
-    };
-    crate::encode(&detail, pretty)
+    }
 }

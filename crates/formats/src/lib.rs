@@ -94,9 +94,9 @@ fn render_as(
     pretty: bool,
 ) -> Result<Vec<u8>, Error> {
     let out = match format {
-        Format::Json => json::encode(event, inserted_ms, pretty),
-        Format::Ocsf => ocsf::encode(event, inserted_ms, pretty),
-        Format::Ecs => ecs::encode(event, inserted_ms, pretty),
+        Format::Json => encode(&json::document(event, inserted_ms), pretty),
+        Format::Ocsf => encode(&ocsf::document(event, inserted_ms), pretty),
+        Format::Ecs => encode(&ecs::document(event, inserted_ms), pretty),
     };
     out.map_err(|source| Error {
         format: format.as_str(),

@@ -20,21 +20,11 @@ pub const PRODUCT: &str = "auditlog";
 /// The target types that are user accounts (the `user` of an Account Change).
 pub const USER_TARGET_TYPES: [&str; 3] = ["user", "member", "account"];
 
-/// One event as an OCSF document.
-pub fn render(event: &AuditEvent, inserted_ms: i64) -> serde_json::Result<Vec<u8>> {
-    encode(event, inserted_ms, false)
+/// One event (stored at `inserted_ms`) as an OCSF document, ready to serialize.
+pub(crate) fn document(event: &AuditEvent, inserted_ms: i64) -> impl Serialize + '_ {
+    Document::new(event, inserted_ms)
 }
 
-pub(crate) fn encode(
-    event: &AuditEvent,
-    inserted_ms: i64,
-    pretty: bool,
-) -> serde_json::Result<Vec<u8>> {
-    crate::encode(&Document::new(event, inserted_ms), pretty)
-}
-
-/// An OCSF event of class API Activity or Account Change. Attributes in the order of the
-/// schema's class page: classification, occurrence, base event, class specific, unmapped.
 #[derive(Serialize)]
 struct Document<'a> {
     activity_id: u32,

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use auditlog_event::{Actor, AuditEvent, Context, EventType, Outcome, Target};
+use auditlog_formats::Format;
 use auditlog_store::events::StoredEvent;
 use chrono::{DateTime, Utc};
 use clickhouse::query::RowCursor;
@@ -17,10 +18,10 @@ use crate::filter::{Filter, Order};
 use crate::{sql, Error, Result};
 
 /// The detail body: the full event plus `inserted_at`, as JSON bytes: the `json` format of
-/// the feed and the streams ([`auditlog_formats::json`], one implementation for both). The
+/// the feed and the streams (one implementation for both, in `auditlog_formats`). The
 /// payloads are written as the text stored, byte for byte.
 pub fn detail_json(row: &StoredEvent) -> Result<Vec<u8>> {
-    auditlog_formats::json::render(&row.to_event(), row.inserted_ms)
+    auditlog_formats::render(Format::Json, &row.to_event(), row.inserted_ms)
         .map_err(|e| Error::Internal(format!("event detail: {e}")))
 }
 
