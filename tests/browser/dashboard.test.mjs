@@ -313,37 +313,29 @@ const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
 /** ClickHouse's DateTime64 text for epoch ms (UTC). */
 const chTime = (ms) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
-/** Credentials seeded into stream destinations: the page must never show them. */
+/** Credentials given to stream destinations: the page must never show them. */
 const STREAM_SECRETS = [`hec-${RUN}-0123456789`, `s3secret-${RUN}-abcdef`, `dd-${RUN}-98765`];
 
 /**
- * Streams and their delivery status as rows of migration 0010_streams.sql (no stream worker
- * runs in this suite: the status rows stand for what a worker would report).
+ * Streams created through the admin API (`POST /v1/admin/streams`): three of the workspace
+ * (one then paused), one deleted, one of another workspace. Returns the three listed, and the
+ * webhook's signing secret (which the page must not show either).
  */
-function makeStreams(now) {
-  const stream = (id, workspace, name, destination, format, desired, pausedReason = '', deltaMs = 0) => ({
-    stream_id: `str_${id}_${RUN}`,
-    workspace_id: workspace,
-    name,
-    destination: JSON.stringify(destination),
-    format,
-    filter: '{}',
-    desired,
-    paused_reason: pausedReason,
-    secrets: destination.type === 'webhook' ? JSON.stringify([{ secret: `whsec_${Buffer.from(RUN.padEnd(32, 'x')).toString('base64')}`, created_at_ms: now }]) : '[]',
-    created_at: chTime(now - DAY),
-    updated_at: chTime(now - DAY + deltaMs),
+async function createStreams(base) {
+  const create = (workspace, name, destination, format) => admin(base, 'POST', '/v1/admin/streams', {
+    workspace_id: workspace, name, destination, format, start: 'now',
   });
-  return [
-    stream('siem', WORKSPACE, 'SIEM webhook', { type: 'webhook', url: 'https://hooks.example.com/audit' }, 'ocsf', 'active'),
-    stream('splunk', WORKSPACE, 'Splunk prod', { type: 'splunk_hec', url: 'https://splunk.example.com:8088', token: STREAM_SECRETS[0] }, 'json', 'active'),
-    stream('archive', WORKSPACE, 'Archive', {
-      type: 's3', endpoint: 'https://s3.eu-west-1.amazonaws.com', bucket: 'acme-audit', region: 'eu-west-1', prefix: 'audit/',
-      access_key_id: 'AKIAEXAMPLE', secret_access_key: STREAM_SECRETS[1], window_seconds: 60, path_style: false,
-    }, 'ecs', 'paused', 'failing for 24 h'),
-    stream('gone', WORKSPACE, 'Deleted stream', { type: 'webhook', url: 'https://old.example.com/' }, 'json', 'deleted'),
-    stream('other', OTHER_WORKSPACE, 'Other workspace stream', { type: 'datadog', url: 'https://http-intake.logs.datadoghq.com', api_key: STREAM_SECRETS[2] }, 'json', 'active'),
-  ];
+  const siem = await create(WORKSPACE, 'SIEM webhook', { type: 'webhook', url: 'https://hooks.example.com/audit' }, 'ocsf');
+  const splunk = await create(WORKSPACE, 'Splunk prod', { type: 'splunk_hec', url: 'https://splunk.example.com:8088', token: STREAM_SECRETS[0] }, 'json');
+  const archive = await create(WORKSPACE, 'Archive', {
+    type: 's3', endpoint: 'https://s3.eu-west-1.amazonaws.com', bucket: 'acme-audit', region: 'eu-west-1', prefix: 'audit/',
+    access_key_id: 'AKIAEXAMPLE', secret_access_key: STREAM_SECRETS[1],
+  }, 'ecs');
+  await admin(base, 'POST', `/v1/admin/streams/${archive.stream_id}/pause`);
+  const gone = await create(WORKSPACE, 'Deleted stream', { type: 'webhook', url: 'https://old.example.com/hook' }, 'json');
+  await admin(base, 'DELETE', `/v1/admin/streams/${gone.stream_id}`);
+  await create(OTHER_WORKSPACE, 'Other workspace stream', { type: 'datadog', url: 'https://http-intake.logs.datadoghq.com', api_key: STREAM_SECRETS[2] }, 'json');
+  return { siem, splunk, archive, webhookSecret: siem.secret };
 }
 
 /** A `stream_status` row as a worker writes it. */
@@ -1045,9 +1037,9 @@ async function main() {
 
     await test('the Streams view lists the workspace\'s destinations with their state, lag and last error, and refreshes', async () => {
       const t0 = Date.now();
-      const streams = makeStreams(t0);
-      await insertRows('streams', streams);
-      const [siem, splunk, archive] = streams;
+      const { siem, splunk, archive, webhookSecret } = await createStreams(base);
+      assert(webhookSecret && webhookSecret.startsWith('whsec_'), 'the webhook got a signing secret');
+      // No stream worker runs in this suite: status rows stand for what one would report.
       await insertRows('stream_status', [
         streamStatus(siem.stream_id, t0, {
           state: 'failing', last_error: 'HTTP 503 Service Unavailable from hooks.example.com', last_error_at: chTime(t0 - 2 * MINUTE),
@@ -1078,11 +1070,11 @@ async function main() {
         assert(by[siem.stream_id].text.includes(want), `the failing stream shows ${want}: ${by[siem.stream_id].text}`);
       }
       assert(by[splunk.stream_id].text.includes('caught up') && by[splunk.stream_id].text.includes('5,000'), `the healthy stream: ${by[splunk.stream_id].text}`);
-      assert(by[archive.stream_id].text.includes('failing for 24 h') && by[archive.stream_id].text.includes('acme-audit/audit/'), `the paused stream: ${by[archive.stream_id].text}`);
+      assert(by[archive.stream_id].text.includes('acme-audit/audit/') && by[archive.stream_id].text.includes('ECS'), `the paused stream: ${by[archive.stream_id].text}`);
       const tones = await page.$$eval('#stream-rows .stream-state', (els) => els.map((e) => getComputedStyle(e).color));
       assertEq(new Set(tones).size, 3, 'three states, three badge colours');
       const pageText = await page.evaluate(() => document.body.innerText);
-      for (const secret of STREAM_SECRETS) assert(!pageText.includes(secret), 'no credential on the page');
+      for (const secret of [...STREAM_SECRETS, webhookSecret]) assert(!pageText.includes(secret), 'no credential on the page');
       assert(/3 streams · 1 failing/.test(await page.textContent('#streams-summary')), 'the summary counts streams and failures');
       await shot(page, '12-streams');
 
@@ -1094,6 +1086,14 @@ async function main() {
         const tr = document.querySelector(`#stream-rows tr[data-stream-id="${id}"]`);
         return tr && tr.dataset.state === 'failing' && tr.textContent.includes('connection refused');
       }, splunk.stream_id, { timeout: 15_000 });
+
+      // A phone: the rows become cards, nothing scrolls sideways.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await idle(page);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert(overflow <= 0, `no sideways scrolling at 390 px (${overflow}px)`);
+      await shot(page, '12b-streams-phone');
+      await page.setViewportSize({ width: 1440, height: 900 });
 
       // The view is bookmarkable: a reload opens it again.
       await page.reload();

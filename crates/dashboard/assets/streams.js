@@ -125,7 +125,7 @@ function destinationText(d) {
   }
 }
 
-const seconds = (s) => (s < 10 ? `${s.toFixed(1)} s` : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
+const seconds = (s) => (s < 60 ? `${s.toFixed(1)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
 const isoOf = (ms) => new Date(ms).toISOString();
 
 function renderRow(s) {
