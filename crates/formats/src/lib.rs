@@ -20,7 +20,7 @@
 //! ```
 
 pub mod ecs;
-pub mod json;
+mod json;
 pub mod mapping;
 pub mod ocsf;
 
