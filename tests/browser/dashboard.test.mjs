@@ -310,6 +310,58 @@ async function admin(base, method, route, body) {
 
 const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
 
+/** ClickHouse's DateTime64 text for epoch ms (UTC). */
+const chTime = (ms) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+
+/** Credentials given to stream destinations: the page must never show them. */
+const STREAM_SECRETS = [`hec-${RUN}-0123456789`, `s3secret-${RUN}-abcdef`, `dd-${RUN}-98765`];
+
+/**
+ * Streams created through the admin API (`POST /v1/admin/streams`): three of the workspace
+ * (one then paused), one deleted, one of another workspace. Returns the three listed, and the
+ * webhook's signing secret (which the page must not show either).
+ */
+async function createStreams(base) {
+  const create = (workspace, name, destination, format) => admin(base, 'POST', '/v1/admin/streams', {
+    workspace_id: workspace, name, destination, format, start: 'now',
+  });
+  const siem = await create(WORKSPACE, 'SIEM webhook', { type: 'webhook', url: 'https://hooks.example.com/audit' }, 'ocsf');
+  const splunk = await create(WORKSPACE, 'Splunk prod', { type: 'splunk_hec', url: 'https://splunk.example.com:8088', token: STREAM_SECRETS[0] }, 'json');
+  const archive = await create(WORKSPACE, 'Archive', {
+    type: 's3', endpoint: 'https://s3.eu-west-1.amazonaws.com', bucket: 'acme-audit', region: 'eu-west-1', prefix: 'audit/',
+    access_key_id: 'AKIAEXAMPLE', secret_access_key: STREAM_SECRETS[1],
+  }, 'ecs');
+  await admin(base, 'POST', `/v1/admin/streams/${archive.stream_id}/pause`);
+  const gone = await create(WORKSPACE, 'Deleted stream', { type: 'webhook', url: 'https://old.example.com/hook' }, 'json');
+  await admin(base, 'DELETE', `/v1/admin/streams/${gone.stream_id}`);
+  await create(OTHER_WORKSPACE, 'Other workspace stream', { type: 'datadog', url: 'https://http-intake.logs.datadoghq.com', api_key: STREAM_SECRETS[2] }, 'json');
+  return { siem, splunk, archive, webhookSecret: siem.secret };
+}
+
+/** A `stream_status` row as a worker writes it. */
+function streamStatus(streamId, now, fields) {
+  return {
+    stream_id: streamId,
+    state: 'active',
+    last_error: '',
+    last_error_at: null,
+    failing_since: null,
+    delivered_events: 0,
+    delivered_batches: 0,
+    failed_attempts: 0,
+    redelivered_events: 0,
+    lag_events: 0,
+    lag_seconds: 0,
+    worker_id: `browser-${RUN}`,
+    updated_at: chTime(now),
+    ...fields,
+  };
+}
+
+async function insertRows(table, rows) {
+  await clickhouse(`INSERT INTO ${DATABASE}.${table} FORMAT JSONEachRow`, rows.map((r) => JSON.stringify(r)).join('\n'));
+}
+
 // ------------------------------------------------------------------ a tiny test runner
 
 const results = [];
@@ -981,6 +1033,81 @@ async function main() {
       await shot(page, '11-actor-custom-range');
       await page.click('#chips button:has-text("Clear all filters")');
       await idle(page);
+    });
+
+    await test('the Streams view lists the workspace\'s destinations with their state, lag and last error, and refreshes', async () => {
+      const t0 = Date.now();
+      const { siem, splunk, archive, webhookSecret } = await createStreams(base);
+      assert(webhookSecret && webhookSecret.startsWith('whsec_'), 'the webhook got a signing secret');
+      // No stream worker runs in this suite: status rows stand for what one would report.
+      await insertRows('stream_status', [
+        streamStatus(siem.stream_id, t0, {
+          state: 'failing', last_error: 'HTTP 503 Service Unavailable from hooks.example.com', last_error_at: chTime(t0 - 2 * MINUTE),
+          failing_since: chTime(t0 - 5 * MINUTE), delivered_events: 1200, delivered_batches: 12, failed_attempts: 7,
+          redelivered_events: 3, lag_events: 42, lag_seconds: 12.5,
+        }),
+        streamStatus(splunk.stream_id, t0, { delivered_events: 5000, delivered_batches: 50 }),
+      ]);
+      await page.click('#nav-streams');
+      await page.waitForSelector('#streams-view', { state: 'visible' });
+      await idle(page);
+      assert(await page.isHidden('#events-view'), 'the events table is hidden');
+      assert(await page.isHidden('#filters'), 'the event filters are hidden');
+      assertEq(new URL(page.url()).hash, '#streams', 'the view is in the URL');
+      const rows = () => page.$$eval('#stream-rows tr', (trs) => trs.map((tr) => ({
+        id: tr.dataset.streamId,
+        state: tr.dataset.state,
+        badge: tr.querySelector('.stream-state').textContent,
+        text: tr.textContent,
+      })));
+      let shown = await rows();
+      assertEq(shown.map((r) => r.id).sort(), [siem, splunk, archive].map((s) => s.stream_id).sort(),
+        'the workspace\'s streams, not deleted ones nor another workspace\'s');
+      const by = Object.fromEntries(shown.map((r) => [r.id, r]));
+      assertEq([by[siem.stream_id].state, by[splunk.stream_id].state, by[archive.stream_id].state], ['failing', 'active', 'paused'], 'states');
+      assertEq(by[siem.stream_id].badge, 'Failing', 'the failing badge');
+      for (const want of ['SIEM webhook', 'Webhook', 'hooks.example.com', 'OCSF', '42 events', 'oldest 12.5 s', '1,200', '3 redelivered', 'HTTP 503 Service Unavailable', 'minutes ago']) {
+        assert(by[siem.stream_id].text.includes(want), `the failing stream shows ${want}: ${by[siem.stream_id].text}`);
+      }
+      assert(by[splunk.stream_id].text.includes('caught up') && by[splunk.stream_id].text.includes('5,000'), `the healthy stream: ${by[splunk.stream_id].text}`);
+      assert(by[archive.stream_id].text.includes('acme-audit/audit/') && by[archive.stream_id].text.includes('ECS'), `the paused stream: ${by[archive.stream_id].text}`);
+      const tones = await page.$$eval('#stream-rows .stream-state', (els) => els.map((e) => getComputedStyle(e).color));
+      assertEq(new Set(tones).size, 3, 'three states, three badge colours');
+      const pageText = await page.evaluate(() => document.body.innerText);
+      for (const secret of [...STREAM_SECRETS, webhookSecret]) assert(!pageText.includes(secret), 'no credential on the page');
+      assert(/3 streams · 1 failing/.test(await page.textContent('#streams-summary')), 'the summary counts streams and failures');
+      await shot(page, '12-streams');
+
+      // A new report from the worker shows without a click (the view refreshes every 10 s).
+      await insertRows('stream_status', [streamStatus(splunk.stream_id, Date.now(), {
+        state: 'failing', last_error: 'connection refused', last_error_at: chTime(Date.now()), failed_attempts: 1, delivered_events: 5000, lag_events: 9, lag_seconds: 3,
+      })]);
+      await page.waitForFunction((id) => {
+        const tr = document.querySelector(`#stream-rows tr[data-stream-id="${id}"]`);
+        return tr && tr.dataset.state === 'failing' && tr.textContent.includes('connection refused');
+      }, splunk.stream_id, { timeout: 15_000 });
+
+      // A phone: the rows become cards, nothing scrolls sideways.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await idle(page);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert(overflow <= 0, `no sideways scrolling at 390 px (${overflow}px)`);
+      await shot(page, '12b-streams-phone');
+      await page.setViewportSize({ width: 1440, height: 900 });
+
+      // The view is bookmarkable: a reload opens it again.
+      await page.reload();
+      await page.waitForSelector('#streams-view', { state: 'visible' });
+      await idle(page);
+      shown = await rows();
+      assertEq(shown.length, 3, 'the streams after a reload');
+      // Back to the events.
+      await page.click('#nav-events');
+      await page.waitForSelector('#events-view', { state: 'visible' });
+      await idle(page);
+      assert(await page.isHidden('#streams-view'), 'the streams view is hidden again');
+      assert((await page.locator('#rows tr').count()) > 0, 'the events are listed');
+      assertEq(new URL(page.url()).hash, '', 'no view in the URL');
     });
 
     await test('a token revoked mid-session sends the user back to sign in with an explanation', async () => {

@@ -21,14 +21,21 @@ import { onKey } from './keyboard.js?v=__ASSET_VERSION__';
 import { openDetail, copyDetailEvent, closeDetail } from './detail.js?v=__ASSET_VERSION__';
 import { exportCsv } from './export.js?v=__ASSET_VERSION__';
 import { showSignin, signOut, signIn, start } from './signin.js?v=__ASSET_VERSION__';
+import { syncView, showView, streamsShown, streamsRequested, refresh as refreshStreams, onVisibilityChange } from './streams.js?v=__ASSET_VERSION__';
 
 function wire() {
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const token = $('token-input').value.trim();
-    if (token) signIn(token, $('remember').checked);
+    const streams = streamsRequested();
+    if (token) signIn(token, $('remember').checked).then(() => syncView(streams));
   });
   $('signout').addEventListener('click', () => signOut(null));
+  for (const name of ['events', 'streams']) {
+    $(`nav-${name}`).addEventListener('click', (e) => { e.preventDefault(); showView(name); });
+  }
+  $('streams-refresh').addEventListener('click', () => refreshStreams());
+  document.addEventListener('visibilitychange', onVisibilityChange);
 
   const onSearch = debounce(() => {
     state.filters.q = $('q').value.trim();
@@ -79,10 +86,13 @@ function wire() {
   $('detail-close').addEventListener('click', closeDetail);
   $('scrim').addEventListener('click', closeDetail);
   $('detail-copy').addEventListener('click', copyDetailEvent);
-  document.addEventListener('keydown', onKey);
+  // The table's shortcuts belong to the events view.
+  document.addEventListener('keydown', (e) => { if (!streamsShown()) onKey(e); });
 
   window.addEventListener('popstate', () => {
     if (!state.token) return;
+    syncView();
+    if (streamsRequested()) return;
     readUrl();
     normalizeRange();
     syncControls();
@@ -115,7 +125,9 @@ async function boot() {
   try {
     const ws = await api('/v1/workspace', null, { token });
     state.token = token;
+    const streams = streamsRequested();
     await start(ws);
+    syncView(streams);
   } catch (err) {
     if (err.status === 401) {
       clearToken();

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use auditlog_event::{Actor, AuditEvent, Context, EventType, Outcome, Target};
+use auditlog_formats::Format;
 use auditlog_store::events::StoredEvent;
 use chrono::{DateTime, Utc};
 use clickhouse::query::RowCursor;
@@ -13,19 +14,15 @@ use uuid::Uuid;
 
 use crate::config::Dedup;
 use crate::cursor::Cursor;
-use crate::filter::{rfc3339_ms, Filter, Order};
+use crate::filter::{Filter, Order};
 use crate::{sql, Error, Result};
 
-/// The detail body: the full event plus `inserted_at`, as JSON bytes. The payloads are
-/// written as the text stored, byte for byte (never through a `serde_json::Value`, which
-/// would round `18446744073709551617` and refuse `1e400`).
+/// The detail body: the full event plus `inserted_at`, as JSON bytes: the `json` format of
+/// the feed and the streams (one implementation for both, in `auditlog_formats`). The
+/// payloads are written as the text stored, byte for byte.
 pub fn detail_json(row: &StoredEvent) -> Result<Vec<u8>> {
-    let event = row.to_event();
-    let detail = Detail {
-        event: &event,
-        inserted_at: rfc3339_ms(row.inserted_ms),
-    };
-    serde_json::to_vec(&detail).map_err(|e| Error::Internal(format!("event detail: {e}")))
+    auditlog_formats::render(Format::Json, &row.to_event(), row.inserted_ms)
+        .map_err(|e| Error::Internal(format!("event detail: {e}")))
 }
 
 /// The keyset position after `row`.
@@ -93,14 +90,6 @@ impl<'a> From<&'a AuditEvent> for Summary<'a> {
             version: *version,
         }
     }
-}
-
-/// The detail body: the event's wire format plus `inserted_at`.
-#[derive(Serialize)]
-struct Detail<'a> {
-    #[serde(flatten)]
-    event: &'a AuditEvent,
-    inserted_at: String,
 }
 
 /// Event count of one type.

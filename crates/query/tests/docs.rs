@@ -6,6 +6,7 @@ use std::path::Path;
 
 use auditlog_query::api::error::ErrorCode;
 use auditlog_query::api::openapi::document_json;
+use auditlog_testkit::docs::{sync_sections, Section};
 
 fn cell(text: &str) -> String {
     text.replace('\n', " ").replace('|', "\\|")
@@ -40,42 +41,13 @@ fn errors() -> String {
     out
 }
 
-/// Replaces the text between `<!-- name:start ... -->` and `<!-- name:end -->`; `Err` names
-/// the stale table.
-fn check(doc: &mut String, name: &str, source: &str, table: &str) -> Result<(), String> {
-    let start =
-        format!("<!-- {name}:start (generated from {source} by crates/query/tests/docs.rs) -->");
-    let end = format!("<!-- {name}:end -->");
-    let (Some(s), Some(e)) = (doc.find(&start), doc.find(&end)) else {
-        panic!("docs/api.md lacks the {name} markers: {start} ... {end}");
-    };
-    let wanted = format!("\n{table}");
-    if doc[s + start.len()..e] == wanted {
-        return Ok(());
-    }
-    *doc = format!("{}{start}{wanted}{}", &doc[..s], &doc[e..]);
-    Err(name.to_owned())
-}
-
 #[test]
 fn api_md_tables_are_up_to_date() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
-    let mut doc = std::fs::read_to_string(&path).unwrap();
-    let stale: Vec<String> = [
-        check(&mut doc, "filters", "FilterParams", &filters()),
-        check(&mut doc, "errors", "ErrorCode", &errors()),
-    ]
-    .into_iter()
-    .filter_map(Result::err)
-    .collect();
-    if stale.is_empty() {
-        return;
-    }
-    if std::env::var_os("UPDATE_DOCS").is_some() {
-        std::fs::write(&path, doc).unwrap();
-    } else {
-        panic!(
-            "docs/api.md tables {stale:?} are out of date; run UPDATE_DOCS=1 cargo test -p auditlog-query --test docs"
-        );
-    }
+    let note = |source: &str| format!("generated from {source} by crates/query/tests/docs.rs");
+    let sections = [
+        Section::new("filters", &note("FilterParams"), filters()),
+        Section::new("errors", &note("ErrorCode"), errors()),
+    ];
+    sync_sections(&path, &sections, "cargo test -p auditlog-query --test docs");
 }

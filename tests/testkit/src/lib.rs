@@ -21,6 +21,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 mod checksum;
 mod cluster;
+pub mod docs;
 mod metrics;
 mod private;
 pub mod tls;
