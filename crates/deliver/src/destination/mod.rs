@@ -3,6 +3,10 @@
 //! [`Destination`]. Every failure is retried (at least once never skips an event); a failure
 //! only says why and, when the destination said so, when to try again.
 
+pub mod datadog;
+pub mod s3;
+pub mod splunk;
+
 use std::time::Duration;
 
 use futures::future::BoxFuture;
