@@ -23,12 +23,14 @@ mod checksum;
 mod cluster;
 mod metrics;
 mod private;
+mod s3;
 pub mod tls;
 
 pub use checksum::content_checksum;
 pub use cluster::PrivateCluster;
 pub use metrics::prometheus;
 use private::OwnedStack;
+pub use s3::S3Server;
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).
 pub fn clickhouse_url() -> String {
