@@ -115,6 +115,15 @@ pub fn object_body(batch: &Batch) -> std::io::Result<Vec<u8>> {
     gz.finish()
 }
 
+/// The presigned `PUT` of `key`, its `Content-Type` and `Content-MD5` signed with it (the
+/// request must carry exactly those values).
+fn presigned_put(config: &Config, key: &str, md5: &str) -> reqwest::Url {
+    let mut put = config.bucket.put_object(Some(&config.credentials), key);
+    put.headers_mut().insert("content-type", CONTENT_TYPE);
+    put.headers_mut().insert("content-md5", md5.to_owned());
+    put.sign(URL_EXPIRY)
+}
+
 impl Destination for S3 {
     fn limits(&self) -> Limits {
         Limits {
@@ -142,10 +151,7 @@ impl Destination for S3 {
                     retry_after: None,
                 })?;
             let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
-            let mut put = config.bucket.put_object(Some(&config.credentials), &key);
-            put.headers_mut().insert("content-type", CONTENT_TYPE);
-            put.headers_mut().insert("content-md5", md5.clone());
-            let url = put.sign(URL_EXPIRY);
+            let url = presigned_put(config, &key, &md5);
             let what = format!("S3 PUT {key}");
             let resp = self
                 .http
@@ -208,6 +214,31 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+    }
+
+    #[test]
+    fn the_put_is_presigned_with_its_content_headers() {
+        let config = Config {
+            bucket: bucket_of(
+                "https://s3.eu-west-1.amazonaws.com",
+                false,
+                "logs",
+                "eu-west-1",
+            )
+            .unwrap(),
+            credentials: Credentials::new("AKID", "secret"),
+            prefix: String::new(),
+            window: Duration::from_secs(60),
+        };
+        let url = presigned_put(&config, "ws/2026/x.ndjson.gz", "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(url.host_str(), Some("logs.s3.eu-west-1.amazonaws.com"));
+        assert_eq!(url.path(), "/ws/2026/x.ndjson.gz");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().collect();
+        assert_eq!(q["X-Amz-SignedHeaders"], "content-md5;content-type;host");
+        assert_eq!(q["X-Amz-Expires"], "300");
+        assert!(q["X-Amz-Credential"].starts_with("AKID/"));
+        assert!(q["X-Amz-Credential"].ends_with("/eu-west-1/s3/aws4_request"));
+        assert_eq!(q["X-Amz-Signature"].len(), 64);
     }
 
     #[test]
