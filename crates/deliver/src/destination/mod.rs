@@ -3,6 +3,7 @@
 //! [`Destination`]. Every failure is retried (at least once never skips an event); a failure
 //! only says why and, when the destination said so, when to try again.
 
+pub mod compress;
 pub mod datadog;
 pub mod s3;
 pub mod splunk;

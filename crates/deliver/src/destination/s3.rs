@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use auditlog_streams::model::{Destination as Spec, Stream};
 use base64::Engine as _;
-use flate2::write::GzEncoder;
 use futures::future::BoxFuture;
 use md5::{Digest as _, Md5};
 use rusty_s3::{Bucket, Credentials, S3Action as _, UrlStyle};
 
-use super::{Batch, Destination, Failure, Limits};
+use super::{compress, Batch, Destination, Failure, Limits};
 use crate::http;
 
 /// Most events in one object.
@@ -104,10 +103,7 @@ pub fn object_key(prefix: &str, batch: &Batch) -> String {
 
 /// The object body: the rendered events, one per line, gzipped.
 pub fn object_body(batch: &Batch) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(
-        Vec::with_capacity(batch.bytes() / 8 + 64),
-        flate2::Compression::default(),
-    );
+    let mut gz = compress::encoder(batch.bytes(), flate2::Compression::default());
     for e in &batch.events {
         gz.write_all(&e.json)?;
         gz.write_all(b"\n")?;
@@ -140,16 +136,10 @@ impl Destination for S3 {
                 retry_after: None,
             })?;
             let key = object_key(&config.prefix, batch);
-            // Compressing megabytes is CPU work: off the async threads.
             let owned = batch.clone();
-            let body = tokio::task::spawn_blocking(move || object_body(&owned))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(|e| Failure {
-                    reason: format!("S3 object {key}: gzip failed: {e}"),
-                    retry_after: None,
-                })?;
+            let body =
+                compress::off_thread(&format!("S3 object {key}"), move || object_body(&owned))
+                    .await?;
             let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
             let url = presigned_put(config, &key, &md5);
             let what = format!("S3 PUT {key}");
