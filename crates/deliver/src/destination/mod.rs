@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use auditlog_streams::Stream;
 use futures::future::BoxFuture;
 use uuid::Uuid;
+
+pub mod webhook;
 
 /// One event of a batch, rendered in the stream's format.
 #[derive(Debug, Clone)]
@@ -80,4 +83,43 @@ pub trait Destination: Send + Sync {
     fn limits(&self) -> Limits;
     /// Deliver `batch`; `Ok` only once the destination acknowledged it.
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// The destination kind, for metric labels (bounded: one of four).
+pub fn kind(d: &auditlog_streams::Destination) -> &'static str {
+    use auditlog_streams::Destination as D;
+    match d {
+        D::Webhook { .. } => "webhook",
+        D::SplunkHec { .. } => "splunk_hec",
+        D::Datadog { .. } => "datadog",
+        D::S3 { .. } => "s3",
+    }
+}
+
+/// The destination of `stream`, sending through `http`.
+pub fn build(stream: &Stream, http: &reqwest::Client) -> Box<dyn Destination> {
+    use auditlog_streams::Destination as D;
+    match &stream.spec.destination {
+        D::Webhook { url } => Box::new(webhook::Webhook::new(stream, url, http)),
+        other => Box::new(NotBuilt(kind(other))),
+    }
+}
+
+/// Placeholder for the kinds not built into this binary yet: every delivery fails (retried,
+/// visible as the stream's last error), nothing is skipped.
+struct NotBuilt(&'static str);
+
+impl Destination for NotBuilt {
+    fn limits(&self) -> Limits {
+        webhook::LIMITS
+    }
+
+    fn deliver<'a>(&'a self, _batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            Err(Failure {
+                reason: format!("{} destinations are not built into this worker", self.0),
+                retry_after: None,
+            })
+        })
+    }
 }
