@@ -83,7 +83,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Ended {
     let dest = destination::build(&stream, &shared.http);
-    let kind = destination::kind(&stream.spec.destination);
+    let kind = auditlog_streams::store::destination_kind(&stream.spec.destination);
     let limits = dest.limits();
     let backoff = Backoff::new(shared.cfg.retry_initial_backoff, shared.cfg.retry_max_backoff);
     let filter = match Filter::from_pairs(&stream.spec.filter) {

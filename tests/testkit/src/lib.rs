@@ -23,11 +23,13 @@ mod checksum;
 mod cluster;
 mod metrics;
 mod private;
+pub mod receiver;
 pub mod tls;
 
 pub use checksum::content_checksum;
 pub use cluster::PrivateCluster;
 pub use metrics::prometheus;
+pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 use private::OwnedStack;
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).

@@ -85,23 +85,12 @@ pub trait Destination: Send + Sync {
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>>;
 }
 
-/// The destination kind, for metric labels (bounded: one of four).
-pub fn kind(d: &auditlog_streams::Destination) -> &'static str {
-    use auditlog_streams::Destination as D;
-    match d {
-        D::Webhook { .. } => "webhook",
-        D::SplunkHec { .. } => "splunk_hec",
-        D::Datadog { .. } => "datadog",
-        D::S3 { .. } => "s3",
-    }
-}
-
 /// The destination of `stream`, sending through `http`.
 pub fn build(stream: &Stream, http: &reqwest::Client) -> Box<dyn Destination> {
     use auditlog_streams::Destination as D;
     match &stream.spec.destination {
         D::Webhook { url } => Box::new(webhook::Webhook::new(stream, url, http)),
-        other => Box::new(NotBuilt(kind(other))),
+        other => Box::new(NotBuilt(auditlog_streams::store::destination_kind(other))),
     }
 }
 
