@@ -256,7 +256,7 @@ pub async fn run(
         tokio::select! {
             _ = cursors.tick() => { flush_cursors(&ledger, &store).await; }
             _ = statuses.tick() => { flush_statuses(&ledger, &store, &reader, &queries).await; }
-            _ = stop.wait_for(|s| *s) => return,
+            () = crate::worker::until_stopped(&mut stop) => return,
         }
     }
 }

@@ -159,11 +159,12 @@ mod tests {
         // b joins: a stops what b wins, at once.
         let both = vec!["a".to_string(), "b".to_string()];
         let c = a.update(t0, &both, &streams, true, false);
-        let b_wins: Vec<_> = streams
+        let mut b_wins: Vec<_> = streams
             .iter()
             .filter(|s| owner(s, &both) == Some("b"))
             .cloned()
             .collect();
+        b_wins.sort();
         assert!(!b_wins.is_empty());
         assert_eq!(c.stop, b_wins);
         assert!(c.start.is_empty());

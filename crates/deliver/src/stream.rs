@@ -132,10 +132,12 @@ impl Task {
 
     /// Sleeps `d`; `false` when stopped meanwhile.
     async fn sleep(&mut self, d: Duration) -> bool {
+        let mut stop = self.stop.clone();
         tokio::select! {
-            () = tokio::time::sleep(d) => !self.stopped(),
-            _ = self.stop.wait_for(|s| *s) => false,
+            () = tokio::time::sleep(d) => {}
+            () = crate::worker::until_stopped(&mut stop) => {}
         }
+        !self.stopped()
     }
 
     fn record(&self, position: &FeedPosition) {
@@ -251,7 +253,8 @@ impl Task {
                             // Never skipped: the stream fails (and is retried) until fixed.
                             warn!(stream_id = %self.stream.stream_id, %reason, "render failed");
                             fail_status(&self.shared, &self.stream.stream_id, &reason);
-                            if !self.sleep(self.backoff.next(None)).await {
+                            let wait = self.backoff.next(None);
+                            if !self.sleep(wait).await {
                                 return Ended::Stopped;
                             }
                             pending.clear();
@@ -284,7 +287,7 @@ impl Task {
                     permit = None;
                     let changed = tokio::select! {
                         c = self.shared.notifier.changed(&ws, IDLE_WAIT) => c,
-                        _ = self.stop.wait_for(|s| *s) => return Ended::Stopped,
+                        () = crate::worker::until_stopped(&mut self.stop) => return Ended::Stopped,
                     };
                     if changed && !self.sleep(self.shared.cfg.batch_wait).await {
                         return Ended::Stopped;
@@ -301,7 +304,7 @@ impl Task {
                 }
                 tokio::select! {
                     _ = self.shared.notifier.changed(&ws, left) => {}
-                    _ = self.stop.wait_for(|s| *s) => return Ended::Stopped,
+                    () = crate::worker::until_stopped(&mut self.stop) => return Ended::Stopped,
                 }
             }
             // Send: every batch in order, each until acknowledged.

@@ -166,7 +166,7 @@ async fn heartbeat(shared: Arc<Shared>, health: Arc<Health>, mut stop: watch::Re
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            () = crate::worker::until_stopped(&mut stop) => return,
         }
         let sent = chrono::Utc::now().timestamp_millis();
         match tokio::time::timeout(
@@ -197,8 +197,9 @@ impl Supervisor {
     }
 
     async fn refresh(&mut self) -> Result<(), String> {
-        let cfg = &self.shared.cfg;
-        let store = &self.shared.store;
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let store = &shared.store;
         let streams = store.all_active().await.map_err(|e| e.to_string())?;
         let live = store
             .live_workers(cfg.worker_expiry)
@@ -337,4 +338,9 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Completes once `stop` is true (or its sender is gone).
+pub async fn until_stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
