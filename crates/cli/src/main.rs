@@ -39,6 +39,8 @@ enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// Serve the query API and the dashboard.
     Serve(cmd::serve::ServeArgs),
+    /// Deliver streams (webhooks, Splunk, Datadog, S3) at least once, in order.
+    StreamWorker(cmd::stream_worker::StreamWorkerArgs),
     /// Create or upgrade the ClickHouse schema (idempotent).
     Migrate(cmd::migrate::MigrateArgs),
     /// Read or set a workspace's plan (retention).
@@ -80,6 +82,11 @@ async fn run(cli: Cli) -> Result<()> {
             let prometheus = recorder::install()?;
             process_metrics::install("serve");
             cmd::serve::run(&cfg, a, prometheus).await
+        }
+        Command::StreamWorker(a) => {
+            let prometheus = recorder::install()?;
+            process_metrics::install("stream-worker");
+            cmd::stream_worker::run(&cfg, a, prometheus).await
         }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,

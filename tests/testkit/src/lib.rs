@@ -23,12 +23,14 @@ mod checksum;
 mod cluster;
 mod metrics;
 mod private;
+pub mod receiver;
 mod s3;
 pub mod tls;
 
 pub use checksum::content_checksum;
 pub use cluster::PrivateCluster;
 pub use metrics::prometheus;
+pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 use private::OwnedStack;
 pub use s3::S3Server;
 
