@@ -92,7 +92,7 @@ impl ErrorCode {
             ErrorCode::BadParameter => "malformed parameter, path segment or body (including invalid UTF-8 after percent-decoding, wrong types, out-of-range limits, unknown or repeated parameters, bodies that are not the expected JSON)",
             ErrorCode::BadCursor => "cursor modified, truncated, from another server key, or used with other filters/order/workspace",
             ErrorCode::Unauthorized => "token missing, unknown, revoked or expired (the message says when it expired)",
-            ErrorCode::NotFound => "event or token not found; unknown route",
+            ErrorCode::NotFound => "event, token or stream not found; unknown route",
             ErrorCode::MethodNotAllowed => "known route, other method (made-up methods included)",
             ErrorCode::Unprocessable => "well-formed but not acceptable (an invalid plan)",
             ErrorCode::TooManyRequests => "too many failed authentications from this client; `Retry-After: N` (see \"Failed authentications\")",

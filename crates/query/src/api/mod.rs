@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;
+pub mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,6 +134,31 @@ fn table(with_metrics: bool) -> Table {
     .add("post", "/v1/admin/tokens", admin::create_token)
     .add("get", "/v1/admin/tokens", admin::list_tokens)
     .add("delete", "/v1/admin/tokens/{token_id}", admin::revoke_token)
+    .add("post", "/v1/admin/streams", streams::create)
+    .add("get", "/v1/admin/streams", streams::list)
+    .add("get", "/v1/admin/streams/{stream_id}", streams::get)
+    .add("delete", "/v1/admin/streams/{stream_id}", streams::delete)
+    .add(
+        "post",
+        "/v1/admin/streams/{stream_id}/pause",
+        streams::pause,
+    )
+    .add(
+        "post",
+        "/v1/admin/streams/{stream_id}/resume",
+        streams::resume,
+    )
+    .add(
+        "post",
+        "/v1/admin/streams/{stream_id}/replay",
+        streams::replay,
+    )
+    .add(
+        "post",
+        "/v1/admin/streams/{stream_id}/rotate-secret",
+        streams::rotate_secret,
+    )
+    .add("get", "/v1/streams", streams::workspace)
     .add("get", "/health", health::health)
     .add("get", "/health/live", health::health_live)
     .add("get", "/health/ready", health::health_ready)

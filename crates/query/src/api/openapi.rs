@@ -21,7 +21,7 @@ use utoipa::openapi::{
 use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 
 use super::error::{ErrorBody, ErrorCode, RETRY_AFTER_SECS};
-use super::{admin, events, health};
+use super::{admin, events, health, streams};
 use crate::filter::MAX_VALUE_LEN;
 
 /// Name of the listed event's schema (the wire format without payloads).
@@ -49,6 +49,15 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         admin::create_token,
         admin::list_tokens,
         admin::revoke_token,
+        streams::create,
+        streams::list,
+        streams::get,
+        streams::delete,
+        streams::pause,
+        streams::resume,
+        streams::replay,
+        streams::rotate_secret,
+        streams::workspace,
         health::health,
         health::health_live,
         health::health_ready,
@@ -73,7 +82,7 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
     tags(
         (name = "workspace", description = "The token's workspace."),
         (name = "events", description = "Reads of the workspace's events (workspace token)."),
-        (name = "admin", description = "Plans and tokens (admin token)."),
+        (name = "admin", description = "Plans, tokens and streams (admin token)."),
         (name = "health", description = "Health and metrics (no token)."),
     )
 )]
@@ -476,11 +485,19 @@ mod tests {
                 ("get", "/v1/event-counts") => CountsQuery::accepted(),
                 ("get", "/v1/export") => ExportQuery::accepted(),
                 ("get", "/v1/admin/tokens") => TOKEN_LIST_PARAMS.to_vec(),
+                ("get", "/v1/admin/streams") => super::streams::STREAM_LIST_PARAMS.to_vec(),
                 ("get", "/v1/workspace")
                 | ("get", "/v1/events/{event_id}")
                 | ("get" | "put", "/v1/admin/workspaces/{workspace_id}/plan")
                 | ("post", "/v1/admin/tokens")
                 | ("delete", "/v1/admin/tokens/{token_id}")
+                | ("post", "/v1/admin/streams")
+                | ("get" | "delete", "/v1/admin/streams/{stream_id}")
+                | ("post", "/v1/admin/streams/{stream_id}/pause")
+                | ("post", "/v1/admin/streams/{stream_id}/resume")
+                | ("post", "/v1/admin/streams/{stream_id}/replay")
+                | ("post", "/v1/admin/streams/{stream_id}/rotate-secret")
+                | ("get", "/v1/streams")
                 | ("get", "/health" | "/health/live" | "/health/ready")
                 | ("get", "/openapi.json" | "/metrics") => Vec::new(),
                 other => panic!("{other:?}: say which parameters it accepts"),
