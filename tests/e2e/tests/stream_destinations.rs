@@ -1,5 +1,5 @@
 //! The stream destinations other than the webhook, each against a real server of its
-//! protocol: Splunk HEC and Datadog logs against a recording HTTP receiver (the exact
+//! protocol: Splunk HEC and Datadog logs against the kit's recording HTTP receiver (the exact
 //! request: path, credentials, body shape, every event with its `event_id`, payloads byte for
 //! byte; busy and rate-limited answers become failures carrying `Retry-After`), and S3 against
 //! a real S3-compatible server (moto, `auditlog_testkit::S3Server`): gzipped NDJSON objects
@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{ensure, Context as _, Result};
@@ -17,103 +16,9 @@ use auditlog_deliver::{http, Batch, Destination, Failure, Rendered};
 use auditlog_event::{Actor, AuditEvent, Payload, Target};
 use auditlog_formats::{render, Format};
 use auditlog_streams::model::{Desired, Destination as Spec, Stream, StreamSpec};
-use auditlog_testkit::{unique_name, S3Server};
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use auditlog_testkit::{unique_name, Received, Receiver, ReceiverMode, S3Server};
 use chrono::{TimeZone as _, Utc};
 use uuid::Uuid;
-
-// ---------------------------------------------------------------------------------------------
-// A recording HTTP receiver: answers each request with the next scripted answer (then the
-// default), and keeps every request.
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-#[derive(Clone)]
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-#[derive(Default)]
-struct Script {
-    next: Vec<Answer>,
-    default: Option<Answer>,
-    seen: Vec<Request>,
-}
-
-struct Receiver {
-    url: String,
-    script: Arc<Mutex<Script>>,
-}
-
-impl Receiver {
-    async fn start(default: Answer) -> Result<Self> {
-        let script = Arc::new(Mutex::new(Script {
-            default: Some(default),
-            ..Script::default()
-        }));
-        let s = script.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let s = s.clone();
-            async move {
-                let mut s = s.lock().unwrap();
-                s.seen.push(Request {
-                    path: uri.path().to_owned(),
-                    headers,
-                    body,
-                });
-                let a = if s.next.is_empty() {
-                    s.default.clone().unwrap()
-                } else {
-                    s.next.remove(0)
-                };
-                let mut resp: Response =
-                    (StatusCode::from_u16(a.status).unwrap(), a.body).into_response();
-                for (k, v) in a.headers {
-                    resp.headers_mut().insert(k, v.parse().unwrap());
-                }
-                resp
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Self { url, script })
-    }
-
-    fn then(&self, a: Answer) {
-        self.script.lock().unwrap().next.push(a);
-    }
-
-    fn seen(&self) -> Vec<Request> {
-        self.script.lock().unwrap().seen.clone()
-    }
-}
-
-fn answer(status: u16, body: &str) -> Answer {
-    Answer {
-        status,
-        headers: vec![],
-        body: body.into(),
-    }
-}
-
-fn answer_after(status: u16, retry_after: u64, body: &str) -> Answer {
-    Answer {
-        status,
-        headers: vec![("retry-after", retry_after.to_string())],
-        body: body.into(),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Streams and batches
@@ -188,8 +93,12 @@ fn assert_bytes_preserved(batch: &Batch, body: &[u8]) -> Result<()> {
 }
 
 /// A gzipped request body (`Content-Encoding: gzip`), decompressed.
-fn gunzipped(r: &Request) -> Result<Vec<u8>> {
-    ensure!(r.headers["content-encoding"] == "gzip", "{:?}", r.headers);
+fn gunzipped(r: &Received) -> Result<Vec<u8>> {
+    ensure!(
+        r.header("content-encoding") == Some("gzip"),
+        "{:?}",
+        r.headers
+    );
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&r.body[..]).read_to_end(&mut out)?;
     Ok(out)
@@ -207,11 +116,12 @@ const HEC_OK: &str = r#"{"text":"Success","code":0}"#;
 
 #[tokio::test]
 async fn splunk_hec_gets_one_envelope_per_event_with_the_token() -> Result<()> {
-    let rx = Receiver::start(answer(200, HEC_OK)).await?;
+    let rx = Receiver::start().await?;
+    rx.set_ok_status(200, HEC_OK);
     let s = stream(
         "ws_splunk",
         Spec::SplunkHec {
-            url: format!("{}/", rx.url),
+            url: format!("{}/", rx.url()),
             token: "hec-token-1".into(),
             index: Some("audit".into()),
             sourcetype: None,
@@ -221,12 +131,15 @@ async fn splunk_hec_gets_one_envelope_per_event_with_the_token() -> Result<()> {
     let b = batch(&s, 10, 3, 1_764_000_100_000)?;
     dest.deliver(&b).await?;
 
-    let seen = rx.seen();
+    let seen = rx.received();
     ensure!(seen.len() == 1, "{} requests", seen.len());
     let r = &seen[0];
-    assert_eq!(r.path, "/services/collector/event");
-    assert_eq!(r.headers["authorization"], "Splunk hec-token-1");
-    Uuid::parse_str(r.headers["x-splunk-request-channel"].to_str()?)?;
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/services/collector/event")
+    );
+    assert_eq!(r.header("authorization"), Some("Splunk hec-token-1"));
+    Uuid::parse_str(r.header("x-splunk-request-channel").context("channel")?)?;
     let envelopes: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&r.body)
         .into_iter()
         .collect::<Result<_, _>>()?;
@@ -247,11 +160,11 @@ async fn splunk_hec_gets_one_envelope_per_event_with_the_token() -> Result<()> {
 
 #[tokio::test]
 async fn splunk_hec_busy_bad_token_and_error_codes_are_failures() -> Result<()> {
-    let rx = Receiver::start(answer(200, HEC_OK)).await?;
+    let rx = Receiver::start().await?;
     let s = stream(
         "ws_splunk",
         Spec::SplunkHec {
-            url: rx.url.clone(),
+            url: rx.url(),
             token: "t".into(),
             index: None,
             sourcetype: Some("audit:json".into()),
@@ -260,19 +173,22 @@ async fn splunk_hec_busy_bad_token_and_error_codes_are_failures() -> Result<()> 
     let dest = SplunkHec::new(&s, client());
     let b = batch(&s, 0, 2, 1_764_000_100_000)?;
 
-    rx.then(answer_after(
-        503,
-        7,
-        r#"{"text":"Server is busy","code":9}"#,
-    ));
+    rx.set_mode(ReceiverMode::TooMany {
+        retry_after_s: 7,
+        times: 1,
+    });
     let f: Failure = dest.deliver(&b).await.unwrap_err();
     assert_eq!(f.retry_after, Some(Duration::from_secs(7)), "{f:?}");
+    assert!(f.reason.contains("429"), "{f}");
+
+    rx.set_ok_status(503, r#"{"text":"Server is busy","code":9}"#);
+    let f = dest.deliver(&b).await.unwrap_err();
     assert!(
         f.reason.contains("503") && f.reason.contains("Server is busy"),
         "{f}"
     );
 
-    rx.then(answer(403, r#"{"text":"Invalid token","code":4}"#));
+    rx.set_ok_status(403, r#"{"text":"Invalid token","code":4}"#);
     let f = dest.deliver(&b).await.unwrap_err();
     assert!(
         f.reason.contains("403") && f.reason.contains("Invalid token"),
@@ -281,16 +197,17 @@ async fn splunk_hec_busy_bad_token_and_error_codes_are_failures() -> Result<()> 
     assert_eq!(f.retry_after, None);
 
     // A 200 that is not HEC's success is not an acknowledgement either.
-    rx.then(answer(200, r#"{"text":"Incorrect index","code":7}"#));
+    rx.set_ok_status(200, r#"{"text":"Incorrect index","code":7}"#);
     let f = dest.deliver(&b).await.unwrap_err();
     assert!(f.reason.contains("code 7"), "{f}");
 
     // The retry of the same batch goes through, identical.
+    rx.set_ok_status(200, HEC_OK);
     dest.deliver(&b).await?;
-    let seen = rx.seen();
-    assert_eq!(seen.len(), 4);
-    assert_eq!(seen[0].body, seen[3].body);
-    let first: serde_json::Value = serde_json::Deserializer::from_slice(&seen[3].body)
+    let seen = rx.received();
+    assert_eq!(seen.len(), 5);
+    assert_eq!(seen[0].body, seen[4].body);
+    let first: serde_json::Value = serde_json::Deserializer::from_slice(&seen[4].body)
         .into_iter()
         .next()
         .context("an envelope")??;
@@ -305,11 +222,12 @@ async fn splunk_hec_busy_bad_token_and_error_codes_are_failures() -> Result<()> 
 
 #[tokio::test]
 async fn datadog_gets_a_json_array_of_logs_with_the_api_key() -> Result<()> {
-    let rx = Receiver::start(answer(202, "{}")).await?;
+    let rx = Receiver::start().await?;
+    rx.set_ok_status(202, "{}");
     let s = stream(
         "ws_dd",
         Spec::Datadog {
-            url: rx.url.clone(),
+            url: rx.url(),
             api_key: "dd-key-1".into(),
             service: Some("billing".into()),
             tags: Some("env:test,team:audit".into()),
@@ -319,12 +237,15 @@ async fn datadog_gets_a_json_array_of_logs_with_the_api_key() -> Result<()> {
     let b = batch(&s, 5, 4, 1_764_000_100_000)?;
     dest.deliver(&b).await?;
 
-    let seen = rx.seen();
+    let seen = rx.received();
     ensure!(seen.len() == 1, "{} requests", seen.len());
     let r = &seen[0];
-    assert_eq!(r.path, "/api/v2/logs");
-    assert_eq!(r.headers["dd-api-key"], "dd-key-1");
-    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/api/v2/logs")
+    );
+    assert_eq!(r.header("dd-api-key"), Some("dd-key-1"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
     let body = gunzipped(r)?;
     let logs: Vec<serde_json::Value> = serde_json::from_slice(&body)?;
     assert_eq!(logs.len(), 4);
@@ -346,11 +267,11 @@ async fn datadog_gets_a_json_array_of_logs_with_the_api_key() -> Result<()> {
 
 #[tokio::test]
 async fn datadog_rate_limits_and_refusals_are_failures() -> Result<()> {
-    let rx = Receiver::start(answer(202, "{}")).await?;
+    let rx = Receiver::start().await?;
     let s = stream(
         "ws_dd",
         Spec::Datadog {
-            url: rx.url.clone(),
+            url: rx.url(),
             api_key: "k".into(),
             service: None,
             tags: None,
@@ -359,20 +280,24 @@ async fn datadog_rate_limits_and_refusals_are_failures() -> Result<()> {
     let dest = Datadog::new(&s, client());
     let b = batch(&s, 0, 2, 1_764_000_100_000)?;
 
-    rx.then(answer_after(429, 3, r#"{"errors":["Too many requests"]}"#));
+    rx.set_mode(ReceiverMode::TooMany {
+        retry_after_s: 3,
+        times: 1,
+    });
     let f = dest.deliver(&b).await.unwrap_err();
     assert_eq!(f.retry_after, Some(Duration::from_secs(3)), "{f:?}");
     assert!(f.reason.contains("429"), "{f}");
 
-    rx.then(answer(403, r#"{"errors":["Forbidden"]}"#));
+    rx.set_ok_status(403, r#"{"errors":["Forbidden"]}"#);
     let f = dest.deliver(&b).await.unwrap_err();
     assert!(
         f.reason.contains("403") && f.reason.contains("Forbidden"),
         "{f}"
     );
 
+    rx.set_ok_status(202, "{}");
     dest.deliver(&b).await?;
-    let seen = rx.seen();
+    let seen = rx.received();
     assert_eq!(seen.len(), 3);
     assert_eq!(gunzipped(&seen[0])?, gunzipped(&seen[2])?);
     let logs: Vec<serde_json::Value> = serde_json::from_slice(&gunzipped(&seen[2])?)?;
