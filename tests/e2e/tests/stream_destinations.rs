@@ -424,3 +424,140 @@ async fn s3_missing_bucket_and_unreachable_endpoint_are_failures() -> Result<()>
     assert!(f.reason.contains("connection failed"), "{f}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// S3 end to end: events stored in ClickHouse, a stream created with the StreamStore, the real
+// `auditlog stream-worker` delivering them to moto
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_worker_writes_a_workspaces_events_to_s3() -> Result<()> {
+    use auditlog_store::events::{insert, EventRow, RowContext};
+    use auditlog_store::FeedStart;
+    use auditlog_streams::StreamStore;
+
+    const N: i64 = 60;
+    let server = tokio::task::spawn_blocking(S3Server::start).await??;
+    let bucket = unique_name("e2e").replace('_', "-");
+    server.create_bucket(&bucket).await?;
+    let ch = auditlog_testkit::fresh_database("streams3").await?;
+    let client = ch.client();
+    let ws = unique_name("ws");
+
+    // Events of the workspace (and of another one, which must not be delivered), stored as
+    // the consumer stores them: two partitions, offsets in order.
+    let mut rows = Vec::new();
+    let mut want = Vec::new();
+    // Event times in the last minutes: inside the free plan's retention.
+    let base_ms = Utc::now().timestamp_millis() - 600_000;
+    for i in 0..N {
+        let time = Utc.timestamp_millis_opt(base_ms + i * 1000).unwrap();
+        let owner = if i % 10 == 9 { "ws_other" } else { ws.as_str() };
+        let event = AuditEvent::builder(owner, "api_key.created")
+            .time(time)
+            .actor(Actor::user("user_1", "Ada"))
+            .target(Target::new("key", format!("key_{i}"), "prod"))
+            .description(format!("Ada created key {i}"))
+            .request(Payload::from_json(format!(r#"{{"i": {i}}}"#))?)
+            .build()?;
+        if owner == ws {
+            want.push(event.event_id.to_string());
+        }
+        let ctx = RowContext {
+            partition: (i % 2) as i32,
+            offset: i / 2,
+            retention_days: 0,
+        };
+        rows.push(EventRow::from_event(event, ctx));
+    }
+    insert(&client, &rows, &unique_name("seed")).await?;
+
+    let store = StreamStore::new(client.clone());
+    let creds = server.credentials();
+    let spec = StreamSpec {
+        workspace_id: ws.clone(),
+        name: "to s3".into(),
+        destination: Spec::S3 {
+            endpoint: server.endpoint(),
+            bucket: bucket.clone(),
+            region: server.region().into(),
+            prefix: "e2e/".into(),
+            access_key_id: creds.key().into(),
+            secret_access_key: creds.secret().into(),
+            window_seconds: 10,
+            path_style: true,
+        },
+        format: Format::Json,
+        filter: BTreeMap::new(),
+    };
+    let created = store.create(spec, FeedStart::Beginning).await?;
+
+    let _worker = tokio::process::Command::new(auditlog_testkit::auditlog_bin())
+        .arg("stream-worker")
+        .env("AUDITLOG_CLICKHOUSE__URL", &ch.url)
+        .env("AUDITLOG_CLICKHOUSE__DATABASE", &ch.database)
+        .env("AUDITLOG_STREAMS__LISTEN", "")
+        .env("AUDITLOG_STREAMS__HEARTBEAT", "300ms")
+        .env("AUDITLOG_STREAMS__WORKER_EXPIRY", "1s")
+        .env("AUDITLOG_STREAMS__REFRESH", "300ms")
+        .env("AUDITLOG_STREAMS__REQUEST_TIMEOUT", "2s")
+        .envs(auditlog_testkit::cluster_vars(&ch))
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawn auditlog stream-worker")?;
+
+    // Every event of the workspace arrives once, in objects under the workspace's prefix.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (keys, got) = loop {
+        let keys = server.list(&bucket, "e2e/").await?;
+        let mut got = Vec::new();
+        for (key, _) in &keys {
+            let (body, _) = server.get(&bucket, key).await?;
+            for line in gunzip_lines(&body)? {
+                got.push(line["event_id"].as_str().context("event_id")?.to_owned());
+            }
+        }
+        if got.len() >= want.len() || std::time::Instant::now() > deadline {
+            break (keys, got);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut sorted = got.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(
+        sorted, want,
+        "every event of the workspace once, no other: {keys:?}"
+    );
+    for (key, _) in &keys {
+        // e2e/{ws}/{yyyy}/{mm}/{dd}/{HH}/{stream_id}.{generation}.{partition}-{offset}.ndjson.gz
+        let rest = key.strip_prefix(&format!("e2e/{ws}/")).context("prefix")?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        assert_eq!(parts.len(), 5, "{key}");
+        assert!(parts[..4].iter().all(|p| p.parse::<u32>().is_ok()), "{key}");
+        let name = format!("{}.0.", created.stream_id);
+        assert!(
+            parts[4].starts_with(&name) && parts[4].ends_with(".ndjson.gz"),
+            "{key}"
+        );
+    }
+
+    // The cursor is saved once the objects were acknowledged.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let cursors = store
+            .cursors(std::slice::from_ref(&created.stream_id))
+            .await?;
+        let pos = cursors.first().and_then(|c| c.position.clone());
+        // The workspace's last events: offset 29 of partition 0 (i = 58), 28 of partition 1 (i = 57).
+        if pos.is_some_and(|p| p.offsets == BTreeMap::from([(0, 29), (1, 28)])) {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "cursor not saved: {cursors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
