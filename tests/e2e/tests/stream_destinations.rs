@@ -104,6 +104,25 @@ fn gunzipped(r: &Received) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Delivers `b` to `dest` and returns the one request it made, a `POST` to `path`.
+async fn the_one_post(
+    dest: &dyn Destination,
+    b: &Batch,
+    rx: &Receiver,
+    path: &str,
+) -> Result<Received> {
+    dest.deliver(b).await?;
+    let seen = rx.received();
+    ensure!(seen.len() == 1, "{} requests", seen.len());
+    ensure!(
+        (seen[0].method.as_str(), seen[0].path.as_str()) == ("POST", path),
+        "{} {}",
+        seen[0].method,
+        seen[0].path
+    );
+    Ok(seen[0].clone())
+}
+
 fn client() -> reqwest::Client {
     http::client(Duration::from_secs(10))
 }
@@ -129,15 +148,7 @@ async fn splunk_hec_gets_one_envelope_per_event_with_the_token() -> Result<()> {
     );
     let dest = SplunkHec::new(&s, client());
     let b = batch(&s, 10, 3, 1_764_000_100_000)?;
-    dest.deliver(&b).await?;
-
-    let seen = rx.received();
-    ensure!(seen.len() == 1, "{} requests", seen.len());
-    let r = &seen[0];
-    assert_eq!(
-        (r.method.as_str(), r.path.as_str()),
-        ("POST", "/services/collector/event")
-    );
+    let r = &the_one_post(&dest, &b, &rx, "/services/collector/event").await?;
     assert_eq!(r.header("authorization"), Some("Splunk hec-token-1"));
     Uuid::parse_str(r.header("x-splunk-request-channel").context("channel")?)?;
     let envelopes: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&r.body)
@@ -235,15 +246,7 @@ async fn datadog_gets_a_json_array_of_logs_with_the_api_key() -> Result<()> {
     );
     let dest = Datadog::new(&s, client());
     let b = batch(&s, 5, 4, 1_764_000_100_000)?;
-    dest.deliver(&b).await?;
-
-    let seen = rx.received();
-    ensure!(seen.len() == 1, "{} requests", seen.len());
-    let r = &seen[0];
-    assert_eq!(
-        (r.method.as_str(), r.path.as_str()),
-        ("POST", "/api/v2/logs")
-    );
+    let r = &the_one_post(&dest, &b, &rx, "/api/v2/logs").await?;
     assert_eq!(r.header("dd-api-key"), Some("dd-key-1"));
     assert_eq!(r.header("content-type"), Some("application/json"));
     let body = gunzipped(r)?;

@@ -29,11 +29,19 @@ pub const SOURCE: &str = "auditlog";
 /// The intake's path under the configured URL.
 pub const PATH: &str = "/api/v2/logs";
 
+/// How batches are cut: sent as soon as they are cut, no waiting for more events.
+pub const LIMITS: Limits = Limits {
+    max_events: MAX_EVENTS,
+    max_bytes: MAX_BYTES,
+    max_wait: Duration::ZERO,
+};
+
 /// A Datadog logs destination.
 #[derive(Debug)]
 pub struct Datadog {
     http: reqwest::Client,
-    config: Result<Config, String>,
+    /// The configuration, or why this stream has none (every delivery fails with it).
+    config: Result<Config, Failure>,
 }
 
 #[derive(Debug)]
@@ -47,7 +55,7 @@ struct Config {
 impl Datadog {
     /// The destination of `stream` (a `datadog` stream; any other kind fails every delivery).
     pub fn new(stream: &Stream, http: reqwest::Client) -> Self {
-        let config = match &stream.spec.destination {
+        let config: Result<Config, String> = match &stream.spec.destination {
             Spec::Datadog {
                 url,
                 api_key,
@@ -63,6 +71,10 @@ impl Datadog {
                 stream.stream_id
             )),
         };
+        let config = config.map_err(|reason| Failure {
+            reason,
+            retry_after: None,
+        });
         Self { http, config }
     }
 }
@@ -138,19 +150,12 @@ fn bodies(meta: &[u8], batch: &Batch) -> Vec<Vec<u8>> {
 
 impl Destination for Datadog {
     fn limits(&self) -> Limits {
-        Limits {
-            max_events: MAX_EVENTS,
-            max_bytes: MAX_BYTES,
-            max_wait: Duration::ZERO,
-        }
+        LIMITS
     }
 
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
-            let config = self.config.as_ref().map_err(|reason| Failure {
-                reason: reason.clone(),
-                retry_after: None,
-            })?;
+            let config = self.config.as_ref().map_err(Clone::clone)?;
             let (meta, owned) = (config.meta.clone(), batch.clone());
             let parts = compress::off_thread("Datadog", move || {
                 compress::gzip_each(&bodies(&meta, &owned), flate2::Compression::fast())

@@ -32,7 +32,8 @@ pub const CONTENT_TYPE: &str = "application/gzip";
 #[derive(Debug)]
 pub struct S3 {
     http: reqwest::Client,
-    config: Result<Config, String>,
+    /// The configuration, or why this stream has none (every delivery fails with it).
+    config: Result<Config, Failure>,
 }
 
 #[derive(Debug)]
@@ -47,7 +48,7 @@ impl S3 {
     /// The destination of `stream` (an `s3` stream; any other kind, or an endpoint or bucket
     /// name that does not make a URL, fails every delivery with the reason).
     pub fn new(stream: &Stream, http: reqwest::Client) -> Self {
-        let config = match &stream.spec.destination {
+        let config: Result<Config, String> = match &stream.spec.destination {
             Spec::S3 {
                 endpoint,
                 bucket,
@@ -65,6 +66,10 @@ impl S3 {
             }),
             _ => Err(format!("stream {} is not an S3 stream", stream.stream_id)),
         };
+        let config = config.map_err(|reason| Failure {
+            reason,
+            retry_after: None,
+        });
         Self { http, config }
     }
 }
@@ -131,10 +136,7 @@ impl Destination for S3 {
 
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
-            let config = self.config.as_ref().map_err(|reason| Failure {
-                reason: reason.clone(),
-                retry_after: None,
-            })?;
+            let config = self.config.as_ref().map_err(Clone::clone)?;
             let key = object_key(&config.prefix, batch);
             let owned = batch.clone();
             let body =

@@ -31,11 +31,19 @@ pub const DEFAULT_SOURCETYPE: &str = "auditlog";
 /// The collector's path under the configured URL.
 pub const PATH: &str = "/services/collector/event";
 
+/// How batches are cut: sent as soon as they are cut, no waiting for more events.
+pub const LIMITS: Limits = Limits {
+    max_events: MAX_EVENTS,
+    max_bytes: MAX_BYTES,
+    max_wait: Duration::ZERO,
+};
+
 /// A Splunk HEC destination.
 #[derive(Debug)]
 pub struct SplunkHec {
     http: reqwest::Client,
-    config: Result<Config, String>,
+    /// The configuration, or why this stream has none (every delivery fails with it).
+    config: Result<Config, Failure>,
     channel: Uuid,
 }
 
@@ -50,7 +58,7 @@ struct Config {
 impl SplunkHec {
     /// The destination of `stream` (a `splunk_hec` stream; any other kind fails every delivery).
     pub fn new(stream: &Stream, http: reqwest::Client) -> Self {
-        let config = match &stream.spec.destination {
+        let config: Result<Config, String> = match &stream.spec.destination {
             Spec::SplunkHec {
                 url,
                 token,
@@ -70,6 +78,10 @@ impl SplunkHec {
                 stream.stream_id
             )),
         };
+        let config = config.map_err(|reason| Failure {
+            reason,
+            retry_after: None,
+        });
         Self {
             http,
             config,
@@ -123,19 +135,12 @@ struct Answer {
 
 impl Destination for SplunkHec {
     fn limits(&self) -> Limits {
-        Limits {
-            max_events: MAX_EVENTS,
-            max_bytes: MAX_BYTES,
-            max_wait: Duration::ZERO,
-        }
+        LIMITS
     }
 
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
-            let config = self.config.as_ref().map_err(|reason| Failure {
-                reason: reason.clone(),
-                retry_after: None,
-            })?;
+            let config = self.config.as_ref().map_err(Clone::clone)?;
             let resp = self
                 .http
                 .post(&config.endpoint)
