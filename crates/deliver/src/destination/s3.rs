@@ -22,7 +22,7 @@ use crate::http;
 /// Most events in one object.
 pub const MAX_EVENTS: usize = 10_000;
 /// Most rendered (uncompressed) bytes in one object.
-pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// How long a presigned URL is valid: one attempt, signed just before it is sent.
 pub const URL_EXPIRY: Duration = Duration::from_secs(300);
 /// The objects' `Content-Type`.
