@@ -1,7 +1,9 @@
 //! Datadog logs intake (v2): `POST {url}/api/v2/logs` with `DD-API-KEY`, the body a JSON
 //! array of log objects, one per event: `ddsource: "auditlog"`, `service`, `hostname`,
-//! `ddtags`, `message` (the event's description), `timestamp` (event time, epoch ms) and the
-//! rendered event, byte for byte, under the `auditlog` attribute; gzipped
+//! `ddtags`, `message` (the event's description) and the rendered event, byte for byte, under
+//! the `auditlog` attribute. No `timestamp`: the intake drops logs stamped more than 18 hours in
+//! the past, which would lose late events and replays; Datadog stamps each log on arrival and
+//! the event's own time is `@auditlog.time` (format `json`). Bodies are gzipped
 //! (`Content-Encoding: gzip`, as the intake recommends). `202 Accepted` acknowledges;
 //! anything else is a [`Failure`] (429 and 5xx with their `Retry-After`; 400, 403 bad key,
 //! 413). The intake takes at most 1,000 logs and 5 MB (uncompressed) per request: a batch
@@ -9,7 +11,6 @@
 //! must be accepted. docs/destinations.md describes the request.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::time::Duration;
 
 use auditlog_streams::model::{Destination as Spec, Stream};
@@ -115,7 +116,7 @@ fn log(meta: &[u8], e: &Rendered, out: &mut Vec<u8>) {
     out.extend_from_slice(meta);
     out.extend_from_slice(b",\"message\":");
     let _ = serde_json::to_writer(&mut *out, &message(&e.json));
-    let _ = write!(out, ",\"timestamp\":{},\"auditlog\":", e.time_ms);
+    out.extend_from_slice(b",\"auditlog\":");
     out.extend_from_slice(&e.json);
     out.push(b'}');
 }
@@ -209,7 +210,7 @@ mod tests {
         assert_eq!(parts.len(), 1);
         let text = String::from_utf8(parts[0].clone()).unwrap();
         assert!(text.starts_with(
-            r#"[{"ddsource":"auditlog","service":"billing","hostname":"auditlog","ddtags":"env:prod","message":"Key \"k\" created","timestamp":1764619200000,"auditlog":{"event_id":"a","description":"Key \"k\" created","request":{"x":  1}}},"#
+            r#"[{"ddsource":"auditlog","service":"billing","hostname":"auditlog","ddtags":"env:prod","message":"Key \"k\" created","auditlog":{"event_id":"a","description":"Key \"k\" created","request":{"x":  1}}},"#
         ), "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v.as_array().unwrap().len(), 2);
