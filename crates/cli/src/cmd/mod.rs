@@ -7,4 +7,5 @@ pub mod emit;
 pub mod migrate;
 pub mod plan;
 pub mod serve;
+pub mod stream;
 pub mod token;

@@ -223,8 +223,8 @@ fn store(s: &AppState) -> StreamStore {
 }
 
 /// The streams with their status and generation (two reads for any number of streams),
-/// credentials redacted.
-async fn infos(store: &StreamStore, streams: Vec<Stream>) -> Result<Vec<StreamInfo>> {
+/// credentials redacted: what the API and `auditlog stream list --json` show.
+pub async fn infos(store: &StreamStore, streams: Vec<Stream>) -> Result<Vec<StreamInfo>> {
     let ids: Vec<String> = streams.iter().map(|s| s.stream_id.clone()).collect();
     let mut statuses: HashMap<String, StreamStatus> = store
         .statuses(&ids)
@@ -248,14 +248,15 @@ async fn infos(store: &StreamStore, streams: Vec<Stream>) -> Result<Vec<StreamIn
         .collect())
 }
 
-async fn info(store: &StreamStore, stream: Stream) -> Result<StreamInfo> {
+/// One stream as [`infos`] shows it.
+pub async fn info(store: &StreamStore, stream: Stream) -> Result<StreamInfo> {
     let mut all = infos(store, vec![stream]).await?;
     all.pop()
         .ok_or_else(|| Error::Internal("stream info lost".into()))
 }
 
 /// The stream with its current secret (webhooks), for the create and rotate answers.
-async fn with_secret(store: &StreamStore, stream: Stream) -> Result<StreamWithSecret> {
+pub async fn with_secret(store: &StreamStore, stream: Stream) -> Result<StreamWithSecret> {
     let secret = stream.secrets.first().map(|k| k.secret.clone());
     Ok(StreamWithSecret {
         info: info(store, stream).await?,
