@@ -95,8 +95,14 @@ async fn streams_are_managed_from_the_command_line() -> Result<()> {
     let lines: Vec<&str> = stdout.lines().collect();
     ensure!(lines.len() == 2, "{stdout:?}");
     let (id, secret) = (lines[0].to_owned(), lines[1].to_owned());
-    ensure!(id.starts_with("str_") && secret.starts_with("whsec_"), "{stdout}");
-    ensure!(stderr.contains(&id) && stderr.contains("webhook"), "{stderr}");
+    ensure!(
+        id.starts_with("str_") && secret.starts_with("whsec_"),
+        "{stdout}"
+    );
+    ensure!(
+        stderr.contains(&id) && stderr.contains("webhook"),
+        "{stderr}"
+    );
 
     // Splunk, as JSON: the token never printed.
     let splunk = cli.json(&[
@@ -123,7 +129,10 @@ async fn streams_are_managed_from_the_command_line() -> Result<()> {
         s["filter"] == serde_json::json!({"event": "key.*", "outcome": "failure"}),
         "{s}"
     );
-    ensure!(!s.to_string().contains(&secret), "the secret is shown once: {s}");
+    ensure!(
+        !s.to_string().contains(&secret),
+        "the secret is shown once: {s}"
+    );
     ensure!(cli.streams(None)?.len() == 2);
     let (text, _) = cli.ok(&["stream", "list"])?;
     ensure!(
@@ -131,7 +140,8 @@ async fn streams_are_managed_from_the_command_line() -> Result<()> {
         "{text}"
     );
     ensure!(
-        text.lines().any(|l| l.starts_with(&id) && l.contains("\twebhook\tocsf\tactive\t")),
+        text.lines()
+            .any(|l| l.starts_with(&id) && l.contains("\twebhook\tocsf\tactive\t")),
         "{text}"
     );
 
@@ -146,7 +156,10 @@ async fn streams_are_managed_from_the_command_line() -> Result<()> {
 
     let (rotated, _) = cli.ok(&["stream", "rotate-secret", &id, "--keep-old-for", "1h"])?;
     let rotated = rotated.trim_end();
-    ensure!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
+    ensure!(
+        rotated.starts_with("whsec_") && rotated != secret,
+        "{rotated}"
+    );
     ensure!(
         cli.streams(Some("ws_s"))?[0]["secrets"]
             .as_array()
@@ -157,7 +170,9 @@ async fn streams_are_managed_from_the_command_line() -> Result<()> {
     cli.ok(&["stream", "delete", &id])?;
     cli.ok(&["stream", "delete", &id])?;
     ensure!(cli.streams(Some("ws_s"))?.is_empty());
-    ensure!(cli.fails(&["stream", "delete", "str_nope"])?.contains("str_nope"));
+    ensure!(cli
+        .fails(&["stream", "delete", "str_nope"])?
+        .contains("str_nope"));
     ensure!(cli.fails(&["stream", "pause", &id])?.contains(&id));
     Ok(())
 }
@@ -188,13 +203,25 @@ async fn bad_flags_are_refused_naming_them() -> Result<()> {
         ]
     };
     let webhook = |extra: &[&'static str]| -> Vec<&'static str> {
-        let mut v = vec!["stream", "create", "ws_s", "--webhook", "https://hooks.example.com/x"];
+        let mut v = vec![
+            "stream",
+            "create",
+            "ws_s",
+            "--webhook",
+            "https://hooks.example.com/x",
+        ];
         v.extend_from_slice(extra);
         v
     };
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["stream", "create", "ws_s", "--webhook", "http://hooks.example.com/"],
+            vec![
+                "stream",
+                "create",
+                "ws_s",
+                "--webhook",
+                "http://hooks.example.com/",
+            ],
             "--webhook",
         ),
         (
@@ -202,24 +229,59 @@ async fn bad_flags_are_refused_naming_them() -> Result<()> {
             "--splunk-token",
         ),
         (
-            vec!["stream", "create", "ws_s", "--datadog", "https://d.example", "--api-key", " "],
+            vec![
+                "stream",
+                "create",
+                "ws_s",
+                "--datadog",
+                "https://d.example",
+                "--api-key",
+                " ",
+            ],
             "--api-key",
         ),
         (vec!["stream", "create", "ws_s"], "--webhook"),
-        (webhook(&["--datadog", "https://d.example", "--api-key", "k"]), "--datadog"),
-        (webhook(&["--filter", "since=2026-01-01T00:00:00Z"]), "--filter since"),
+        (
+            webhook(&["--datadog", "https://d.example", "--api-key", "k"]),
+            "--datadog",
+        ),
+        (
+            webhook(&["--filter", "since=2026-01-01T00:00:00Z"]),
+            "--filter since",
+        ),
         (webhook(&["--filter", "outcome"]), "--filter"),
-        (webhook(&["--filter", "actor_type=robot"]), "--filter actor_type"),
+        (
+            webhook(&["--filter", "actor_type=robot"]),
+            "--filter actor_type",
+        ),
         (webhook(&["--start", "yesterday"]), "--start"),
         (webhook(&["--format", "xml"]), "--format"),
         (s3("5s"), "--window"),
         (s3("soon"), "--window"),
         (
-            vec!["stream", "create", "ws s", "--webhook", "https://hooks.example.com/x"],
+            vec![
+                "stream",
+                "create",
+                "ws s",
+                "--webhook",
+                "https://hooks.example.com/x",
+            ],
             "WORKSPACE",
         ),
-        (vec!["stream", "replay", "str_x", "--from", "last week"], "--from"),
-        (vec!["stream", "rotate-secret", "str_x", "--keep-old-for", "forever"], "--keep-old-for"),
+        (
+            vec!["stream", "replay", "str_x", "--from", "last week"],
+            "--from",
+        ),
+        (
+            vec![
+                "stream",
+                "rotate-secret",
+                "str_x",
+                "--keep-old-for",
+                "forever",
+            ],
+            "--keep-old-for",
+        ),
     ];
     for (args, flag) in cases {
         let err = cli.fails(&args)?;

@@ -171,8 +171,9 @@ impl CreateArgs {
         let window_seconds = match &self.window {
             None => 60,
             Some(w) => {
-                let d = humantime::parse_duration(w.trim())
-                    .map_err(|e| anyhow!("--window: {w:?} is not a duration like 60s or 5m: {e}"))?;
+                let d = humantime::parse_duration(w.trim()).map_err(|e| {
+                    anyhow!("--window: {w:?} is not a duration like 60s or 5m: {e}")
+                })?;
                 u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
             }
         };
@@ -360,7 +361,10 @@ async fn list(store: &StreamStore, workspace: Option<&str>, json: bool) -> Resul
         let desired = serde_json::to_value(s.desired)?;
         let (state, delivered, lag, error) = match &i.status {
             Some(st) => (
-                serde_json::to_value(st.state)?.as_str().unwrap_or("-").to_owned(),
+                serde_json::to_value(st.state)?
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned(),
                 st.delivered_events.to_string(),
                 st.lag_events.to_string(),
                 if st.last_error.is_empty() {
@@ -375,7 +379,11 @@ async fn list(store: &StreamStore, workspace: Option<&str>, json: bool) -> Resul
             "{}\t{}\t{}\t{}\t{}\t{}\t{state}\t{delivered}\t{lag}\t{error}",
             s.stream_id,
             s.spec.workspace_id,
-            if s.spec.name.is_empty() { "-" } else { &s.spec.name },
+            if s.spec.name.is_empty() {
+                "-"
+            } else {
+                &s.spec.name
+            },
             auditlog_streams::store::destination_kind(&s.spec.destination),
             s.spec.format.as_str(),
             desired.as_str().unwrap_or("-"),
