@@ -369,7 +369,14 @@ async fn bad_bodies_are_refused_naming_the_field() {
             "{body}: {message}"
         );
     }
-    for raw in [&b""[..], b"{", b"\xff\xfe", b"{\"workspace_id\": 1e999}"] {
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+    for raw in [
+        &b""[..],
+        b"{",
+        b"\xff\xfe",
+        b"{\"workspace_id\": 1e999}",
+        huge.as_bytes(),
+    ] {
         let (st, _, body) = h
             .raw("POST", "/v1/admin/streams", Some(ADMIN), Some(raw.to_vec()))
             .await;
