@@ -396,3 +396,102 @@ mod tests {
         assert_eq!(a.fingerprint("w"), a.clone().fingerprint("w"));
     }
 }
+
+/// Filter parameters a stream refuses: the time window and the page (a stream delivers every
+/// event in the order it was stored, from its start on).
+pub const STREAM_REFUSED_PARAMS: &[&str] = &["since", "until", "cursor", "limit", "order"];
+
+impl Filter {
+    /// A stream's stored filter (`name -> value`), parsed exactly like the list endpoint's
+    /// parameters ([`Filter::from_params`]; errors name the parameter). The time window and
+    /// page parameters ([`STREAM_REFUSED_PARAMS`]) and unknown names are refused.
+    pub fn from_pairs(pairs: &std::collections::BTreeMap<String, String>) -> Result<Self> {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let mut query = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            if STREAM_REFUSED_PARAMS.contains(&name.as_str()) {
+                return Err(Error::bad(
+                    name,
+                    "not a stream filter (a stream delivers every event in the order stored, from its start)",
+                ));
+            }
+            if !FILTER_PARAMS.contains(&name.as_str()) {
+                let accepted: Vec<&str> = FILTER_PARAMS
+                    .iter()
+                    .copied()
+                    .filter(|p| !STREAM_REFUSED_PARAMS.contains(p))
+                    .collect();
+                return Err(Error::bad(
+                    name.chars().take(64).collect::<String>(),
+                    format!(
+                        "unknown filter parameter (accepted: {})",
+                        accepted.join(", ")
+                    ),
+                ));
+            }
+            query.push(format!(
+                "{name}={}",
+                utf8_percent_encode(value, NON_ALPHANUMERIC)
+            ));
+        }
+        Filter::from_params(&Params::parse(Some(&query.join("&")))?)
+    }
+}
+
+#[cfg(test)]
+mod stream_filter_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> BTreeMap<String, String> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn stream_filters_parse_like_the_list_parameters() {
+        let f = Filter::from_pairs(&pairs(&[
+            ("event", "key.create,api.*"),
+            ("actor_type", "user"),
+            ("q", "a&b=c %"),
+            ("bucket", ""),
+        ]))
+        .unwrap();
+        assert_eq!(f.events, vec!["key.create"]);
+        assert_eq!(f.resources, vec!["api"]);
+        assert_eq!(f.actor_type, Some(ActorType::User));
+        assert_eq!(
+            f.text.as_deref(),
+            Some("a&b=c %"),
+            "values are taken verbatim"
+        );
+        assert_eq!(f.bucket, None, "an empty value counts as absent");
+        assert_eq!(
+            Filter::from_pairs(&BTreeMap::new()).unwrap(),
+            Filter::default()
+        );
+    }
+
+    #[test]
+    fn stream_filters_refuse_windows_pages_and_unknown_names() {
+        for name in STREAM_REFUSED_PARAMS {
+            let e = Filter::from_pairs(&pairs(&[(name, "1")]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("{name}:")), "{e}");
+        }
+        let e = Filter::from_pairs(&pairs(&[("actor", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown filter parameter") && e.contains("actor_id"),
+            "{e}"
+        );
+        let e = Filter::from_pairs(&pairs(&[("outcome", "ok")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("outcome:"), "{e}");
+    }
+}

@@ -31,6 +31,7 @@ pub mod signing;
 pub mod store;
 pub mod validate;
 
+pub use auditlog_formats::Format;
 pub use error::{Error, Result};
 pub use model::{
     CursorRecord, Desired, Destination, SigningSecret, State, Stream, StreamSpec, StreamStatus,
