@@ -47,6 +47,8 @@ enum Command {
     Plan(cmd::plan::PlanArgs),
     /// Create, list or revoke workspace API tokens.
     Token(cmd::token::TokenArgs),
+    /// Create, list, pause, resume, replay or delete push streams (webhook, Splunk, Datadog, S3).
+    Stream(cmd::stream::StreamArgs),
     /// Inspect and replay the dead-letter topic.
     Dlq(cmd::dlq::DlqArgs),
     /// Print every setting at its default as documented TOML (`--defaults`).
@@ -91,6 +93,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
         Command::Token(a) => cmd::token::run(&cfg, a).await,
+        Command::Stream(a) => cmd::stream::run(&cfg, a).await,
         Command::Dlq(a) => cmd::dlq::run(&cfg, a).await,
         Command::Config(a) => cmd::config::run(&a),
     }

@@ -286,7 +286,7 @@ impl Task {
                     // Idle: give the memory back, wait for the workspace to change.
                     permit = None;
                     let changed = tokio::select! {
-                        c = self.shared.notifier.changed(&ws, IDLE_WAIT) => c,
+                        c = self.shared.notifier.changed_since(&ws, &end, IDLE_WAIT) => c,
                         () = crate::worker::until_stopped(&mut self.stop) => return Ended::Stopped,
                     };
                     if changed && !self.sleep(self.shared.cfg.batch_wait).await {
@@ -303,7 +303,7 @@ impl Task {
                     break;
                 }
                 tokio::select! {
-                    _ = self.shared.notifier.changed(&ws, left) => {}
+                    _ = self.shared.notifier.changed_since(&ws, &end, left) => {}
                     () = crate::worker::until_stopped(&mut self.stop) => return Ended::Stopped,
                 }
             }
