@@ -31,6 +31,7 @@ need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
 need curl curl
 need python3 python3
 need setsid util-linux
+need flock util-linux
 need cc build-essential
 need make build-essential
 need perl perl
@@ -113,6 +114,12 @@ run cargo build --workspace --all-targets
 
 say "applying the schema to the test stack with the fresh binary"
 run env STACK_AUDITLOG_BIN="$AUDITLOG_BIN" "$STACK" up
+
+# The S3 destination's tests run a real S3-compatible server (moto's server mode, PyPI), one per
+# test, started by auditlog_testkit::S3Server; installed here once per machine (~50 s) so no test
+# pays for it.
+say "installing the S3-compatible test server if missing (tests/s3/install-moto.sh)"
+run tests/s3/install-moto.sh >/dev/null
 
 failed=()
 say "running the Rust tests"

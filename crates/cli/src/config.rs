@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use auditlog_deliver::StreamsConfig;
 use auditlog_producer::ProducerConfig;
 use auditlog_query::ApiConfig;
 use auditlog_settings::{BadSetting, Renamed};
@@ -32,6 +33,8 @@ pub struct Config {
     pub consumer: SinkConfig,
     /// `[api]`: query API (serve).
     pub api: ApiConfig,
+    /// `[streams]`: stream delivery (stream-worker).
+    pub streams: StreamsConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
 }
@@ -125,6 +128,7 @@ impl Config {
         self.producer.validate()?;
         self.consumer.validate()?;
         self.api.validate()?;
+        self.streams.validate()?;
         self.log.validate()?;
         Ok(())
     }

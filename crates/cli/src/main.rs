@@ -39,12 +39,16 @@ enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// Serve the query API and the dashboard.
     Serve(cmd::serve::ServeArgs),
+    /// Deliver streams (webhooks, Splunk, Datadog, S3) at least once, in order.
+    StreamWorker(cmd::stream_worker::StreamWorkerArgs),
     /// Create or upgrade the ClickHouse schema (idempotent).
     Migrate(cmd::migrate::MigrateArgs),
     /// Read or set a workspace's plan (retention).
     Plan(cmd::plan::PlanArgs),
     /// Create, list or revoke workspace API tokens.
     Token(cmd::token::TokenArgs),
+    /// Create, list, pause, resume, replay or delete push streams (webhook, Splunk, Datadog, S3).
+    Stream(cmd::stream::StreamArgs),
     /// Inspect and replay the dead-letter topic.
     Dlq(cmd::dlq::DlqArgs),
     /// Print every setting at its default as documented TOML (`--defaults`).
@@ -81,9 +85,15 @@ async fn run(cli: Cli) -> Result<()> {
             process_metrics::install("serve");
             cmd::serve::run(&cfg, a, prometheus).await
         }
+        Command::StreamWorker(a) => {
+            let prometheus = recorder::install()?;
+            process_metrics::install("stream-worker");
+            cmd::stream_worker::run(&cfg, a, prometheus).await
+        }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
         Command::Token(a) => cmd::token::run(&cfg, a).await,
+        Command::Stream(a) => cmd::stream::run(&cfg, a).await,
         Command::Dlq(a) => cmd::dlq::run(&cfg, a).await,
         Command::Config(a) => cmd::config::run(&a),
     }

@@ -1,4 +1,4 @@
-//! The process's one metrics recorder, installed by `consume` and `serve` before anything
+//! The process's one metrics recorder, installed by `consume`, `serve` and `stream-worker` before anything
 //! records: Prometheus, with the histogram buckets the sink and the API declare. The libraries
 //! only emit metrics; they render `/metrics` from the handle they are given.
 
@@ -9,7 +9,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub fn install() -> Result<PrometheusHandle> {
     let buckets = auditlog_sink::observe::HISTOGRAM_BUCKETS
         .iter()
-        .chain(auditlog_query::api::metrics::HISTOGRAM_BUCKETS);
+        .chain(auditlog_query::api::metrics::HISTOGRAM_BUCKETS)
+        .chain(auditlog_deliver::metrics::HISTOGRAM_BUCKETS);
     let builder = buckets
         .into_iter()
         .try_fold(PrometheusBuilder::new(), |b, (name, bounds)| {

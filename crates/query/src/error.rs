@@ -21,6 +21,10 @@ pub enum Error {
     /// The cursor was tampered with, truncated, or belongs to other filters (400 `bad_cursor`).
     #[error("cursor: {0}")]
     BadCursor(&'static str),
+    /// A feed cursor older than the workspace's retention: events it had still to deliver may
+    /// be gone (410 `cursor_expired`).
+    #[error("cursor: {0}")]
+    CursorExpired(String),
     /// Missing, unknown or revoked token (401 `unauthorized`).
     #[error("missing, unknown or revoked bearer token")]
     Unauthorized,

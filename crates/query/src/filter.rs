@@ -277,7 +277,7 @@ fn value<'a>(p: &'a Params, name: &str) -> Result<Option<&'a str>> {
 }
 
 /// RFC 3339 or integer epoch milliseconds, 1900..2300.
-fn parse_time(name: &str, v: &str) -> Result<i64> {
+pub(crate) fn parse_time(name: &str, v: &str) -> Result<i64> {
     let ms = if let Ok(ms) = v.parse::<i64>() {
         ms
     } else {

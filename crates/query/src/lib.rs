@@ -5,6 +5,8 @@
 //! - [`cursor`]: opaque, signed keyset cursors on `(time, event_id)`.
 //! - [`reader`]: list pages, one event, counts and the export stream; every read is scoped to
 //!   one workspace and to its current plan's retention.
+//! - [`feed`]: the feed, events in the order they became visible, read by position
+//!   (`GET /v1/feed` and the stream worker), and its change [`feed::Notifier`].
 //! - [`tokens`]: hashed workspace tokens.
 //! - [`api`]: the axum application and the server with its connection limits
 //!   (`auditlog serve`).
@@ -31,6 +33,7 @@ pub mod api;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod feed;
 pub mod filter;
 pub mod params;
 pub mod reader;
@@ -39,5 +42,6 @@ pub mod tokens;
 
 pub use config::{ApiConfig, Dedup};
 pub use error::{Error, Result};
+pub use feed::{FeedItem, FeedPage, Notifier};
 pub use filter::{Filter, Order};
 pub use reader::Reader;

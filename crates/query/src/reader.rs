@@ -137,7 +137,7 @@ impl Reader {
     /// Runs a read under the read deadline. A read that failed on the network (the server
     /// died under it: a replica killed, a restart) runs once more on a new connection, which the
     /// connector opens to a live server (`clickhouse.failover_urls`); reads are idempotent.
-    async fn timed<T, F, Fut>(&self, what: &str, run: F) -> Result<T>
+    pub(crate) async fn timed<T, F, Fut>(&self, what: &str, run: F) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = clickhouse::error::Result<T>>,

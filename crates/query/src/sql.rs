@@ -18,6 +18,8 @@ pub enum Param {
     Int(i64),
     /// `Array(String)`.
     Strs(Vec<String>),
+    /// `Array(Int64)` / `Array(Int32)`.
+    Ints(Vec<i64>),
 }
 
 /// A statement and its parameters.
@@ -31,7 +33,7 @@ pub struct Sql {
 
 impl Sql {
     /// Adds a parameter and returns its placeholder.
-    fn bind(&mut self, ty: &str, value: Param) -> String {
+    pub(crate) fn bind(&mut self, ty: &str, value: Param) -> String {
         let name = format!("p{}", self.params.len());
         let placeholder = format!("{{{name}:{ty}}}");
         self.params.push((name, value));
@@ -46,6 +48,7 @@ impl Sql {
                 Param::Str(s) => q.param(name, s),
                 Param::Int(i) => q.param(name, i),
                 Param::Strs(v) => q.param(name, v),
+                Param::Ints(v) => q.param(name, v),
             };
         }
         q
@@ -80,6 +83,10 @@ impl Sql {
                             .collect::<Vec<_>>()
                             .join(",")
                     ),
+                    Param::Ints(v) => format!(
+                        "[{}]",
+                        v.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                    ),
                 };
                 (format!("param_{n}"), text)
             })
@@ -98,7 +105,7 @@ fn columns(full: bool) -> &'static str {
 
 /// The conditions every read has: the workspace, and nothing older than its current plan's
 /// retention (read in the same statement, so a plan change applies to the next read).
-fn scope(sql: &mut Sql, workspace_id: &str) -> Vec<String> {
+pub(crate) fn scope(sql: &mut Sql, workspace_id: &str) -> Vec<String> {
     let ws = sql.bind("String", Param::Str(workspace_id.to_owned()));
     vec![
         format!("workspace_id = {ws}"),
@@ -113,7 +120,12 @@ fn scope(sql: &mut Sql, workspace_id: &str) -> Vec<String> {
 }
 
 /// `WHERE` conditions for a filter (and, for a next page, the keyset position).
-fn conditions(sql: &mut Sql, workspace_id: &str, f: &Filter, after: Option<&Cursor>) -> String {
+pub(crate) fn conditions(
+    sql: &mut Sql,
+    workspace_id: &str,
+    f: &Filter,
+    after: Option<&Cursor>,
+) -> String {
     let mut c = scope(sql, workspace_id);
     if let Some(ms) = f.since_ms {
         let p = sql.bind("Int64", Param::Int(ms));

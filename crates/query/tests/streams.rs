@@ -38,6 +38,23 @@ async fn create(h: &Harness, body: Value) -> Value {
     v
 }
 
+/// Checks `v` against the served OpenAPI document's schema `name` (the document describes what
+/// the API writes).
+fn conforms(name: &str, v: &Value) {
+    let doc = auditlog_query::api::openapi::document_json();
+    let schema = json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": doc["components"],
+    });
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+    assert!(
+        !validator.is_valid(&json!({"stream_id": 5})),
+        "{name} checks something"
+    );
+    let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{name}: {v}: {errors:?}");
+}
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     k.sort_unstable();
@@ -69,6 +86,7 @@ async fn a_stream_goes_through_its_whole_life() {
             "workspace_id"
         ]
     );
+    conforms("StreamWithSecret", &created);
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"), "{created}");
     assert_eq!(created["desired"], "active");
@@ -93,6 +111,7 @@ async fn a_stream_goes_through_its_whole_life() {
     assert_eq!(st, StatusCode::OK, "{got}");
     assert!(!got.to_string().contains(&secret));
     assert!(got.get("secret").is_none());
+    conforms("StreamInfo", &got);
     let (st, listed) = h
         .json(
             "GET",
@@ -138,6 +157,7 @@ async fn a_stream_goes_through_its_whole_life() {
 
     let (st, rotated) = post("rotate-secret", Some(json!({"keep_old_for": "1h"}))).await;
     assert_eq!(st, StatusCode::OK, "{rotated}");
+    conforms("StreamWithSecret", &rotated);
     let new_secret = rotated["secret"].as_str().unwrap();
     assert!(new_secret.starts_with("whsec_") && new_secret != secret);
     assert_eq!(rotated["secrets"].as_array().unwrap().len(), 2);
@@ -272,6 +292,7 @@ async fn a_workspace_sees_its_own_streams_with_their_status() {
         serde_json::to_value(&status).unwrap()
     );
     assert_eq!(v["data"][0]["status"]["state"], "failing");
+    conforms("WorkspaceStreams", &v);
 
     // Workspace tokens cannot use the admin endpoints, nor parameters here.
     let (st, _) = h.json("GET", "/v1/admin/streams", Some(&token), None).await;
@@ -369,7 +390,14 @@ async fn bad_bodies_are_refused_naming_the_field() {
             "{body}: {message}"
         );
     }
-    for raw in [&b""[..], b"{", b"\xff\xfe", b"{\"workspace_id\": 1e999}"] {
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+    for raw in [
+        &b""[..],
+        b"{",
+        b"\xff\xfe",
+        b"{\"workspace_id\": 1e999}",
+        huge.as_bytes(),
+    ] {
         let (st, _, body) = h
             .raw("POST", "/v1/admin/streams", Some(ADMIN), Some(raw.to_vec()))
             .await;

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_events_compact_parts.sql"),
     migration!(7, "0007_events_retained_view.sql"),
     migration!(8, "0008_api_token_expiry_and_use.sql"),
+    migration!(9, "0009_events_feed_index.sql"),
     migration!(10, "0010_streams.sql"),
 ];
 

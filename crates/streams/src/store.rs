@@ -426,24 +426,8 @@ impl StreamStore {
 
     /// Writes cursors of any number of streams in one insert.
     pub async fn save_cursors(&self, records: &[CursorRecord]) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert::<CursorRow>(CURSORS)
-            .await
-            .map_err(Error::clickhouse("write stream cursors"))?;
-        for r in records {
-            insert
-                .write(&CursorRow::of(r))
-                .await
-                .map_err(Error::clickhouse("write stream cursors"))?;
-        }
-        insert
-            .end()
-            .await
-            .map_err(Error::clickhouse("write stream cursors"))
+        let rows: Vec<CursorRow> = records.iter().map(CursorRow::of).collect();
+        self.insert(CURSORS, &rows, "write stream cursors").await
     }
 
     /// The newest status of each of `stream_ids` that has one.
@@ -463,24 +447,8 @@ impl StreamStore {
 
     /// Writes statuses of any number of streams in one insert.
     pub async fn save_statuses(&self, statuses: &[StreamStatus]) -> Result<()> {
-        if statuses.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert::<StatusRow>(STATUS)
-            .await
-            .map_err(Error::clickhouse("write stream status"))?;
-        for s in statuses {
-            insert
-                .write(&StatusRow::of(s))
-                .await
-                .map_err(Error::clickhouse("write stream status"))?;
-        }
-        insert
-            .end()
-            .await
-            .map_err(Error::clickhouse("write stream status"))
+        let rows: Vec<StatusRow> = statuses.iter().map(StatusRow::of).collect();
+        self.insert(STATUS, &rows, "write stream status").await
     }
 
     /// Records that `worker_id` is alive now (the ClickHouse server's `now64(3)`).
@@ -517,19 +485,27 @@ impl StreamStore {
     }
 
     async fn write(&self, s: &Stream) -> Result<()> {
+        self.insert(STREAMS, &[StreamRow::of(s)], "write a stream")
+            .await
+    }
+
+    /// `rows` into `table` in one insert (nothing for no rows).
+    async fn insert<T>(&self, table: &str, rows: &[T], what: &'static str) -> Result<()>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let mut insert = self
             .client
-            .insert::<StreamRow>(STREAMS)
+            .insert::<T>(table)
             .await
-            .map_err(Error::clickhouse("write a stream"))?;
-        insert
-            .write(&StreamRow::of(s))
-            .await
-            .map_err(Error::clickhouse("write a stream"))?;
-        insert
-            .end()
-            .await
-            .map_err(Error::clickhouse("write a stream"))
+            .map_err(Error::clickhouse(what))?;
+        for r in rows {
+            insert.write(r).await.map_err(Error::clickhouse(what))?;
+        }
+        insert.end().await.map_err(Error::clickhouse(what))
     }
 
     /// `Now` as the server's current time (what `inserted_at` is compared with).

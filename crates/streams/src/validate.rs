@@ -110,7 +110,7 @@ pub fn check_destination(d: &Destination) -> Result<()> {
             if !(MIN_WINDOW_S..=MAX_WINDOW_S).contains(window_seconds) {
                 return Err(Error::invalid(
                     "destination.window_seconds",
-                    format!("{window_seconds} is not in {MIN_WINDOW_S}..={MAX_WINDOW_S}"),
+                    format!("{window_seconds} seconds is not in {MIN_WINDOW_S}..={MAX_WINDOW_S}"),
                 ));
             }
             Ok(())

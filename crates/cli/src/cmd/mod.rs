@@ -7,4 +7,6 @@ pub mod emit;
 pub mod migrate;
 pub mod plan;
 pub mod serve;
+pub mod stream;
+pub mod stream_worker;
 pub mod token;

@@ -5,8 +5,15 @@
 
 use std::time::Duration;
 
+use auditlog_streams::Stream;
 use futures::future::BoxFuture;
 use uuid::Uuid;
+
+pub mod compress;
+pub mod datadog;
+pub mod s3;
+pub mod splunk;
+pub mod webhook;
 
 /// One event of a batch, rendered in the stream's format.
 #[derive(Debug, Clone)]
@@ -80,4 +87,15 @@ pub trait Destination: Send + Sync {
     fn limits(&self) -> Limits;
     /// Deliver `batch`; `Ok` only once the destination acknowledged it.
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// The destination of `stream`, sending through `http`.
+pub fn build(stream: &Stream, http: &reqwest::Client) -> Box<dyn Destination> {
+    use auditlog_streams::Destination as D;
+    match &stream.spec.destination {
+        D::Webhook { url } => Box::new(webhook::Webhook::new(stream, url, http)),
+        D::SplunkHec { .. } => Box::new(splunk::SplunkHec::new(stream, http.clone())),
+        D::Datadog { .. } => Box::new(datadog::Datadog::new(stream, http.clone())),
+        D::S3 { .. } => Box::new(s3::S3::new(stream, http.clone())),
+    }
 }

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route has no such method.
     MethodNotAllowed,
+    /// 410: a feed cursor older than the workspace's retention.
+    CursorExpired,
     /// 422: well-formed but not acceptable.
     Unprocessable,
     /// 429: too many failed authentications from this client.
@@ -42,12 +44,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in status order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::BadParameter,
         ErrorCode::BadCursor,
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::CursorExpired,
         ErrorCode::Unprocessable,
         ErrorCode::TooManyRequests,
         ErrorCode::HeadersTooLarge,
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::CursorExpired => "cursor_expired",
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::HeadersTooLarge => "headers_too_large",
@@ -78,6 +82,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::CursorExpired => StatusCode::GONE,
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -94,6 +99,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "token missing, unknown, revoked or expired (the message says when it expired)",
             ErrorCode::NotFound => "event, token or stream not found; unknown route",
             ErrorCode::MethodNotAllowed => "known route, other method (made-up methods included)",
+            ErrorCode::CursorExpired => "a feed cursor issued longer ago than the workspace's retention (events it had still to deliver may be gone); start again with `start=`",
             ErrorCode::Unprocessable => "well-formed but not acceptable (an invalid plan)",
             ErrorCode::TooManyRequests => "too many failed authentications from this client; `Retry-After: N` (see \"Failed authentications\")",
             ErrorCode::HeadersTooLarge => "more than 100 header fields, or request line plus headers above 32 KiB (above 256 fields or 64 KiB: a bare 431 and the connection closed)",
@@ -139,6 +145,7 @@ impl Error {
             Error::BadCursor(_) => ErrorCode::BadCursor,
             Error::Unauthorized | Error::TokenExpired => ErrorCode::Unauthorized,
             Error::NotFound(_) => ErrorCode::NotFound,
+            Error::CursorExpired(_) => ErrorCode::CursorExpired,
             Error::Unprocessable(_) => ErrorCode::Unprocessable,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Config(_) | Error::Internal(_) => ErrorCode::Internal,

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod feed;
 pub mod health;
 pub mod limits;
 pub mod metrics;
@@ -35,6 +36,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ApiConfig;
 use crate::cursor::CursorKey;
+use crate::feed::Notifier;
 use crate::reader::Reader;
 use crate::tokens::Tokens;
 
@@ -43,6 +45,8 @@ use crate::tokens::Tokens;
 pub struct AppState {
     /// Event reads.
     pub reader: Reader,
+    /// The feed's change ticker (long polls).
+    pub notifier: Arc<Notifier>,
     /// Token storage and verification.
     pub tokens: Tokens,
     /// Cursor signing key.
@@ -67,8 +71,10 @@ impl AppState {
     /// with [`metrics::HISTOGRAM_BUCKETS`]). Describes the API's metrics to that recorder.
     pub fn new(cfg: &ApiConfig, client: clickhouse::Client, prometheus: PrometheusHandle) -> Self {
         metrics::describe();
+        feed::describe();
         Self {
             reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout),
+            notifier: Notifier::new(client.clone()),
             tokens: Tokens::new(client, cfg.token_cache).remember_refused(cfg.unknown_token_cache),
             cursor_key: CursorKey::new(&cfg.cursor_secret),
             admin_hash: auth::admin_hash(&cfg.admin_token),
@@ -121,6 +127,7 @@ fn table(with_metrics: bool) -> Table {
     .add("get", "/v1/events/{event_id}", events::detail)
     .add("get", "/v1/event-counts", events::counts)
     .add("get", "/v1/export", events::export)
+    .add("get", "/v1/feed", feed::feed)
     .add(
         "get",
         "/v1/admin/workspaces/{workspace_id}/plan",
@@ -207,18 +214,25 @@ pub fn metrics_app(state: &AppState) -> Router {
 }
 
 /// Middleware: a request whose response head is not ready within `api.query_timeout` (a
-/// ClickHouse that does not answer) is `503 unavailable` with `Retry-After`.
+/// ClickHouse that does not answer) is `503 unavailable` with `Retry-After`. The feed's long
+/// poll (`wait`, at most [`feed::MAX_WAIT`]) does not count: its deadline is the two summed
+/// (each of its reads still has `api.query_timeout`).
 async fn deadline(State(s): State<S>, req: Request, next: Next) -> Response {
     let route = req.uri().path().to_owned();
-    match tokio::time::timeout(s.query_timeout, next.run(req)).await {
+    let limit = if route == "/v1/feed" {
+        s.query_timeout + feed::MAX_WAIT
+    } else {
+        s.query_timeout
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::warn!(%route, timeout = ?s.query_timeout, "request deadline passed");
+            tracing::warn!(%route, timeout = ?limit, "request deadline passed");
             error::error_response(
                 error::ErrorCode::Unavailable,
                 &format!(
                     "the event store did not answer within {:?}; retry later",
-                    s.query_timeout
+                    limit
                 ),
             )
         }

@@ -21,7 +21,7 @@ use utoipa::openapi::{
 use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 
 use super::error::{ErrorBody, ErrorCode, RETRY_AFTER_SECS};
-use super::{admin, events, health, streams};
+use super::{admin, events, feed, health, streams};
 use crate::filter::MAX_VALUE_LEN;
 
 /// Name of the listed event's schema (the wire format without payloads).
@@ -44,6 +44,7 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         events::detail,
         events::counts,
         events::export,
+        feed::feed,
         admin::get_plan,
         admin::put_plan,
         admin::create_token,
@@ -70,6 +71,7 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
             BadRequest,
             Unauthorized,
             NotFound,
+            Gone,
             Unprocessable,
             TooManyRequests,
             HeadersTooLarge,
@@ -82,6 +84,7 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
     tags(
         (name = "workspace", description = "The token's workspace."),
         (name = "events", description = "Reads of the workspace's events (workspace token)."),
+        (name = "feed", description = "The workspace's events in the order they became visible, by cursor (workspace token)."),
         (name = "admin", description = "Plans, tokens and streams (admin token)."),
         (name = "health", description = "Health and metrics (no token)."),
     )
@@ -203,6 +206,9 @@ fn example_message(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthorized => "missing, unknown or revoked bearer token",
         ErrorCode::NotFound => "event_id: no event 0190f3b2-7c1e-7000-8000-000000000000",
         ErrorCode::MethodNotAllowed => "method not allowed on this route",
+        ErrorCode::CursorExpired => {
+            "cursor: issued 2026-01-01T00:00:00.000Z, longer ago than the workspace's retention (7 days); start again with start=beginning, start=now or start=<time>"
+        }
         ErrorCode::Unprocessable => "plan: enterprise needs days (1 to 36500) or unlimited",
         ErrorCode::TooManyRequests => {
             "too many failed authentications from this address; retry in 1 s with a valid token"
@@ -239,6 +245,7 @@ error_responses! {
     BadRequest = BAD_REQUEST;
     Unauthorized = UNAUTHORIZED;
     NotFound = NOT_FOUND;
+    Gone = GONE;
     Unprocessable = UNPROCESSABLE_ENTITY;
     TooManyRequests = TOO_MANY_REQUESTS;
     HeadersTooLarge = REQUEST_HEADER_FIELDS_TOO_LARGE;
@@ -484,6 +491,7 @@ mod tests {
                 ("get", "/v1/events") => ListQuery::accepted(),
                 ("get", "/v1/event-counts") => CountsQuery::accepted(),
                 ("get", "/v1/export") => ExportQuery::accepted(),
+                ("get", "/v1/feed") => crate::api::feed::FeedQuery::accepted(),
                 ("get", "/v1/admin/tokens") => TOKEN_LIST_PARAMS.to_vec(),
                 ("get", "/v1/admin/streams") => super::streams::STREAM_LIST_PARAMS.to_vec(),
                 ("get", "/v1/workspace")

@@ -16,7 +16,7 @@ use auditlog_streams::validate::parse_start;
 use auditlog_streams::{
     Desired, Destination, Format, Stream, StreamSpec, StreamStatus, StreamStore,
 };
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +35,7 @@ use crate::tokens::{check_text, check_workspace_id};
 use crate::{Error, Result};
 
 type PathParam = std::result::Result<Path<String>, PathRejection>;
+type RawBody = std::result::Result<Bytes, BytesRejection>;
 
 /// How long the previous signing secret keeps signing after a rotation, by default.
 pub const DEFAULT_KEEP_OLD_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -157,9 +158,20 @@ pub struct StreamListParams {
 /// What the admin list accepts: the names of [`StreamListParams`] (a test checks).
 pub const STREAM_LIST_PARAMS: &[&str] = &["workspace_id"];
 
+/// Largest accepted body of a stream endpoint.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The body as received (an unreadable one is a 400 naming `body`).
+fn read_body(b: RawBody) -> Result<Bytes> {
+    b.map_err(|r| Error::bad("body", r.body_text()))
+}
+
 /// The body parsed strictly; an error names the field (`destination.window_seconds`) and,
 /// inside a destination, a field its type does not have is refused.
 fn body<T: DeserializeOwned>(bytes: &[u8], optional: bool) -> Result<Option<T>> {
+    if bytes.len() > MAX_BODY {
+        return Err(Error::bad("body", format!("larger than {MAX_BODY} bytes")));
+    }
     if optional && bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -223,8 +235,8 @@ fn store(s: &AppState) -> StreamStore {
 }
 
 /// The streams with their status and generation (two reads for any number of streams),
-/// credentials redacted.
-async fn infos(store: &StreamStore, streams: Vec<Stream>) -> Result<Vec<StreamInfo>> {
+/// credentials redacted: what the API and `auditlog stream list --json` show.
+pub async fn infos(store: &StreamStore, streams: Vec<Stream>) -> Result<Vec<StreamInfo>> {
     let ids: Vec<String> = streams.iter().map(|s| s.stream_id.clone()).collect();
     let mut statuses: HashMap<String, StreamStatus> = store
         .statuses(&ids)
@@ -248,14 +260,15 @@ async fn infos(store: &StreamStore, streams: Vec<Stream>) -> Result<Vec<StreamIn
         .collect())
 }
 
-async fn info(store: &StreamStore, stream: Stream) -> Result<StreamInfo> {
+/// One stream as [`infos`] shows it.
+pub async fn info(store: &StreamStore, stream: Stream) -> Result<StreamInfo> {
     let mut all = infos(store, vec![stream]).await?;
     all.pop()
         .ok_or_else(|| Error::Internal("stream info lost".into()))
 }
 
 /// The stream with its current secret (webhooks), for the create and rotate answers.
-async fn with_secret(store: &StreamStore, stream: Stream) -> Result<StreamWithSecret> {
+pub async fn with_secret(store: &StreamStore, stream: Stream) -> Result<StreamWithSecret> {
     let secret = stream.secrets.first().map(|k| k.secret.clone());
     Ok(StreamWithSecret {
         info: info(store, stream).await?,
@@ -288,10 +301,11 @@ pub async fn create(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    bytes: Bytes,
+    bytes: RawBody,
 ) -> Result<Response> {
     auth::admin(&s, &headers)?;
     no_params(raw.as_deref())?;
+    let bytes = read_body(bytes)?;
     let b: CreateBody = body(&bytes, false)?.ok_or_else(|| Error::bad("body", "required"))?;
     check_destination_fields(&bytes, &b.destination)?;
     check_workspace_id("workspace_id", &b.workspace_id)?;
@@ -448,12 +462,13 @@ pub async fn replay(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     id: PathParam,
-    bytes: Bytes,
+    bytes: RawBody,
 ) -> Result<Response> {
     auth::admin(&s, &headers)?;
     no_params(raw.as_deref())?;
     let id = stream_path(id)?;
-    let b: ReplayBody = body(&bytes, false)?.ok_or_else(|| Error::bad("body", "required"))?;
+    let b: ReplayBody =
+        body(&read_body(bytes)?, false)?.ok_or_else(|| Error::bad("body", "required"))?;
     let from: FeedStart = parse_start("from", &b.from)?;
     let store = store(&s);
     store.replay(&id, from).await?;
@@ -481,12 +496,12 @@ pub async fn rotate_secret(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     id: PathParam,
-    bytes: Bytes,
+    bytes: RawBody,
 ) -> Result<Response> {
     auth::admin(&s, &headers)?;
     no_params(raw.as_deref())?;
     let id = stream_path(id)?;
-    let b: RotateBody = body(&bytes, true)?.unwrap_or_default();
+    let b: RotateBody = body(&read_body(bytes)?, true)?.unwrap_or_default();
     let keep = match b.keep_old_for.as_deref() {
         None => DEFAULT_KEEP_OLD_FOR,
         Some(text) => keep_old_for("keep_old_for", text)?,
