@@ -309,6 +309,10 @@ async fn migrate_twice_on_the_cluster_creates_the_replicated_tables() -> Result<
         "api_tokens",
         "schema_migrations",
         "sink_batches",
+        "stream_cursors",
+        "stream_status",
+        "stream_workers",
+        "streams",
         "workspace_plans",
     ];
     let applied = auditlog_store::migrate::MIGRATIONS.len() as u64;

@@ -241,20 +241,10 @@ pub async fn run(cfg: &Config, args: StreamArgs) -> Result<()> {
         StreamCommand::Create(a) => create(&store, *a).await,
         StreamCommand::List { workspace, json } => list(&store, workspace.as_deref(), json).await,
         StreamCommand::Pause { stream_id } => {
-            store
-                .set_desired(&stream_id, Desired::Paused, "")
-                .await
-                .with_context(|| format!("pause {stream_id}"))?;
-            eprintln!("paused {stream_id}");
-            Ok(())
+            set_desired(&store, &stream_id, Desired::Paused, "pause").await
         }
         StreamCommand::Resume { stream_id } => {
-            store
-                .set_desired(&stream_id, Desired::Active, "")
-                .await
-                .with_context(|| format!("resume {stream_id}"))?;
-            eprintln!("resumed {stream_id}");
-            Ok(())
+            set_desired(&store, &stream_id, Desired::Active, "resume").await
         }
         StreamCommand::Replay { stream_id, from } => {
             let start = parse_start("--from", &from)?;
@@ -308,6 +298,15 @@ pub async fn run(cfg: &Config, args: StreamArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn set_desired(store: &StreamStore, id: &str, desired: Desired, verb: &str) -> Result<()> {
+    store
+        .set_desired(id, desired, "")
+        .await
+        .with_context(|| format!("{verb} {id}"))?;
+    eprintln!("{verb}d {id}");
+    Ok(())
 }
 
 async fn create(store: &StreamStore, a: CreateArgs) -> Result<()> {

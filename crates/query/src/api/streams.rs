@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use auditlog_store::FeedStart;
 use auditlog_streams::validate::parse_start;
-use auditlog_streams::{
-    Desired, Destination, Format, Stream, StreamSpec, StreamStatus, StreamStore,
-};
+use auditlog_streams::{Desired, Stream, StreamSpec, StreamStatus, StreamStore};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -54,29 +52,17 @@ impl From<auditlog_streams::Error> for Error {
     }
 }
 
-/// `POST /v1/admin/streams` body: the stream's configuration and where it starts.
+/// `POST /v1/admin/streams` body: the stream's configuration ([`StreamSpec`]) and where it
+/// starts. Unknown fields are refused ([`check_fields`]).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = StreamRequest, example = json!({
     "workspace_id": "ws_demo", "name": "siem",
     "destination": {"type": "webhook", "url": "https://hooks.example.com/audit"},
     "format": "json", "filter": {"event": "key.*"}, "start": "now"}))]
 pub struct CreateBody {
-    /// The workspace whose events are delivered: the rule of events' `workspace_id`.
-    pub workspace_id: String,
-    /// A name for people (at most 256 bytes).
-    #[serde(default)]
-    pub name: String,
-    /// Where events go (`type`: `webhook`, `splunk_hec`, `datadog`, `s3`). URLs must be
-    /// `https://` (`http://` only on 127.0.0.1, localhost or ::1).
-    pub destination: Destination,
-    /// The shape of each event: `json` (default), `ocsf` or `ecs`.
-    #[serde(default)]
-    pub format: Format,
-    /// The list endpoint's filter parameters (`event`, `actor_type`, ...), name -> value;
-    /// not `since`, `until`, `cursor`, `limit` or `order`.
-    #[serde(default)]
-    pub filter: BTreeMap<String, String>,
+    /// The configuration.
+    #[serde(flatten)]
+    pub spec: StreamSpec,
     /// Where delivery starts: `beginning` (of retention), `now` (default) or an RFC 3339 time
     /// (events stored at or after it).
     #[serde(default)]
@@ -161,6 +147,13 @@ pub const STREAM_LIST_PARAMS: &[&str] = &["workspace_id"];
 /// Largest accepted body of a stream endpoint.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// A deserialization error naming the field it is at (`body` for the whole body).
+fn field_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
+    let path = e.path().to_string();
+    let field = if path == "." { "body".to_owned() } else { path };
+    Error::bad(field, e.into_inner().to_string())
+}
+
 /// The body as received (an unreadable one is a 400 naming `body`).
 fn read_body(b: RawBody) -> Result<Bytes> {
     b.map_err(|r| Error::bad("body", r.body_text()))
@@ -179,36 +172,54 @@ fn body<T: DeserializeOwned>(bytes: &[u8], optional: bool) -> Result<Option<T>> 
         return Err(Error::bad("body", "must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        Error::bad(field, e.into_inner().to_string())
-    })?;
+    let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
     Ok(Some(parsed))
 }
 
-/// Fields of the given `destination` object its type does not have (serde would ignore
-/// them: a typo like `windows_seconds` would silently keep the default).
-fn check_destination_fields(bytes: &[u8], parsed: &Destination) -> Result<()> {
-    let given: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
-    let known = serde_json::to_value(parsed).unwrap_or_default();
-    let (Some(given), Some(known)) = (
-        given.get("destination").and_then(|d| d.as_object()),
-        known.as_object(),
-    ) else {
-        return Ok(());
+/// The create body: [`StreamSpec`] read with the path of a bad field kept (serde's
+/// `flatten` would lose it), and `start`.
+fn create_body(bytes: &[u8]) -> Result<CreateBody> {
+    let mut v: serde_json::Value =
+        body(bytes, false)?.ok_or_else(|| Error::bad("body", "required"))?;
+    let start = match v.as_object_mut().and_then(|o| o.remove("start")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(t)) => Some(t),
+        Some(_) => return Err(Error::bad("start", "must be a string")),
     };
-    let kind = auditlog_streams::store::destination_kind(parsed);
-    match given
-        .iter()
-        .find(|(k, v)| !v.is_null() && !known.contains_key(k.as_str()))
-    {
-        Some((k, _)) => Err(Error::bad(
-            format!("destination.{}", k.chars().take(64).collect::<String>()),
-            format!("unknown field of a {kind} destination"),
-        )),
-        None => Ok(()),
+    let spec: StreamSpec = serde_path_to_error::deserialize(v).map_err(field_error)?;
+    Ok(CreateBody { spec, start })
+}
+
+/// Fields of the body, or of its `destination`, that the stream does not have (serde would
+/// ignore them: a typo like `windows_seconds` would silently keep the default).
+fn check_fields(bytes: &[u8], parsed: &CreateBody) -> Result<()> {
+    let given: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let known = serde_json::to_value(&parsed.spec).unwrap_or_default();
+    let unknown = |given: &serde_json::Value, known: &serde_json::Value, extra: &[&str]| {
+        let (Some(given), Some(known)) = (given.as_object(), known.as_object()) else {
+            return None;
+        };
+        given
+            .iter()
+            .find(|(k, v)| {
+                !v.is_null() && !known.contains_key(k.as_str()) && !extra.contains(&k.as_str())
+            })
+            .map(|(k, _)| k.chars().take(64).collect::<String>())
+    };
+    if let Some(k) = unknown(&given, &known, &["start"]) {
+        return Err(Error::bad(
+            k,
+            "unknown field (accepted: workspace_id, name, destination, format, filter, start)",
+        ));
     }
+    if let Some(k) = unknown(&given["destination"], &known["destination"], &[]) {
+        let kind = auditlog_streams::store::destination_kind(&parsed.spec.destination);
+        return Err(Error::bad(
+            format!("destination.{k}"),
+            format!("unknown field of a {kind} destination"),
+        ));
+    }
+    Ok(())
 }
 
 /// The filter checked like the list endpoint's parameters; errors name `filter.<name>`.
@@ -306,20 +317,13 @@ pub async fn create(
     auth::admin(&s, &headers)?;
     no_params(raw.as_deref())?;
     let bytes = read_body(bytes)?;
-    let b: CreateBody = body(&bytes, false)?.ok_or_else(|| Error::bad("body", "required"))?;
-    check_destination_fields(&bytes, &b.destination)?;
-    check_workspace_id("workspace_id", &b.workspace_id)?;
-    check_filter(&b.filter)?;
+    let b = create_body(&bytes)?;
+    check_fields(&bytes, &b)?;
+    check_workspace_id("workspace_id", &b.spec.workspace_id)?;
+    check_filter(&b.spec.filter)?;
     let start = parse_start("start", b.start.as_deref().unwrap_or("now"))?;
-    let spec = StreamSpec {
-        workspace_id: b.workspace_id,
-        name: b.name,
-        destination: b.destination,
-        format: b.format,
-        filter: b.filter,
-    };
     let store = store(&s);
-    let stream = store.create(spec, start).await?;
+    let stream = store.create(b.spec, start).await?;
     Ok((
         StatusCode::CREATED,
         Json(with_secret(&store, stream).await?),
