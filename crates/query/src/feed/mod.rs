@@ -71,6 +71,12 @@ pub struct FeedPage {
     pub caught_up: bool,
 }
 
+/// Windows of the page scan, in offsets per row of the page: a window of `4 x limit` offsets
+/// holds a full page when the workspace has at least a quarter of its partition's events;
+/// `256 x limit` down to 1/256; sparser workspaces (or filters) fall through to the full scan,
+/// which is cheap when the workspace, or what remains of it, is small.
+const WINDOWS: [i64; 2] = [4, 256];
+
 #[derive(Row, Deserialize)]
 struct Head {
     p: i32,
@@ -105,11 +111,7 @@ impl Reader {
         limit: u32,
     ) -> Result<FeedPage> {
         let limit = limit.max(1);
-        let scan = sql::scan(ws, filter, after, limit);
-        let scanned: Vec<page::Scanned> = self
-            .timed("feed scan", || query(&scan, self.client()).fetch_all())
-            .await?;
-        let cut = page::cut(after, scanned, limit);
+        let cut = self.feed_scan(ws, filter, after, limit).await?;
         if cut.keys.is_empty() {
             return Ok(FeedPage {
                 items: Vec::new(),
@@ -152,6 +154,49 @@ impl Reader {
             next: cut.next,
             caught_up: cut.caught_up,
         })
+    }
+
+    /// The page's keys: first through growing windows of offsets after the position (cheap
+    /// through `idx_feed_position` however long the backlog), the first full page wins;
+    /// otherwise one scan of everything after the position, which tells whether the reader is
+    /// caught up.
+    async fn feed_scan(
+        &self,
+        ws: &str,
+        filter: &Filter,
+        after: &FeedPosition,
+        limit: u32,
+    ) -> Result<page::Cut> {
+        // No partition to window for a reader at the beginning: the full scan at once.
+        let windows = if after.offsets.is_empty() {
+            &[][..]
+        } else {
+            &WINDOWS[..]
+        };
+        for w in windows {
+            let cut = self
+                .scan_once(ws, filter, after, limit, Some(w * i64::from(limit)))
+                .await?;
+            if cut.keys.len() == limit as usize {
+                return Ok(cut);
+            }
+        }
+        self.scan_once(ws, filter, after, limit, None).await
+    }
+
+    async fn scan_once(
+        &self,
+        ws: &str,
+        filter: &Filter,
+        after: &FeedPosition,
+        limit: u32,
+        window: Option<i64>,
+    ) -> Result<page::Cut> {
+        let scan = sql::scan(ws, filter, after, limit, window);
+        let scanned: Vec<page::Scanned> = self
+            .timed("feed scan", || query(&scan, self.client()).fetch_all())
+            .await?;
+        Ok(page::cut(after, scanned, limit, window.is_none()))
     }
 
     /// Where a new reader of `ws` starts: `Beginning` = nothing delivered; `Now` = every
