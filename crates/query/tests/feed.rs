@@ -20,14 +20,6 @@ fn reader(h: &Harness) -> Reader {
     Reader::new(h.client.clone(), Dedup::LimitBy, Duration::from_secs(30))
 }
 
-/// A row of `ws` at `(partition, offset)` with event time `time`.
-fn at(ws: &str, partition: i32, offset: i64, time: i64) -> Seed {
-    let mut s = Seed::new(ws, "key.create", time);
-    s.kafka_partition = partition;
-    s.kafka_offset = offset;
-    s
-}
-
 /// Follows the feed from `pos` until caught up; returns the event ids in order, every
 /// position handed out (the cursor after each page), and the final position.
 async fn follow(
@@ -148,7 +140,14 @@ async fn sparse_and_dense_workspaces_are_followed_through_every_scan_window() {
     h.seed(&rows).await;
     let want: Vec<String> = rows.iter().map(|s| s.event_id.to_string()).collect();
     for limit in [1, 2, 3, 7, 50] {
-        let (got, _, end) = follow(&r, "ws", &Filter::default(), FeedPosition::beginning(), limit).await;
+        let (got, _, end) = follow(
+            &r,
+            "ws",
+            &Filter::default(),
+            FeedPosition::beginning(),
+            limit,
+        )
+        .await;
         assert_eq!(got, want, "limit {limit}");
         assert_eq!(end.offsets.get(&0), Some(&20_019));
     }

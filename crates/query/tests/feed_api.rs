@@ -28,13 +28,6 @@ async fn harness(prefix: &str) -> Harness {
     .await
 }
 
-fn at(ws: &str, partition: i32, offset: i64, time: i64) -> Seed {
-    let mut s = Seed::new(ws, "key.create", time);
-    s.kafka_partition = partition;
-    s.kafka_offset = offset;
-    s
-}
-
 /// One feed response: status, `data` as raw JSON texts, `next_cursor`.
 async fn get(
     h: &Harness,

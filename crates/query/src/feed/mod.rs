@@ -120,7 +120,20 @@ impl Reader {
             });
         }
         let keys: Vec<(i64, String)> = cut.keys.iter().map(|k| (k.time_ms, k.id.clone())).collect();
-        let bodies_sql = sql::bodies(ws, &keys);
+        let mut ranges: Vec<(i32, Option<i64>, i64)> = Vec::new();
+        for k in &cut.keys {
+            if ranges.last().is_none_or(|r| r.0 != k.partition) {
+                ranges.push((
+                    k.partition,
+                    after.offsets.get(&k.partition).copied(),
+                    k.offset,
+                ));
+            }
+            if let Some(r) = ranges.last_mut() {
+                r.2 = k.offset;
+            }
+        }
+        let bodies_sql = sql::bodies(ws, filter, &ranges);
         let bodies = self.timed("feed rows", || {
             query(&bodies_sql, self.client()).fetch_all::<StoredEvent>()
         });

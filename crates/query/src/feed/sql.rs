@@ -120,13 +120,32 @@ fn keys_in(sql: &mut Sql, keys: &[(i64, String)]) -> String {
     )
 }
 
-/// The full rows (payloads included) of the page's keys, one per event.
-pub fn bodies(ws: &str, keys: &[(i64, String)]) -> Sql {
+/// The full rows (payloads included) of a page, one per event: the matching rows of each
+/// partition's offset range `(after, upto]` the page covers (exactly the rows of the scan's
+/// keys: those offsets were all visible to it). By offsets, not by keys, so the minmax index
+/// does the work (measured cheaper than `(time, event_id) IN` a set of 1,000 keys).
+pub fn bodies(ws: &str, f: &Filter, ranges: &[(i32, Option<i64>, i64)]) -> Sql {
     let mut sql = Sql::default();
-    let w = sql.bind("String", Param::Str(ws.to_owned()));
-    let k = keys_in(&mut sql, keys);
+    let matching = conditions(&mut sql, ws, f, None);
+    let or: Vec<String> = ranges
+        .iter()
+        .map(|&(p, after, upto)| {
+            let pp = sql.bind("Int32", Param::Int(i64::from(p)));
+            let hi = sql.bind("Int64", Param::Int(upto));
+            let lo = match after {
+                Some(a) => format!(" AND kafka_offset > {}", sql.bind("Int64", Param::Int(a))),
+                None => String::new(),
+            };
+            format!("(kafka_partition = {pp}{lo} AND kafka_offset <= {hi})")
+        })
+        .collect();
+    let ranges = if or.is_empty() {
+        "0".to_owned()
+    } else {
+        format!("({})", or.join(" OR "))
+    };
     sql.text = format!(
-        "SELECT {DETAIL_PROJECTION} FROM events WHERE workspace_id = {w} AND {k} \
+        "SELECT {DETAIL_PROJECTION} FROM events WHERE {matching} AND {ranges} \
          LIMIT 1 BY event_id"
     );
     sql
@@ -242,7 +261,7 @@ mod tests {
         let keys = vec![(1, "x' OR 1=1 --".to_owned())];
         for sql in [
             scan("ws'", &f, &pos(&[(0, 1)]), 10, Some(40)),
-            bodies("ws'", &keys),
+            bodies("ws'", &f, &[(0, Some(1), 5), (1, None, 3)]),
             delivered_copies("ws'", &keys, &pos(&[(0, 1)])),
             lag("ws'", &f, &pos(&[])),
             heads("ws'", Some(5)),
