@@ -391,3 +391,39 @@ async fn the_format_parameter_selects_the_rendering() {
     };
     assert_eq!(strip(json_raw), strip(default_raw), "json is the default");
 }
+
+#[tokio::test]
+async fn a_long_poll_outlasts_the_connection_idle_timeout_on_a_real_listener() {
+    use auditlog_query::api::serve::{serve, Limits};
+    let h = harness("feedapi_idle").await;
+    let token = h.token("ws").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        max_connections: 8,
+        shutdown_timeout: Duration::from_secs(1),
+        listener: "api",
+    };
+    let server = tokio::spawn(serve(
+        listener,
+        h.app.clone(),
+        limits,
+        std::future::pending(),
+    ));
+    // The idle timeout applies between requests, not while one waits.
+    let t = Instant::now();
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/v1/feed?start=now&wait=3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(body["data"], json!([]));
+    assert!(body["next_cursor"].is_string());
+    server.abort();
+}
