@@ -2,6 +2,8 @@
 //! consume` binary, read back with the feed reads (`auditlog_query::Reader::feed_page`) by a
 //! poller running WHILE they arrive, including events whose times are hours in the past and
 //! re-emitted copies: every event of the workspace exactly once, in offset order per partition.
+//! And the same reads on a private cluster (`auditlog_testkit::PrivateCluster`, rows seeded
+//! through the `Distributed` table).
 
 mod ingest_support;
 
