@@ -1,7 +1,8 @@
 //! The feed end to end: events produced to the real broker, written by the real `auditlog
 //! consume` binary, read back with the feed reads (`auditlog_query::Reader::feed_page`) by a
 //! poller running WHILE they arrive, including events whose times are hours in the past and
-//! re-emitted copies: every event of the workspace exactly once, in offset order per partition.
+//! re-emitted copies: every event of the workspace, once (a re-emitted copy again only when its
+//! copies were merged while the poller was between them), in offset order per partition.
 //! And the same reads on a private cluster (`auditlog_testkit::PrivateCluster`, rows seeded
 //! through the `Distributed` table).
 
