@@ -14,7 +14,7 @@ use crate::{Error, Result};
 
 const VERSION: u8 = 1;
 const BODY_LEN: usize = 1 + 1 + 8 + 16 + 8;
-const MAC_LEN: usize = 16;
+pub(crate) const MAC_LEN: usize = 16;
 /// Longest cursor text accepted (anything longer is not ours).
 const MAX_TEXT_LEN: usize = 128;
 
@@ -53,9 +53,38 @@ impl CursorKey {
         }
     }
 
-    pub(crate) fn mac(&self) -> Hmac<Sha256> {
+    fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// `body` with its tag appended, as base64url text (every cursor's envelope).
+    pub(crate) fn seal(&self, mut body: Vec<u8>) -> String {
+        let mut mac = self.mac();
+        mac.update(&body);
+        body.extend_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
+        URL_SAFE_NO_PAD.encode(body)
+    }
+
+    /// The body of a text made by [`Self::seal`], once its encoding, length (`min_body` bytes at
+    /// least, `max_text` characters at most) and tag are checked.
+    pub(crate) fn open(&self, text: &str, min_body: usize, max_text: usize) -> Result<Vec<u8>> {
+        if text.len() > max_text {
+            return Err(Error::BadCursor("too long to be a cursor"));
+        }
+        let mut raw = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| Error::BadCursor("not a cursor (bad encoding)"))?;
+        if raw.len() < min_body + MAC_LEN {
+            return Err(Error::BadCursor("truncated or not a cursor"));
+        }
+        let tag = raw.split_off(raw.len() - MAC_LEN);
+        let mut mac = self.mac();
+        mac.update(&raw);
+        mac.verify_truncated_left(&tag).map_err(|_| {
+            Error::BadCursor("signature mismatch (modified, or from another server)")
+        })?;
+        Ok(raw)
     }
 
     /// The cursor's text.
@@ -69,29 +98,15 @@ impl CursorKey {
         buf.extend_from_slice(&c.time_ms.to_be_bytes());
         buf.extend_from_slice(c.event_id.as_bytes());
         buf.extend_from_slice(&c.fingerprint);
-        let mut mac = self.mac();
-        mac.update(&buf);
-        buf.extend_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
-        URL_SAFE_NO_PAD.encode(buf)
+        self.seal(buf)
     }
 
     /// Checks and decodes a cursor made by [`Self::encode`] for this `order` and `fingerprint`.
     pub fn decode(&self, text: &str, order: Order, fingerprint: [u8; 8]) -> Result<Cursor> {
-        if text.len() > MAX_TEXT_LEN {
-            return Err(Error::BadCursor("too long to be a cursor"));
-        }
-        let raw = URL_SAFE_NO_PAD
-            .decode(text)
-            .map_err(|_| Error::BadCursor("not a cursor (bad encoding)"))?;
-        if raw.len() != BODY_LEN + MAC_LEN {
+        let body = self.open(text, BODY_LEN, MAX_TEXT_LEN)?;
+        if body.len() != BODY_LEN {
             return Err(Error::BadCursor("truncated or not a cursor"));
         }
-        let (body, tag) = raw.split_at(BODY_LEN);
-        let mut mac = self.mac();
-        mac.update(body);
-        mac.verify_truncated_left(tag).map_err(|_| {
-            Error::BadCursor("signature mismatch (modified, or from another server)")
-        })?;
         if body[0] != VERSION {
             return Err(Error::BadCursor("unsupported cursor version"));
         }

@@ -3,19 +3,14 @@
 //! base64url. The issue time lets the API refuse a cursor older than the workspace's retention
 //! (rows it still had to deliver may be gone): `410 cursor_expired`.
 
-use auditlog_store::feed::FeedPosition;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use hmac::Mac;
-
-use crate::cursor::CursorKey;
+use crate::cursor::{CursorKey, MAC_LEN};
 use crate::{Error, Result};
+use auditlog_store::feed::FeedPosition;
 
 /// Distinct from the list cursor's version byte (1): one cannot pass for the other.
 const VERSION: u8 = 0x46;
 const HEAD_LEN: usize = 1 + 8 + 8 + 2;
 const ENTRY_LEN: usize = 4 + 8;
-const MAC_LEN: usize = 16;
 /// Most partitions a cursor carries (a workspace normally lives in one).
 pub const MAX_PARTITIONS: usize = 256;
 
@@ -48,30 +43,13 @@ impl FeedCursor {
             buf.extend_from_slice(&p.to_be_bytes());
             buf.extend_from_slice(&o.to_be_bytes());
         }
-        let mut mac = key.mac();
-        mac.update(&buf);
-        buf.extend_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
-        Ok(URL_SAFE_NO_PAD.encode(buf))
+        Ok(key.seal(buf))
     }
 
     /// Checks and decodes a cursor of a feed with `fingerprint`.
     pub fn decode(key: &CursorKey, text: &str, fingerprint: [u8; 8]) -> Result<Self> {
         let max_text = (HEAD_LEN + MAX_PARTITIONS * ENTRY_LEN + MAC_LEN).div_ceil(3) * 4;
-        if text.len() > max_text {
-            return Err(Error::BadCursor("too long to be a feed cursor"));
-        }
-        let raw = URL_SAFE_NO_PAD
-            .decode(text)
-            .map_err(|_| Error::BadCursor("not a cursor (bad encoding)"))?;
-        if raw.len() < HEAD_LEN + MAC_LEN {
-            return Err(Error::BadCursor("truncated or not a cursor"));
-        }
-        let (body, tag) = raw.split_at(raw.len() - MAC_LEN);
-        let mut mac = key.mac();
-        mac.update(body);
-        mac.verify_truncated_left(tag).map_err(|_| {
-            Error::BadCursor("signature mismatch (modified, or from another server)")
-        })?;
+        let body = key.open(text, HEAD_LEN, max_text)?;
         if body[0] != VERSION {
             return Err(Error::BadCursor("not a feed cursor"));
         }

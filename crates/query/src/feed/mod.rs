@@ -71,6 +71,12 @@ pub struct FeedPage {
     pub caught_up: bool,
 }
 
+/// Windows of the page scan, in offsets per row of the page: a window of `4 x limit` offsets
+/// holds a full page when the workspace has at least a quarter of its partition's events;
+/// `256 x limit` down to 1/256; sparser workspaces (or filters) fall through to the full scan,
+/// which is cheap when the workspace, or what remains of it, is small.
+const WINDOWS: [i64; 2] = [4, 256];
+
 #[derive(Row, Deserialize)]
 struct Head {
     p: i32,
@@ -105,11 +111,7 @@ impl Reader {
         limit: u32,
     ) -> Result<FeedPage> {
         let limit = limit.max(1);
-        let scan = sql::scan(ws, filter, after, limit);
-        let scanned: Vec<page::Scanned> = self
-            .timed("feed scan", || query(&scan, self.client()).fetch_all())
-            .await?;
-        let cut = page::cut(after, scanned, limit);
+        let cut = self.feed_scan(ws, filter, after, limit).await?;
         if cut.keys.is_empty() {
             return Ok(FeedPage {
                 items: Vec::new(),
@@ -118,7 +120,20 @@ impl Reader {
             });
         }
         let keys: Vec<(i64, String)> = cut.keys.iter().map(|k| (k.time_ms, k.id.clone())).collect();
-        let bodies_sql = sql::bodies(ws, &keys);
+        let mut ranges: Vec<(i32, Option<i64>, i64)> = Vec::new();
+        for k in &cut.keys {
+            if ranges.last().is_none_or(|r| r.0 != k.partition) {
+                ranges.push((
+                    k.partition,
+                    after.offsets.get(&k.partition).copied(),
+                    k.offset,
+                ));
+            }
+            if let Some(r) = ranges.last_mut() {
+                r.2 = k.offset;
+            }
+        }
+        let bodies_sql = sql::bodies(ws, filter, &ranges);
         let bodies = self.timed("feed rows", || {
             query(&bodies_sql, self.client()).fetch_all::<StoredEvent>()
         });
@@ -152,6 +167,49 @@ impl Reader {
             next: cut.next,
             caught_up: cut.caught_up,
         })
+    }
+
+    /// The page's keys: first through growing windows of offsets after the position (cheap
+    /// through `idx_feed_position` however long the backlog), the first full page wins;
+    /// otherwise one scan of everything after the position, which tells whether the reader is
+    /// caught up.
+    async fn feed_scan(
+        &self,
+        ws: &str,
+        filter: &Filter,
+        after: &FeedPosition,
+        limit: u32,
+    ) -> Result<page::Cut> {
+        // No partition to window for a reader at the beginning: the full scan at once.
+        let windows = if after.offsets.is_empty() {
+            &[][..]
+        } else {
+            &WINDOWS[..]
+        };
+        for w in windows {
+            let cut = self
+                .scan_once(ws, filter, after, limit, Some(w * i64::from(limit)))
+                .await?;
+            if cut.keys.len() == limit as usize {
+                return Ok(cut);
+            }
+        }
+        self.scan_once(ws, filter, after, limit, None).await
+    }
+
+    async fn scan_once(
+        &self,
+        ws: &str,
+        filter: &Filter,
+        after: &FeedPosition,
+        limit: u32,
+        window: Option<i64>,
+    ) -> Result<page::Cut> {
+        let scan = sql::scan(ws, filter, after, limit, window);
+        let scanned: Vec<page::Scanned> = self
+            .timed("feed scan", || query(&scan, self.client()).fetch_all())
+            .await?;
+        Ok(page::cut(after, scanned, limit, window.is_none()))
     }
 
     /// Where a new reader of `ws` starts: `Beginning` = nothing delivered; `Now` = every

@@ -49,7 +49,9 @@ pub struct Cut {
 }
 
 /// The page of `limit` rows after `after`, from a scan (partitions in ascending order).
-pub fn cut(after: &FeedPosition, scanned: Vec<Scanned>, limit: u32) -> Cut {
+/// `complete`: the scan looked at every row after `after` (no window), so a short page means
+/// caught up.
+pub fn cut(after: &FeedPosition, scanned: Vec<Scanned>, limit: u32, complete: bool) -> Cut {
     let limit = limit as usize;
     let mut next = after.clone();
     let mut keys = Vec::with_capacity(limit.min(1024));
@@ -75,7 +77,7 @@ pub fn cut(after: &FeedPosition, scanned: Vec<Scanned>, limit: u32) -> Cut {
     Cut {
         keys,
         next,
-        caught_up: true,
+        caught_up: complete,
     }
 }
 
@@ -125,6 +127,7 @@ mod tests {
             &pos(&[(0, 3)]),
             vec![scanned(0, 20, &[5, 12]), scanned(1, 9, &[])],
             10,
+            true,
         );
         assert!(c.caught_up);
         assert_eq!(c.keys.len(), 2);
@@ -141,6 +144,7 @@ mod tests {
                 scanned(2, 9, &[2]),
             ],
             4,
+            true,
         );
         assert!(!c.caught_up);
         let got: Vec<(i32, i64)> = c.keys.iter().map(|k| (k.partition, k.offset)).collect();
@@ -150,7 +154,11 @@ mod tests {
 
     #[test]
     fn a_page_that_fills_exactly_at_a_partitions_end_is_not_caught_up() {
-        let c = cut(&pos(&[]), vec![scanned(0, 9, &[4, 9])], 2);
+        let c = cut(&pos(&[]), vec![scanned(0, 9, &[4, 9])], 2, true);
+        assert!(!c.caught_up);
+        assert_eq!(c.next, pos(&[(0, 9)]));
+        // A windowed scan never says caught up: rows may lie beyond its window.
+        let c = cut(&pos(&[(0, 1)]), vec![scanned(0, 9, &[4])], 2, false);
         assert!(!c.caught_up);
         assert_eq!(c.next, pos(&[(0, 9)]));
     }

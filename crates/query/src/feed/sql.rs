@@ -20,11 +20,11 @@ pub const READ_SETTINGS: [(&str, &str); 3] = [
     ("fallback_to_stale_replicas_for_distributed_queries", "1"),
 ];
 
-/// The rows after `pos`: in a partition of the position, offsets above its last one; in any
-/// other partition, every row. Partitions outside the position are written as ranges
-/// (`p < p0 OR p0 < p < p1 ...`) rather than `NOT IN`, which the minmax index cannot decide
-/// on a granule spanning several partitions.
-pub fn after(sql: &mut Sql, pos: &FeedPosition) -> String {
+/// The rows after `pos`: in a partition of the position, offsets above its last one (and, with
+/// a `window`, at most that many above it); in any other partition, every row. Partitions
+/// outside the position are written as ranges (`p < p0 OR p0 < p < p1 ...`) rather than
+/// `NOT IN`, which the minmax index cannot decide on a granule spanning several partitions.
+pub fn after(sql: &mut Sql, pos: &FeedPosition, window: Option<i64>) -> String {
     if pos.offsets.is_empty() {
         return "1".to_owned();
     }
@@ -47,7 +47,16 @@ pub fn after(sql: &mut Sql, pos: &FeedPosition) -> String {
         }
         let pp = sql.bind("Int32", Param::Int(i64::from(p)));
         let oo = sql.bind("Int64", Param::Int(o));
-        or.push(format!("(kafka_partition = {pp} AND kafka_offset > {oo})"));
+        let upto = match window {
+            Some(w) => {
+                let end = sql.bind("Int64", Param::Int(o.saturating_add(w)));
+                format!(" AND kafka_offset <= {end}")
+            }
+            None => String::new(),
+        };
+        or.push(format!(
+            "(kafka_partition = {pp} AND kafka_offset > {oo}{upto})"
+        ));
         prev = Some(p);
     }
     if let Some(last) = prev {
@@ -76,15 +85,16 @@ fn delivered(sql: &mut Sql, pos: &FeedPosition) -> String {
 }
 
 /// The scan of a page, in ONE statement (one snapshot of the table): per partition with rows
-/// after `pos`, its highest offset (any row, matching or not) and the `limit` first matching
-/// rows' `(offset, time_ms, event_id)` in offset order. One snapshot matters: the highest
-/// offset is where the page may move the position to, which is only safe for rows this same
-/// read considered.
-pub fn scan(ws: &str, f: &Filter, pos: &FeedPosition, limit: u32) -> Sql {
+/// after `pos` (within `window` offsets of it, for the partitions of the position), its
+/// highest offset (any row, matching or not) and the `limit` first matching rows'
+/// `(offset, time_ms, event_id)` in offset order. One snapshot matters: the highest offset is
+/// where the page may move the position to, which is only safe for rows this same read
+/// considered.
+pub fn scan(ws: &str, f: &Filter, pos: &FeedPosition, limit: u32, window: Option<i64>) -> Sql {
     let mut sql = Sql::default();
     // `conditions` binds the workspace first, as `p0`.
     let matching = conditions(&mut sql, ws, f, None);
-    let after = after(&mut sql, pos);
+    let after = after(&mut sql, pos, window);
     sql.text = format!(
         "SELECT kafka_partition AS p, max(kafka_offset) AS last, \
          groupArraySortedIf({limit})((kafka_offset, toUnixTimestamp64Milli(time), toString(event_id)), {matching}) AS keys \
@@ -110,13 +120,32 @@ fn keys_in(sql: &mut Sql, keys: &[(i64, String)]) -> String {
     )
 }
 
-/// The full rows (payloads included) of the page's keys, one per event.
-pub fn bodies(ws: &str, keys: &[(i64, String)]) -> Sql {
+/// The full rows (payloads included) of a page, one per event: the matching rows of each
+/// partition's offset range `(after, upto]` the page covers (exactly the rows of the scan's
+/// keys: those offsets were all visible to it). By offsets, not by keys, so the minmax index
+/// does the work (measured cheaper than `(time, event_id) IN` a set of 1,000 keys).
+pub fn bodies(ws: &str, f: &Filter, ranges: &[(i32, Option<i64>, i64)]) -> Sql {
     let mut sql = Sql::default();
-    let w = sql.bind("String", Param::Str(ws.to_owned()));
-    let k = keys_in(&mut sql, keys);
+    let matching = conditions(&mut sql, ws, f, None);
+    let or: Vec<String> = ranges
+        .iter()
+        .map(|&(p, after, upto)| {
+            let pp = sql.bind("Int32", Param::Int(i64::from(p)));
+            let hi = sql.bind("Int64", Param::Int(upto));
+            let lo = match after {
+                Some(a) => format!(" AND kafka_offset > {}", sql.bind("Int64", Param::Int(a))),
+                None => String::new(),
+            };
+            format!("(kafka_partition = {pp}{lo} AND kafka_offset <= {hi})")
+        })
+        .collect();
+    let ranges = if or.is_empty() {
+        "0".to_owned()
+    } else {
+        format!("({})", or.join(" OR "))
+    };
     sql.text = format!(
-        "SELECT {DETAIL_PROJECTION} FROM events WHERE workspace_id = {w} AND {k} \
+        "SELECT {DETAIL_PROJECTION} FROM events WHERE {matching} AND {ranges} \
          LIMIT 1 BY event_id"
     );
     sql
@@ -139,7 +168,7 @@ pub fn delivered_copies(ws: &str, keys: &[(i64, String)], pos: &FeedPosition) ->
 pub fn lag(ws: &str, f: &Filter, pos: &FeedPosition) -> Sql {
     let mut sql = Sql::default();
     let matching = conditions(&mut sql, ws, f, None);
-    let after = after(&mut sql, pos);
+    let after = after(&mut sql, pos, None);
     sql.text = format!(
         "SELECT count() AS n, toUnixTimestamp64Milli(min(inserted_at)) AS oldest_ms \
          FROM events WHERE {matching} AND {after}"
@@ -192,9 +221,9 @@ mod tests {
     #[test]
     fn positions_become_ranges_the_index_can_decide() {
         let mut sql = Sql::default();
-        assert_eq!(after(&mut sql, &FeedPosition::beginning()), "1");
+        assert_eq!(after(&mut sql, &FeedPosition::beginning(), None), "1");
         let mut sql = Sql::default();
-        let text = after(&mut sql, &pos(&[(0, 10), (1, 5), (4, 7)]));
+        let text = after(&mut sql, &pos(&[(0, 10), (1, 5), (4, 7)]), None);
         assert!(!text.contains("NOT IN"), "{text}");
         // Before 0, between 1 and 4, after 4: ranges; the gap between 0 and 1 is empty.
         assert_eq!(
@@ -209,6 +238,18 @@ mod tests {
             values,
             [-1, 0, 10, 1, 5, 2, 3, 4, 7, 5].map(Param::Int).to_vec()
         );
+        let mut sql = Sql::default();
+        let text = after(&mut sql, &pos(&[(2, i64::MAX - 1)]), Some(100));
+        assert_eq!(
+            text,
+            "(kafka_partition <= {p0:Int32} OR (kafka_partition = {p1:Int32} AND kafka_offset > {p2:Int64} \
+             AND kafka_offset <= {p3:Int64}) OR kafka_partition >= {p4:Int32})"
+        );
+        assert_eq!(
+            sql.params[3].1,
+            Param::Int(i64::MAX),
+            "the window end saturates"
+        );
     }
 
     #[test]
@@ -219,8 +260,8 @@ mod tests {
         };
         let keys = vec![(1, "x' OR 1=1 --".to_owned())];
         for sql in [
-            scan("ws'", &f, &pos(&[(0, 1)]), 10),
-            bodies("ws'", &keys),
+            scan("ws'", &f, &pos(&[(0, 1)]), 10, Some(40)),
+            bodies("ws'", &f, &[(0, Some(1), 5), (1, None, 3)]),
             delivered_copies("ws'", &keys, &pos(&[(0, 1)])),
             lag("ws'", &f, &pos(&[])),
             heads("ws'", Some(5)),

@@ -77,6 +77,15 @@ impl SeedExt for Seed {
     }
 }
 
+/// A plausible event of `ws` at Kafka `(partition, offset)` with event time `time` (the feed's
+/// seeds).
+pub fn at(ws: &str, partition: i32, offset: i64, time: i64) -> Seed {
+    let mut s = Seed::new(ws, "key.create", time);
+    s.kafka_partition = partition;
+    s.kafka_offset = offset;
+    s
+}
+
 pub struct Harness {
     pub ch: ClickHouseConfig,
     pub client: clickhouse::Client,
