@@ -167,6 +167,11 @@ impl Receiver {
         s.ok_body = body.to_owned();
     }
 
+    /// Takes the requests recorded so far (they are forgotten: long benchmarks drain them).
+    pub fn drain(&self) -> Vec<Received> {
+        std::mem::take(&mut self.lock().received)
+    }
+
     /// Every request so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.clone()
