@@ -144,7 +144,10 @@ pub async fn run(shared: Arc<Shared>, health: Arc<Health>, shutdown: impl Future
         }
     }
     health.stopping.store(true, Ordering::SeqCst);
-    info!(streams = sup.tasks.len(), "stopping: finishing deliveries in flight");
+    info!(
+        streams = sup.tasks.len(),
+        "stopping: finishing deliveries in flight"
+    );
     sup.stop_all(cfg.shutdown_timeout).await;
     let _ = stop_tx.send(true);
     let _ = flusher.await;
@@ -238,7 +241,9 @@ impl Supervisor {
             .collect();
         let mut to_start = Vec::new();
         for id in running {
-            let Some(stream) = by_id.get(id.as_str()) else { continue };
+            let Some(stream) = by_id.get(id.as_str()) else {
+                continue;
+            };
             let Some(cursor) = cursors.get(&id) else {
                 warn!(stream_id = %id, "stream has no cursor record; not delivering it");
                 continue;
@@ -311,7 +316,10 @@ impl Supervisor {
                 let _ = p.handle.await;
             }
             // The previous task's last acks (older generation) are fenced from here on.
-            shared.ledger.start(generation, stream::initial_status(&task_stream.stream_id, &shared.worker_id, Some(status)));
+            shared.ledger.start(
+                generation,
+                stream::initial_status(&task_stream.stream_id, &shared.worker_id, Some(status)),
+            );
             stream::run(shared, task_stream, cursor, stop_rx).await
         });
         self.tasks.insert(
@@ -332,7 +340,10 @@ impl Supervisor {
         let deadline = tokio::time::Instant::now() + timeout;
         for (id, t) in self.tasks.drain() {
             let mut handle = t.handle;
-            if tokio::time::timeout_at(deadline, &mut handle).await.is_err() {
+            if tokio::time::timeout_at(deadline, &mut handle)
+                .await
+                .is_err()
+            {
                 warn!(stream_id = %id, "delivery still in flight at the shutdown deadline; cut");
                 handle.abort();
             }

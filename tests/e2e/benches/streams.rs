@@ -93,7 +93,9 @@ async fn latency() -> Result<()> {
     auditlog_testkit::create_topic(&topic, 1).await?;
     auditlog_testkit::create_topic(&dlq, 1).await?;
     let rx = Receiver::start().await?;
-    let stream = w.webhook("ws_bench", &rx.url(), FeedStart::Beginning).await?;
+    let stream = w
+        .webhook("ws_bench", &rx.url(), FeedStart::Beginning)
+        .await?;
     let mut consumer = spawn_consumer(&w, &topic, &dlq)?;
     let (mut worker, _) = w.spawn_worker("worker")?;
     tokio::time::sleep(Duration::from_secs(5)).await;

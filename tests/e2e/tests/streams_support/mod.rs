@@ -257,14 +257,18 @@ pub async fn wait_delivered(
     timeout: Duration,
 ) -> Result<()> {
     let want: HashSet<&String> = expected.iter().collect();
-    wait_until(timeout, &format!("{} events of {stream_id}", expected.len()), || {
-        let done = hooks(&receiver.received()).map(|got| {
-            let d = delivered(&got, stream_id);
-            let have: HashSet<&String> = d.order.iter().collect();
-            want.iter().all(|w| have.contains(*w))
-        });
-        async move { done }
-    })
+    wait_until(
+        timeout,
+        &format!("{} events of {stream_id}", expected.len()),
+        || {
+            let done = hooks(&receiver.received()).map(|got| {
+                let d = delivered(&got, stream_id);
+                let have: HashSet<&String> = d.order.iter().collect();
+                want.iter().all(|w| have.contains(*w))
+            });
+            async move { done }
+        },
+    )
     .await
 }
 
