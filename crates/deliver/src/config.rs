@@ -124,9 +124,19 @@ impl StreamsConfig {
             self.worker_expiry / 2,
         )?;
         check::between("streams.refresh", self.refresh, ms(100), s(60))?;
-        check::between("streams.request_timeout", self.request_timeout, ms(100), s(300))?;
+        check::between(
+            "streams.request_timeout",
+            self.request_timeout,
+            ms(100),
+            s(300),
+        )?;
         check::between("streams.batch_wait", self.batch_wait, Duration::ZERO, s(5))?;
-        check::between("streams.retry_max_backoff", self.retry_max_backoff, ms(10), s(3600))?;
+        check::between(
+            "streams.retry_max_backoff",
+            self.retry_max_backoff,
+            ms(10),
+            s(3600),
+        )?;
         check::between(
             "streams.retry_initial_backoff",
             self.retry_initial_backoff,
@@ -147,7 +157,12 @@ impl StreamsConfig {
         check::in_range("streams.max_feed_queries", self.max_feed_queries, 1..=256)?;
         check::between("streams.cursor_flush", self.cursor_flush, ms(100), s(60))?;
         check::between("streams.status_flush", self.status_flush, ms(100), s(300))?;
-        check::between("streams.shutdown_timeout", self.shutdown_timeout, Duration::ZERO, s(300))?;
+        check::between(
+            "streams.shutdown_timeout",
+            self.shutdown_timeout,
+            Duration::ZERO,
+            s(300),
+        )?;
         Ok(())
     }
 
@@ -170,10 +185,16 @@ mod tests {
             f(&mut c);
             c.validate().unwrap_err().field
         };
-        assert_eq!(bad(|c| c.heartbeat = Duration::from_secs(6)), "streams.heartbeat");
+        assert_eq!(
+            bad(|c| c.heartbeat = Duration::from_secs(6)),
+            "streams.heartbeat"
+        );
         assert_eq!(bad(|c| c.listen = "nope".into()), "streams.listen");
         assert_eq!(bad(|c| c.max_feed_queries = 0), "streams.max_feed_queries");
-        assert_eq!(bad(|c| c.max_inflight_bytes = 10), "streams.max_inflight_bytes");
+        assert_eq!(
+            bad(|c| c.max_inflight_bytes = 10),
+            "streams.max_inflight_bytes"
+        );
         assert_eq!(
             bad(|c| c.retry_initial_backoff = Duration::from_secs(600)),
             "streams.retry_initial_backoff"

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use auditlog_query::{Filter, Reader};
 use auditlog_store::FeedPosition;
-use auditlog_streams::{CursorRecord, State, StreamStatus};
 use auditlog_streams::store::StreamStore;
+use auditlog_streams::{CursorRecord, State, StreamStatus};
 use tokio::sync::{watch, Semaphore};
 use tracing::warn;
 

@@ -67,7 +67,11 @@ pub fn register() {
         );
         describe_gauge!(STREAMS, "Streams this worker owns, by state");
         describe_gauge!(OWNED, "Streams this worker owns");
-        describe_gauge!(MAX_LAG, Unit::Seconds, "Largest lag of this worker's streams");
+        describe_gauge!(
+            MAX_LAG,
+            Unit::Seconds,
+            "Largest lag of this worker's streams"
+        );
         describe_counter!(FLUSH_ERRORS, "Cursor or status saves that failed");
         for kind in KINDS {
             for outcome in ["ok", "failed"] {

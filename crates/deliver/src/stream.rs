@@ -28,7 +28,11 @@ const PAGE_LIMIT: usize = 1000;
 const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// A fresh status for a stream (before anything was stored about it).
-pub fn initial_status(stream_id: &str, worker_id: &str, stored: Option<StreamStatus>) -> StreamStatus {
+pub fn initial_status(
+    stream_id: &str,
+    worker_id: &str,
+    stored: Option<StreamStatus>,
+) -> StreamStatus {
     let mut s = stored.unwrap_or(StreamStatus {
         stream_id: stream_id.to_owned(),
         state: State::Active,
@@ -85,7 +89,10 @@ pub async fn run(
     let dest = destination::build(&stream, &shared.http);
     let kind = auditlog_streams::store::destination_kind(&stream.spec.destination);
     let limits = dest.limits();
-    let backoff = Backoff::new(shared.cfg.retry_initial_backoff, shared.cfg.retry_max_backoff);
+    let backoff = Backoff::new(
+        shared.cfg.retry_initial_backoff,
+        shared.cfg.retry_max_backoff,
+    );
     let filter = match Filter::from_pairs(&stream.spec.filter) {
         Ok(f) => f,
         Err(e) => {
@@ -123,6 +130,48 @@ fn fail_status(shared: &Shared, stream_id: &str, reason: &str) {
         s.last_error_at_ms = Some(now);
         s.failing_since_ms.get_or_insert(now);
     });
+}
+
+/// Reads a stream's feed pages, retrying failed reads until stopped.
+struct Reading {
+    shared: Arc<Shared>,
+    stream_id: String,
+    ws: String,
+    filter: Filter,
+    stop: watch::Receiver<bool>,
+}
+
+impl Reading {
+    async fn page(&self, after: &FeedPosition, limit: usize) -> Option<FeedPage> {
+        loop {
+            let got = {
+                let _q = self.shared.feed_queries.acquire().await;
+                self.shared
+                    .reader
+                    .feed_page(
+                        &self.ws,
+                        &self.filter,
+                        after,
+                        limit.clamp(1, PAGE_LIMIT) as u32,
+                    )
+                    .await
+            };
+            match got {
+                Ok(p) => return Some(p),
+                Err(e) => {
+                    warn!(stream_id = %self.stream_id, error = %e, "feed read failed; retrying");
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(READ_RETRY) => {}
+                        () = crate::worker::until_stopped(&mut stop) => {}
+                    }
+                    if *self.stop.borrow() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Task {
@@ -179,29 +228,15 @@ impl Task {
         }
     }
 
-    async fn read(&mut self, after: &FeedPosition, limit: usize) -> Option<FeedPage> {
-        loop {
-            let got = {
-                let _q = self.shared.feed_queries.acquire().await;
-                self.shared
-                    .reader
-                    .feed_page(
-                        &self.stream.spec.workspace_id,
-                        &self.filter,
-                        after,
-                        limit.clamp(1, PAGE_LIMIT) as u32,
-                    )
-                    .await
-            };
-            match got {
-                Ok(p) => return Some(p),
-                Err(e) => {
-                    warn!(stream_id = %self.stream.stream_id, error = %e, "feed read failed; retrying");
-                    if !self.sleep(READ_RETRY).await {
-                        return None;
-                    }
-                }
-            }
+    /// What reading pages needs, apart from the task (so a read can run while the task
+    /// delivers).
+    fn reading(&self) -> Reading {
+        Reading {
+            shared: self.shared.clone(),
+            stream_id: self.stream.stream_id.clone(),
+            ws: self.stream.spec.workspace_id.clone(),
+            filter: self.filter.clone(),
+            stop: self.stop.clone(),
         }
     }
 
@@ -220,13 +255,20 @@ impl Task {
     /// Byte permits of the in-flight cap (KiB units, at most the whole cap).
     async fn permits(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
         let units = (bytes.div_ceil(1024).max(1) as u32).min(self.shared.inflight_units);
-        self.shared.inflight.clone().acquire_many_owned(units).await.ok()
+        self.shared
+            .inflight
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .ok()
     }
 
     async fn deliver_from(&mut self, mut pos: FeedPosition) -> Ended {
         let ws = self.stream.spec.workspace_id.clone();
         let max_events = self.limits.max_events.max(1);
         let hold = self.limits.max_wait.max(Duration::ZERO);
+        let reading = self.reading();
+        let mut prefetched: Option<FeedPage> = None;
         loop {
             // Fill: read pages until the batch limits are reached or the feed is caught up.
             let mut permit = self.permits(self.limits.max_bytes).await;
@@ -238,8 +280,15 @@ impl Task {
                 if self.stopped() {
                     return Ended::Stopped;
                 }
-                let Some(page) = self.read(&end, max_events - pending.len()).await else {
-                    return Ended::Stopped;
+                let page = match prefetched.take() {
+                    Some(p) => p,
+                    None => {
+                        let room = PAGE_LIMIT.max(max_events) - pending.len().min(PAGE_LIMIT);
+                        match reading.page(&end, room).await {
+                            Some(p) => p,
+                            None => return Ended::Stopped,
+                        }
+                    }
                 };
                 let caught_up = page.caught_up;
                 let mut failed = false;
@@ -317,15 +366,20 @@ impl Task {
                 pending,
                 self.limits,
             );
-            for cut in cuts {
-                match self.deliver(&cut, &mut permit).await {
-                    Ok(()) => {
-                        pos = cut.after;
-                        self.record(&pos);
-                    }
-                    Err(ended) => return ended,
+            // While the batches go out, the next page is read (after all of them).
+            let delivering = async {
+                for cut in cuts {
+                    self.deliver(&cut, &mut permit).await?;
+                    pos = cut.after;
+                    self.record(&pos);
                 }
+                Ok::<(), Ended>(())
+            };
+            let (delivered, next) = tokio::join!(delivering, reading.page(&end, PAGE_LIMIT));
+            if let Err(ended) = delivered {
+                return ended;
             }
+            prefetched = next;
             drop(permit);
         }
     }
@@ -353,7 +407,8 @@ impl Task {
                 Ok(()) => {
                     ::metrics::counter!(crate::metrics::DELIVERIES, "kind" => kind, "outcome" => "ok")
                         .increment(1);
-                    ::metrics::counter!(crate::metrics::DELIVERED_EVENTS, "kind" => kind).increment(n);
+                    ::metrics::counter!(crate::metrics::DELIVERED_EVENTS, "kind" => kind)
+                        .increment(n);
                     let latency = ::metrics::histogram!(crate::metrics::LATENCY, "kind" => kind);
                     for e in &cut.batch.events {
                         latency.record(((now - e.inserted_ms).max(0) as f64) / 1000.0);
@@ -422,7 +477,9 @@ impl Task {
         {
             Ok(_) => {
                 info!(stream_id = %self.stream.stream_id, %reason, "stream paused");
-                self.shared.ledger.status(&self.stream.stream_id, |s| s.state = State::Paused);
+                self.shared
+                    .ledger
+                    .status(&self.stream.stream_id, |s| s.state = State::Paused);
                 true
             }
             Err(e) => {

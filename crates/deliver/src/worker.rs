@@ -91,6 +91,8 @@ struct Running {
     generation: u64,
     stop: watch::Sender<bool>,
     handle: JoinHandle<Ended>,
+    /// How the task ended, once it did.
+    ended: Option<Ended>,
 }
 
 /// A worker id for this process: `<host>-<8 random hex>`.
@@ -144,7 +146,10 @@ pub async fn run(shared: Arc<Shared>, health: Arc<Health>, shutdown: impl Future
         }
     }
     health.stopping.store(true, Ordering::SeqCst);
-    info!(streams = sup.tasks.len(), "stopping: finishing deliveries in flight");
+    info!(
+        streams = sup.tasks.len(),
+        "stopping: finishing deliveries in flight"
+    );
     sup.stop_all(cfg.shutdown_timeout).await;
     let _ = stop_tx.send(true);
     let _ = flusher.await;
@@ -238,15 +243,31 @@ impl Supervisor {
             .collect();
         let mut to_start = Vec::new();
         for id in running {
-            let Some(stream) = by_id.get(id.as_str()) else { continue };
+            let Some(stream) = by_id.get(id.as_str()) else {
+                continue;
+            };
             let Some(cursor) = cursors.get(&id) else {
                 warn!(stream_id = %id, "stream has no cursor record; not delivering it");
                 continue;
             };
-            let restart = match self.tasks.get(&id) {
+            let restart = match self.tasks.get_mut(&id) {
                 None => true,
                 Some(t) => {
-                    t.handle.is_finished()
+                    if t.handle.is_finished() && t.ended.is_none() {
+                        t.ended = Some(
+                            futures::FutureExt::now_or_never(&mut t.handle)
+                                .and_then(Result::ok)
+                                .unwrap_or(Ended::Stopped),
+                        );
+                    }
+                    // An auto-paused task stays down until the stream changes (a resume
+                    // read before the pause was written must not start it again).
+                    let ended = match t.ended {
+                        Some(Ended::AutoPaused) => stream.updated_at_ms > t.stream.updated_at_ms,
+                        Some(Ended::Stopped) => true,
+                        None => false,
+                    };
+                    ended
                         || cursor.generation > t.generation
                         || t.stream.spec != stream.spec
                         || t.stream.secrets != stream.secrets
@@ -308,10 +329,15 @@ impl Supervisor {
         let handle = tokio::spawn(async move {
             if let Some(p) = previous {
                 let _ = p.stop.send(true);
-                let _ = p.handle.await;
+                if p.ended.is_none() {
+                    let _ = p.handle.await;
+                }
             }
             // The previous task's last acks (older generation) are fenced from here on.
-            shared.ledger.start(generation, stream::initial_status(&task_stream.stream_id, &shared.worker_id, Some(status)));
+            shared.ledger.start(
+                generation,
+                stream::initial_status(&task_stream.stream_id, &shared.worker_id, Some(status)),
+            );
             stream::run(shared, task_stream, cursor, stop_rx).await
         });
         self.tasks.insert(
@@ -321,6 +347,7 @@ impl Supervisor {
                 generation,
                 stop: stop_tx,
                 handle,
+                ended: None,
             },
         );
     }
@@ -331,8 +358,14 @@ impl Supervisor {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         for (id, t) in self.tasks.drain() {
+            if t.ended.is_some() {
+                continue;
+            }
             let mut handle = t.handle;
-            if tokio::time::timeout_at(deadline, &mut handle).await.is_err() {
+            if tokio::time::timeout_at(deadline, &mut handle)
+                .await
+                .is_err()
+            {
                 warn!(stream_id = %id, "delivery still in flight at the shutdown deadline; cut");
                 handle.abort();
             }

@@ -31,8 +31,8 @@ pub mod tls;
 pub use checksum::content_checksum;
 pub use cluster::PrivateCluster;
 pub use metrics::prometheus;
-pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 use private::OwnedStack;
+pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 pub use s3::S3Server;
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).

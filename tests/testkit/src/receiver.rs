@@ -167,6 +167,11 @@ impl Receiver {
         s.ok_body = body.to_owned();
     }
 
+    /// Takes the requests recorded so far (they are forgotten: long benchmarks drain them).
+    pub fn drain(&self) -> Vec<Received> {
+        std::mem::take(&mut self.lock().received)
+    }
+
     /// Every request so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.clone()
@@ -254,9 +259,14 @@ async fn handle(
             tokio::time::sleep(d).await;
             (ok_status, None, ok_body)
         }
-        Mode::TooMany { retry_after_s, times } if times > 0 => {
-            (429, Some(retry_after_s), r#"{"error":"slow down"}"#.to_owned())
-        }
+        Mode::TooMany {
+            retry_after_s,
+            times,
+        } if times > 0 => (
+            429,
+            Some(retry_after_s),
+            r#"{"error":"slow down"}"#.to_owned(),
+        ),
         Mode::TooMany { .. } => (ok_status, None, ok_body),
     };
     state
@@ -293,11 +303,17 @@ mod tests {
         let http = reqwest_like(&r.url(), b"{\"a\":1}").await.unwrap();
         assert_eq!(http, 200);
         r.set_ok_status(202, "{\"ok\":true}");
-        r.set_mode(Mode::TooMany { retry_after_s: 3, times: 1 });
+        r.set_mode(Mode::TooMany {
+            retry_after_s: 3,
+            times: 1,
+        });
         assert_eq!(reqwest_like(&r.url(), b"x").await.unwrap(), 429);
         assert_eq!(reqwest_like(&r.url(), b"x").await.unwrap(), 202);
         let up = r.down_for(Duration::from_millis(300));
-        assert!(reqwest_like(&r.url(), b"x").await.is_err(), "refused while down");
+        assert!(
+            reqwest_like(&r.url(), b"x").await.is_err(),
+            "refused while down"
+        );
         up.await.unwrap().unwrap();
         assert_eq!(reqwest_like(&r.url(), b"y").await.unwrap(), 202);
         let got = r.received();

@@ -75,7 +75,15 @@ mod tests {
         let names: Vec<&str> = r.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["kafka", "clickhouse", "producer", "consumer", "api", "streams", "log"]
+            [
+                "kafka",
+                "clickhouse",
+                "producer",
+                "consumer",
+                "api",
+                "streams",
+                "log"
+            ]
         );
         for section in &r.sections {
             assert!(!section.doc.is_empty(), "[{}] has no doc", section.name);

@@ -17,6 +17,11 @@ use auditlog_store::ClickHouseConfig;
 use auditlog_streams::{Destination, Stream, StreamSpec, StreamStatus, StreamStore};
 use auditlog_testkit::Received;
 
+#[path = "../ingest_support/mod.rs"]
+mod ingest_support;
+/// Signals and SIGTERM-and-wait, shared with the ingest tests.
+pub use ingest_support::{signal, terminate};
+
 /// One test's world: its database, stream store and worker settings.
 pub struct World {
     pub name: String,
@@ -257,43 +262,19 @@ pub async fn wait_delivered(
     timeout: Duration,
 ) -> Result<()> {
     let want: HashSet<&String> = expected.iter().collect();
-    wait_until(timeout, &format!("{} events of {stream_id}", expected.len()), || {
-        let done = hooks(&receiver.received()).map(|got| {
-            let d = delivered(&got, stream_id);
-            let have: HashSet<&String> = d.order.iter().collect();
-            want.iter().all(|w| have.contains(*w))
-        });
-        async move { done }
-    })
+    wait_until(
+        timeout,
+        &format!("{} events of {stream_id}", expected.len()),
+        || {
+            let done = hooks(&receiver.received()).map(|got| {
+                let d = delivered(&got, stream_id);
+                let have: HashSet<&String> = d.order.iter().collect();
+                want.iter().all(|w| have.contains(*w))
+            });
+            async move { done }
+        },
+    )
     .await
-}
-
-/// Sends `sig` (`TERM`, `KILL`) to `pid`.
-pub fn signal(pid: u32, sig: &str) -> Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()?;
-    if !status.success() {
-        bail!("kill -{sig} {pid} failed");
-    }
-    Ok(())
-}
-
-/// SIGTERM, then waits (up to 30 s) for the exit status.
-pub fn terminate(child: &mut Child) -> Result<std::process::ExitStatus> {
-    signal(child.id(), "TERM")?;
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            bail!("stream-worker did not exit within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A Prometheus counter's value (summed over its label sets) from `/metrics` at `addr`.
