@@ -24,6 +24,11 @@ use crate::worker::Shared;
 const IDLE_WAIT: Duration = Duration::from_secs(10);
 /// Largest feed page.
 const PAGE_LIMIT: usize = 1000;
+/// Bytes of the in-flight cap a filling stream reserves up front. A destination with larger
+/// batches (S3 objects of up to 8 MiB over a window) takes more only while the cap has room
+/// and otherwise sends what it has, so many filling S3 streams cannot hold the cap and stall
+/// the others.
+const FILL_RESERVE: usize = 1 << 20;
 /// Wait after a failed feed read.
 const READ_RETRY: Duration = Duration::from_secs(1);
 
@@ -263,6 +268,21 @@ impl Task {
             .ok()
     }
 
+    /// More byte permits for a filling batch, only if the cap has room right now.
+    fn try_more(&self, permit: &mut Option<OwnedSemaphorePermit>, bytes: usize) -> bool {
+        let units = (bytes.div_ceil(1024).max(1) as u32).min(self.shared.inflight_units);
+        match self.shared.inflight.clone().try_acquire_many_owned(units) {
+            Ok(more) => {
+                match permit {
+                    Some(held) => held.merge(more),
+                    None => *permit = Some(more),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     async fn deliver_from(&mut self, mut pos: FeedPosition) -> Ended {
         let ws = self.stream.spec.workspace_id.clone();
         let max_events = self.limits.max_events.max(1);
@@ -271,7 +291,9 @@ impl Task {
         let mut prefetched: Option<FeedPage> = None;
         loop {
             // Fill: read pages until the batch limits are reached or the feed is caught up.
-            let mut permit = self.permits(self.limits.max_bytes).await;
+            let reserve = self.limits.max_bytes.min(FILL_RESERVE);
+            let mut permit = self.permits(reserve).await;
+            let mut reserved = reserve;
             let mut pending = Vec::new();
             let mut bytes = 0usize;
             let mut end = pos.clone();
@@ -323,6 +345,13 @@ impl Task {
                 if pending.len() >= max_events || bytes >= self.limits.max_bytes {
                     break;
                 }
+                if bytes > reserved {
+                    // Beyond the reservation: grow it if the cap has room, else send now.
+                    if !self.try_more(&mut permit, bytes - reserved) {
+                        break;
+                    }
+                    reserved = bytes;
+                }
                 if !caught_up {
                     continue;
                 }
@@ -342,7 +371,8 @@ impl Task {
                         return Ended::Stopped;
                     }
                     if permit.is_none() {
-                        permit = self.permits(self.limits.max_bytes).await;
+                        permit = self.permits(reserve).await;
+                        reserved = reserve;
                     }
                     continue;
                 }
