@@ -334,8 +334,14 @@ async fn idle_and_half_sent_connections_neither_block_nor_linger() {
         )
         .unwrap_or(0.0)
     };
+    // Every connection's lifetime is asserted above. How each close is counted is racy under
+    // heavy load: hyper may end a keep-alive connection itself an instant before the idle timer
+    // fires (counted `closed`, seen once in 3020 on a loaded 2-core CI machine). Allow 1 % of
+    // those, never a connection that is not counted at all.
+    let expected = (IDLE + KEEPALIVE) as f64;
     assert!(
-        closed("idle_timeout") >= (IDLE + KEEPALIVE) as f64,
+        closed("idle_timeout") >= expected * 0.99
+            && closed("idle_timeout") + closed("closed") >= expected,
         "{text}"
     );
     assert!(closed("header_timeout") >= HALF as f64, "{text}");
