@@ -12,6 +12,8 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use auditlog_deliver::StreamsConfig;
+use auditlog_sequencer::SequencerConfig;
+use auditlog_witness::WitnessConfig;
 use auditlog_producer::ProducerConfig;
 use auditlog_query::ApiConfig;
 use auditlog_settings::{BadSetting, Renamed};
@@ -35,6 +37,10 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[streams]`: stream delivery (stream-worker).
     pub streams: StreamsConfig,
+    /// `[sequencer]`: the tamper-evident log (sequencer).
+    pub sequencer: SequencerConfig,
+    /// `[witness]`: the witness (witness).
+    pub witness: WitnessConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
 }

@@ -41,6 +41,14 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Deliver streams (webhooks, Splunk, Datadog, S3) at least once, in order.
     StreamWorker(cmd::stream_worker::StreamWorkerArgs),
+    /// Append stored events to their workspaces' tamper-evident logs and sign checkpoints.
+    Sequencer(cmd::sequencer::SequencerArgs),
+    /// Cosign checkpoints consistent with the last one seen (C2SP tlog-witness).
+    Witness(cmd::witness::WitnessArgs),
+    /// Verify exports, proofs and checkpoints offline, or a whole workspace through the API.
+    Verify(cmd::verify::VerifyArgs),
+    /// Generate an Ed25519 key for a log's checkpoints or a witness's cosignatures.
+    Keygen(cmd::keygen::KeygenArgs),
     /// Create or upgrade the ClickHouse schema (idempotent).
     Migrate(cmd::migrate::MigrateArgs),
     /// Read or set a workspace's plan (retention).
@@ -67,12 +75,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Command::Config(a) = &cli.command {
-        return cmd::config::run(a);
-    }
+    let command = match cli.command {
+        Command::Config(a) => return cmd::config::run(&a),
+        // Neither needs the configuration file: a customer runs them on their own machine.
+        Command::Verify(a) => return cmd::verify::run(a).await,
+        Command::Keygen(a) => return cmd::keygen::run(a),
+        other => other,
+    };
     let cfg = Config::load(cli.config.as_deref())?;
     init_tracing(&cfg.log);
-    match cli.command {
+    match command {
         Command::Emit(a) => cmd::emit::run(&cfg, a).await,
         Command::Consume(a) => {
             // The recorder `/metrics` renders, installed before anything records.
@@ -90,12 +102,21 @@ async fn run(cli: Cli) -> Result<()> {
             process_metrics::install("stream-worker");
             cmd::stream_worker::run(&cfg, a, prometheus).await
         }
+        Command::Sequencer(a) => {
+            let prometheus = recorder::install()?;
+            process_metrics::install("sequencer");
+            cmd::sequencer::run(&cfg, a, prometheus).await
+        }
+        Command::Witness(a) => {
+            process_metrics::install("witness");
+            cmd::witness::run(&cfg, a).await
+        }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
         Command::Token(a) => cmd::token::run(&cfg, a).await,
         Command::Stream(a) => cmd::stream::run(&cfg, a).await,
         Command::Dlq(a) => cmd::dlq::run(&cfg, a).await,
-        Command::Config(a) => cmd::config::run(&a),
+        Command::Config(_) | Command::Verify(_) | Command::Keygen(_) => unreachable!("handled above"),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod events;
 pub mod failover;
 pub mod feed;
 pub mod layout;
+pub mod log;
 pub mod migrate;
 pub mod on_cluster;
 pub mod plans;

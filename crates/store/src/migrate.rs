@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_api_token_expiry_and_use.sql"),
     migration!(9, "0009_events_feed_index.sql"),
     migration!(10, "0010_streams.sql"),
+    migration!(11, "0011_log.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.

@@ -453,16 +453,9 @@ fn write_row(
 ) -> std::result::Result<(), String> {
     match format {
         Format::Ndjson => {
-            let start = buf.len();
-            serde_json::to_writer(&mut *buf, &row.to_event()).map_err(|e| e.to_string())?;
-            // One event per line: the serializer escapes line breaks inside strings, so a raw
-            // CR or LF here can only be whitespace between the tokens of a payload (stored as
-            // sent). It becomes a space: the same JSON, the same length, and one event a line.
-            for b in &mut buf[start..] {
-                if matches!(*b, b'\n' | b'\r') {
-                    *b = b' ';
-                }
-            }
+            // One event per line (`export_json`: a raw CR or LF between a payload's tokens
+            // becomes a space; the same JSON, the same length).
+            buf.extend_from_slice(&row.export_json().map_err(|e| e.to_string())?);
             buf.push(b'\n');
         }
         Format::Csv { raw } => {

@@ -123,6 +123,22 @@ impl StoredEvent {
         Uuid::parse_str(&self.id).unwrap_or_default()
     }
 
+    /// The event as one NDJSON export line carries it (without the line break): the wire JSON
+    /// of [`StoredEvent::to_event`], payloads byte for byte, except that a raw CR or LF (which
+    /// can only be JSON whitespace between a payload's tokens: the serializer escapes them
+    /// inside strings) becomes a space, so the event stays on one line. The export and the
+    /// log's leaves ([`crate::log::leaf_of`]) both use it: what a verifier hashes is what the
+    /// export wrote.
+    pub fn export_json(&self) -> serde_json::Result<Vec<u8>> {
+        let mut buf = serde_json::to_vec(&self.to_event())?;
+        for b in &mut buf {
+            if matches!(*b, b'\n' | b'\r') {
+                *b = b' ';
+            }
+        }
+        Ok(buf)
+    }
+
     /// The wire-format event. The payloads are the text stored, byte for byte.
     pub fn to_event(&self) -> AuditEvent {
         let meta: Option<Metadata> = serde_json::from_str(&self.actor_meta).ok();

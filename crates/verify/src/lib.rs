@@ -1,0 +1,1 @@
+//! `auditlog verify` (docs/verification.md).
