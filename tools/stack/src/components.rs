@@ -35,6 +35,9 @@ impl Stack {
             Component::Broker => process::port_open(p.kafka),
             Component::Consumer => app_healthy(p.consumer),
             Component::Api => app_healthy(p.api),
+            Component::StreamWorker | Component::Witness | Component::Sequencer => {
+                app_healthy(s.app_port(c))
+            }
         }
     }
 
@@ -49,7 +52,8 @@ impl Stack {
                 dir.join(format!("{name}.out")),
             ],
             Component::Broker => vec![dir.join("tansu.log")],
-            Component::Consumer | Component::Api => vec![dir.join(format!("{}.log", c.name()))],
+            c if c.is_app() => vec![dir.join(format!("{name}.log"))],
+            _ => Vec::new(),
         }
     }
 
@@ -336,6 +340,9 @@ impl Stack {
         let (sub, port) = match c {
             Component::Consumer => ("consume", s.ports.consumer),
             Component::Api => ("serve", s.ports.api),
+            Component::StreamWorker => ("stream-worker", s.app_port(c)),
+            Component::Witness => ("witness", s.app_port(c)),
+            Component::Sequencer => ("sequencer", s.app_port(c)),
             _ => bail!("{name} is not an auditlog process"),
         };
         if let Some(pid) = self.pid(c) {
@@ -352,13 +359,27 @@ impl Stack {
         }
         process::require_free_port(port, &format!("{name}, STACK_{}_PORT", name.to_uppercase()))?;
         let env = self.app_env()?;
+        let mut args: Vec<String> = Vec::new();
+        if matches!(c, Component::Witness | Component::Sequencer) {
+            let config = crate::integrity::config_file(self, c)?;
+            args.extend(["--config".into(), config.display().to_string()]);
+        }
+        if c == Component::StreamWorker {
+            args.extend([
+                "stream-worker".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}"),
+            ]);
+        } else {
+            args.push(sub.into());
+        }
         let logfile = s.log_dir().join(format!("{name}.log"));
         self.log.info(format!(
             "{name}: starting auditlog {sub} (health http://127.0.0.1:{port}/health)"
         ));
         std::fs::create_dir_all(s.log_dir())?;
         std::fs::write(&logfile, "").with_context(|| format!("write {}", logfile.display()))?;
-        let pid = self.spawn(c, bin, &[sub.into()], &env, &logfile)?;
+        let pid = self.spawn(c, bin, &args, &env, &logfile)?;
         let deadline = Instant::now() + s.timeout;
         while !app_healthy(port) {
             if !process::alive(pid) {

@@ -37,6 +37,7 @@ pub mod cluster;
 pub mod components;
 pub mod http;
 pub mod install;
+pub mod integrity;
 pub mod output;
 pub mod process;
 pub mod seed;
@@ -196,6 +197,13 @@ impl Stack {
                 "  Consumer    http://127.0.0.1:{}/metrics",
                 p.consumer
             ));
+            summary.push(format!(
+                "  Log         http://127.0.0.1:{}/#log  (sequencer :{}, witness http://127.0.0.1:{}/log; keys in {})",
+                p.api,
+                s.app_port(Component::Sequencer),
+                s.app_port(Component::Witness),
+                s.data_dir.join("keys").display()
+            ));
         }
         summary.push(format!("  Logs        {}/", s.log_dir().display()));
         summary.push(String::new());
@@ -257,6 +265,10 @@ impl Stack {
                 vec![(p.consumer, "consumer, STACK_CONSUMER_PORT".into())]
             }
             (Component::Api, _) => vec![(p.api, "api, STACK_API_PORT".into())],
+            (Component::StreamWorker | Component::Witness | Component::Sequencer, _) => vec![(
+                self.settings.app_port(c),
+                format!("{}, STACK_CONSUMER_PORT + n", c.name()),
+            )],
         }
     }
 
@@ -299,7 +311,8 @@ impl Stack {
             Component::ZooKeeper => self.start_zookeeper(),
             Component::ClickHouse | Component::ClickHouse2 => self.start_clickhouse(c),
             Component::Broker => self.start_broker(),
-            Component::Consumer | Component::Api => bail!("{} is an app", c.name()),
+            c if c.is_app() => bail!("{} is an app", c.name()),
+            _ => unreachable!("every infrastructure component is matched"),
         }
     }
 

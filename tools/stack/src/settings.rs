@@ -26,6 +26,12 @@ pub enum Component {
     Broker,
     Consumer,
     Api,
+    /// `auditlog stream-worker` (push streams).
+    StreamWorker,
+    /// `auditlog witness` (cosigns the log's checkpoints).
+    Witness,
+    /// `auditlog sequencer` (builds the workspace logs, signs checkpoints).
+    Sequencer,
 }
 
 impl Component {
@@ -38,6 +44,9 @@ impl Component {
             Component::Broker => "broker",
             Component::Consumer => "consumer",
             Component::Api => "api",
+            Component::StreamWorker => "stream-worker",
+            Component::Witness => "witness",
+            Component::Sequencer => "sequencer",
         }
     }
 
@@ -50,13 +59,23 @@ impl Component {
             "broker" | "kafka" | "tansu" => Component::Broker,
             "consumer" => Component::Consumer,
             "api" | "serve" => Component::Api,
+            "stream-worker" | "streams" => Component::StreamWorker,
+            "witness" => Component::Witness,
+            "sequencer" => Component::Sequencer,
             _ => return None,
         })
     }
 
     /// Whether this is an `auditlog` process (started only when the stack runs the apps).
     pub fn is_app(self) -> bool {
-        matches!(self, Component::Consumer | Component::Api)
+        matches!(
+            self,
+            Component::Consumer
+                | Component::Api
+                | Component::StreamWorker
+                | Component::Witness
+                | Component::Sequencer
+        )
     }
 }
 
@@ -99,7 +118,20 @@ const CLUSTER_INFRASTRUCTURE: &[Component] = &[
     Component::ClickHouse2,
     Component::Broker,
 ];
-const APPS: &[Component] = &[Component::Consumer, Component::Api];
+/// The witness starts before the sequencer, so the first checkpoints are cosigned.
+const APPS: &[Component] = &[
+    Component::Consumer,
+    Component::Api,
+    Component::StreamWorker,
+    Component::Witness,
+    Component::Sequencer,
+];
+/// The cluster profile's apps: the sequencer reads a single server's `events` only (docs/integrity.md).
+const CLUSTER_APPS: &[Component] = &[
+    Component::Consumer,
+    Component::Api,
+    Component::StreamWorker,
+];
 
 /// Every profile `STACK_PROFILE` can name.
 pub const PROFILES: &[Profile] = &[
@@ -145,7 +177,7 @@ pub const PROFILES: &[Profile] = &[
             consumer: 28081,
         },
         infrastructure: CLUSTER_INFRASTRUCTURE,
-        apps: APPS,
+        apps: CLUSTER_APPS,
         run_apps: true,
         release_binary: true,
         schema_without_apps: false,
@@ -356,6 +388,23 @@ impl Settings {
             Component::Broker => p.kafka.to_string(),
             Component::Consumer => p.consumer.to_string(),
             Component::Api => p.api.to_string(),
+            Component::StreamWorker | Component::Witness | Component::Sequencer => {
+                self.app_port(c).to_string()
+            }
+        }
+    }
+
+    /// The port of an `auditlog` process: the consumer's and the API's are settings; the
+    /// stream worker, the witness and the sequencer listen on the next ports after the
+    /// consumer's (`STACK_CONSUMER_PORT` + 1, + 2, + 3: 8082, 8083, 8084 in the dev profile).
+    pub fn app_port(&self, c: Component) -> u16 {
+        let p = self.ports;
+        match c {
+            Component::Api => p.api,
+            Component::StreamWorker => p.consumer.saturating_add(1),
+            Component::Witness => p.consumer.saturating_add(2),
+            Component::Sequencer => p.consumer.saturating_add(3),
+            _ => p.consumer,
         }
     }
 
@@ -578,8 +627,20 @@ mod tests {
                 Component::ClickHouse,
                 Component::Broker,
                 Component::Consumer,
-                Component::Api
+                Component::Api,
+                Component::StreamWorker,
+                Component::Witness,
+                Component::Sequencer
             ]
+        );
+        assert_eq!(
+            [
+                Component::StreamWorker,
+                Component::Witness,
+                Component::Sequencer
+            ]
+            .map(|c| s.app_port(c)),
+            [8082, 8083, 8084]
         );
     }
 
@@ -600,7 +661,7 @@ mod tests {
         assert!(!s.apps && !s.seed);
         assert_eq!(s.auditlog_bin, Path::new("/repo/target/debug/auditlog"));
         assert_eq!(s.components(), [Component::ClickHouse, Component::Broker]);
-        assert_eq!(s.all_components().len(), 4);
+        assert_eq!(s.all_components().len(), 7);
     }
 
     #[test]
@@ -727,6 +788,9 @@ mod tests {
             Component::Broker,
             Component::Consumer,
             Component::Api,
+            Component::StreamWorker,
+            Component::Witness,
+            Component::Sequencer,
         ] {
             assert_eq!(Component::parse(c.name()), Some(c));
         }
@@ -772,7 +836,8 @@ mod tests {
                 Component::ClickHouse2,
                 Component::Broker,
                 Component::Consumer,
-                Component::Api
+                Component::Api,
+                Component::StreamWorker
             ]
         );
         assert_eq!(
