@@ -43,6 +43,14 @@ pub fn app(witness: Arc<Witness>, max_body_bytes: usize) -> Router {
         .with_state(witness)
 }
 
+/// `app` with `GET /metrics` answered by `render` (the binary's Prometheus recorder).
+pub fn with_metrics<F>(app: Router, render: F) -> Router
+where
+    F: Fn() -> String + Clone + Send + Sync + 'static,
+{
+    app.route("/metrics", get(move || std::future::ready(render())))
+}
+
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut body = body.into();
     if !body.ends_with('\n') {
