@@ -102,7 +102,7 @@ fn the_docs_config_example_is_valid() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/witness.md"),
     )
     .unwrap();
-    let start = doc.find("<!-- witness-config:start -->").expect("start marker");
+    let start = doc.find("<!-- witness-config:start").expect("start marker");
     let end = doc.find("<!-- witness-config:end -->").expect("end marker");
     let block = &doc[start..end];
     let toml_text = block
