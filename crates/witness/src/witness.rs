@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use auditlog_settings::BadSetting;
-use auditlog_tlog::{cosignature, merkle, Checkpoint, Hash, KeyKind, Note, Signature, Signer, Verifier};
+use auditlog_tlog::{
+    cosignature, merkle, Checkpoint, Hash, KeyKind, Note, Signature, Signer, Verifier,
+};
 use base64::Engine as _;
 
 use crate::config::WitnessConfig;
@@ -113,7 +115,11 @@ impl Witness {
             )
             .into());
         }
-        Self::from_parts(signer, cfg.log_verifiers()?, std::path::Path::new(&cfg.state_dir))
+        Self::from_parts(
+            signer,
+            cfg.log_verifiers()?,
+            std::path::Path::new(&cfg.state_dir),
+        )
     }
 
     /// A witness with `signer` (a cosignature key) trusting `logs` (origin prefix, log key),
@@ -129,7 +135,10 @@ impl Witness {
             let root = decode_root(&record.root).ok_or_else(|| StateError::Corrupt {
                 path: file.path().to_path_buf(),
                 line: 0,
-                why: format!("origin {origin}: root {:?} is not a base64 hash", record.root),
+                why: format!(
+                    "origin {origin}: root {:?} is not a base64 hash",
+                    record.root
+                ),
             })?;
             let latest = Latest {
                 size: record.size,
@@ -222,7 +231,9 @@ impl Witness {
 
         let slot = self.slot(&cp.origin);
         let mut latest = slot.lock().await;
-        let (size, root) = latest.as_ref().map_or((0, None), |l| (l.size, Some(l.root)));
+        let (size, root) = latest
+            .as_ref()
+            .map_or((0, None), |l| (l.size, Some(l.root)));
         if req.old_size != size {
             return Ok(AddOutcome::SizeConflict(size));
         }
@@ -250,7 +261,9 @@ impl Witness {
                 }
             }
             None if !req.proof.is_empty() => {
-                return Ok(AddOutcome::BadProof("the proof from size 0 must be empty".into()));
+                return Ok(AddOutcome::BadProof(
+                    "the proof from size 0 must be empty".into(),
+                ));
             }
             None => {}
         }

@@ -13,9 +13,12 @@ async fn setup() -> (tempfile::TempDir, TestLog, Served, WitnessClient) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &witness_key(), &[(PREFIX, &log.verifier())]);
     let w = Served::start(&cfg).await;
-    let client =
-        WitnessClient::new(&format!("{}/", w.url), &w.verifier.to_string(), Duration::from_secs(5))
-            .unwrap();
+    let client = WitnessClient::new(
+        &format!("{}/", w.url),
+        &w.verifier.to_string(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     (dir, log, w, client)
 }
 
@@ -56,8 +59,13 @@ async fn cosigned_conflict_and_refused() {
     // A fork: 422, Refused with the status and the witness's reason.
     let mut fork = log.fork("b");
     fork.grow_to(30);
-    match client.add_checkpoint(20, &fork.proof(20), &fork.signed()).await {
-        Err(WitnessError::Refused { status: 422, body, .. }) => assert!(!body.is_empty()),
+    match client
+        .add_checkpoint(20, &fork.proof(20), &fork.signed())
+        .await
+    {
+        Err(WitnessError::Refused {
+            status: 422, body, ..
+        }) => assert!(!body.is_empty()),
         other => panic!("{other:?}"),
     }
     // Another key: 403.
@@ -67,7 +75,10 @@ async fn cosigned_conflict_and_refused() {
         .add_checkpoint(20, &impostor.proof(20), &impostor.signed())
         .await
         .unwrap_err();
-    assert!(matches!(err, WitnessError::Refused { status: 403, .. }), "{err}");
+    assert!(
+        matches!(err, WitnessError::Refused { status: 403, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -83,7 +94,9 @@ async fn a_cosignature_by_another_key_is_not_accepted() {
         .unwrap_err();
     assert!(matches!(err, WitnessError::BadCosignature { .. }), "{err}");
     // A log key is not a witness key.
-    assert!(WitnessClient::new(&w.url, &log.verifier().to_string(), Duration::from_secs(1)).is_err());
+    assert!(
+        WitnessClient::new(&w.url, &log.verifier().to_string(), Duration::from_secs(1)).is_err()
+    );
     assert!(WitnessClient::new(&w.url, "not a key", Duration::from_secs(1)).is_err());
 }
 

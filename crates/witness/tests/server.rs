@@ -95,7 +95,12 @@ async fn an_inconsistent_checkpoint_is_refused_422_and_not_recorded() {
 
     assert_eq!(w.log_lines().await.len(), 1);
     let (_, text) = w.latest(&log.origin).await;
-    assert_eq!(Checkpoint::parse(&Note::parse(&text).unwrap().text).unwrap().size, 10);
+    assert_eq!(
+        Checkpoint::parse(&Note::parse(&text).unwrap().text)
+            .unwrap()
+            .size,
+        10
+    );
     // The real growth is still cosigned.
     assert_eq!(w.add(log.add_body(10)).await.0, 200);
 }
@@ -115,12 +120,18 @@ async fn a_rollback_or_a_wrong_old_size_is_refused() {
     // old 0 (or any other size than 10): 409 with the witness's size.
     for old in [0, 3, 5] {
         let (status, ctype, body) = w.add(small.add_body(old)).await;
-        assert_eq!((status, ctype.as_str(), body.as_str()), (409, "text/x.tlog.size", "10\n"));
+        assert_eq!(
+            (status, ctype.as_str(), body.as_str()),
+            (409, "text/x.tlog.size", "10\n")
+        );
     }
     // A bigger one with a wrong old size: 409 too.
     log.grow_to(12);
     let (status, ctype, body) = w.add(log.add_body(11)).await;
-    assert_eq!((status, ctype.as_str(), body.as_str()), (409, "text/x.tlog.size", "10\n"));
+    assert_eq!(
+        (status, ctype.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "10\n")
+    );
     // A new origin is at 0.
     let mut other = TestLog::with_signer(
         &origin("ws2"),
@@ -129,7 +140,10 @@ async fn a_rollback_or_a_wrong_old_size_is_refused() {
     );
     other.grow_to(3);
     let (status, ctype, body) = w.add(other.add_body(2)).await;
-    assert_eq!((status, ctype.as_str(), body.as_str()), (409, "text/x.tlog.size", "0\n"));
+    assert_eq!(
+        (status, ctype.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "0\n")
+    );
     assert_eq!(w.log_lines().await.len(), 1);
 }
 
@@ -185,7 +199,12 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
         signatures: vec![sig],
     }
     .to_string();
-    assert_eq!(w.add(auditlog_witness::request::encode(0, &[], &flipped)).await.0, 403);
+    assert_eq!(
+        w.add(auditlog_witness::request::encode(0, &[], &flipped))
+            .await
+            .0,
+        403
+    );
     // An unsigned note cannot even be parsed as one: 400.
     assert_eq!(w.add(format!("old 0\n\n{}", log.body())).await.0, 400);
 
@@ -196,7 +215,11 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
         .signatures
         .push(impostor.signer.sign_note(&note.text).unwrap());
     let (status, _, _) = w
-        .add(auditlog_witness::request::encode(0, &[], &with_extra.to_string()))
+        .add(auditlog_witness::request::encode(
+            0,
+            &[],
+            &with_extra.to_string(),
+        ))
         .await;
     assert_eq!(status, 200);
     let (_, text) = w.latest(&log.origin).await;
@@ -240,16 +263,22 @@ async fn malformed_and_oversized_bodies_are_refused() {
     let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     assert_eq!(w.add(streamed).await.0, 413);
     // Other methods and paths.
-    let get = reqwest::get(format!("{}/add-checkpoint", w.url)).await.unwrap();
+    let get = reqwest::get(format!("{}/add-checkpoint", w.url))
+        .await
+        .unwrap();
     assert_eq!(get.status().as_u16(), 405);
     let missing = reqwest::get(format!("{}/checkpoint", w.url)).await.unwrap();
     assert_eq!(missing.status().as_u16(), 400);
     assert!(w.log_lines().await.is_empty());
     // Still serving.
     assert_eq!(w.add(log.add_body(0)).await.0, 200);
-    let live = reqwest::get(format!("{}/health/live", w.url)).await.unwrap();
+    let live = reqwest::get(format!("{}/health/live", w.url))
+        .await
+        .unwrap();
     assert_eq!(live.status().as_u16(), 200);
-    let ready = reqwest::get(format!("{}/health/ready", w.url)).await.unwrap();
+    let ready = reqwest::get(format!("{}/health/ready", w.url))
+        .await
+        .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
 
@@ -274,7 +303,11 @@ async fn random_bodies_never_break_the_witness() {
             // Cut.
             1 => body.truncate(rng.random_range(0..body.len())),
             // Random bytes.
-            _ => body = (0..rng.random_range(0..200)).map(|_| rng.random()).collect(),
+            _ => {
+                body = (0..rng.random_range(0..200))
+                    .map(|_| rng.random())
+                    .collect()
+            }
         }
         let (status, _, _) = w.add(body.clone()).await;
         assert!(
@@ -283,7 +316,9 @@ async fn random_bodies_never_break_the_witness() {
             String::from_utf8_lossy(&body)
         );
     }
-    let live = reqwest::get(format!("{}/health/live", w.url)).await.unwrap();
+    let live = reqwest::get(format!("{}/health/live", w.url))
+        .await
+        .unwrap();
     assert_eq!(live.status().as_u16(), 200);
 }
 
@@ -305,7 +340,11 @@ async fn a_restart_keeps_the_state_and_a_torn_last_line_is_ignored() {
     std::fs::write(&file, &torn).unwrap();
 
     let w = Served::start(&cfg).await;
-    assert_eq!(std::fs::read(&file).unwrap(), good, "the torn line is cut off");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        good,
+        "the torn line is cut off"
+    );
     // A rollback is still refused after the restart, the state is size 10.
     let mut small = log.fork("a");
     small.grow_to(4);
@@ -352,6 +391,9 @@ async fn of_concurrent_adds_from_the_same_size_exactly_one_wins() {
     }
     let won: Vec<_> = statuses.iter().filter(|s| s.0 == 200).collect();
     assert_eq!(won.len(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| s.0 == 200 || s.0 == 409), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.0 == 200 || s.0 == 409),
+        "{statuses:?}"
+    );
     assert_eq!(w.log_lines().await.len(), 2);
 }

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditlog_query::api::serve::{serve, Limits};
-use auditlog_tlog::{
-    merkle, Appender, Checkpoint, Hash, KeyKind, Note, Signer, TileSet, Verifier,
-};
+use auditlog_tlog::{merkle, Appender, Checkpoint, Hash, KeyKind, Note, Signer, TileSet, Verifier};
 use auditlog_witness::{TrustedLog, Witness, WitnessConfig};
 use tokio::sync::oneshot;
 
