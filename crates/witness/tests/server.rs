@@ -364,7 +364,7 @@ async fn a_restart_keeps_the_state_and_a_torn_last_line_is_ignored() {
     assert_eq!(body, "11\n");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_concurrent_adds_from_the_same_size_exactly_one_wins() {
     let mut log = TestLog::new(&origin("ws"), "a");
     let (_dir, w) = witness_for(&log).await;
@@ -396,4 +396,45 @@ async fn of_concurrent_adds_from_the_same_size_exactly_one_wins() {
         "{statuses:?}"
     );
     assert_eq!(w.log_lines().await.len(), 2);
+}
+
+/// Reads from `s` until the server closes it; how long that took.
+async fn closed_after(mut s: tokio::net::TcpStream) -> std::time::Duration {
+    use tokio::io::AsyncReadExt as _;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection was still open after {deadline:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt as _;
+    let log = TestLog::new(&origin("ws"), "a");
+    let (_dir, w) = witness_for(&log).await;
+    // A head that never ends (witness.header_read_timeout, 1 s here).
+    let mut s = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    s.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n")
+        .await
+        .unwrap();
+    let took = closed_after(s).await;
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+    // A body that stalls (witness.idle_timeout, 1 s here).
+    let mut s = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    s.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 100\r\n\r\nold 0\n")
+        .await
+        .unwrap();
+    let took = closed_after(s).await;
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+    // A connection that sends nothing.
+    let s = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    let took = closed_after(s).await;
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+    assert!(w.log_lines().await.is_empty());
 }

@@ -145,8 +145,8 @@ pub fn config(dir: &Path, witness_key: &Signer, logs: &[(&str, &Verifier)]) -> W
             })
             .collect(),
         max_body_bytes: 16 * 1024,
-        header_read_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_secs(5),
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
         ..WitnessConfig::default()
     }
 }
