@@ -4,6 +4,7 @@
 //! concurrent adds cannot both be checked against the same old state.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auditlog_settings::BadSetting;
@@ -93,6 +94,8 @@ pub struct Witness {
     logs: Vec<(String, Verifier)>,
     file: Arc<Mutex<StateFile>>,
     origins: Mutex<HashMap<String, Slot>>,
+    /// Origins whose slot holds a checkpoint (a slot is made before its first add succeeds).
+    cosigned_origins: AtomicUsize,
 }
 
 impl Witness {
@@ -157,6 +160,7 @@ impl Witness {
             signer,
             logs,
             file: Arc::new(Mutex::new(file)),
+            cosigned_origins: AtomicUsize::new(origins.len()),
             origins: Mutex::new(origins),
         })
     }
@@ -168,7 +172,7 @@ impl Witness {
 
     /// Origins with a cosigned checkpoint.
     pub fn origin_count(&self) -> usize {
-        lock(&self.origins).len()
+        self.cosigned_origins.load(Ordering::Relaxed)
     }
 
     fn slot(&self, origin: &str) -> Slot {
@@ -284,6 +288,9 @@ impl Witness {
         let file = self.file.clone();
         let to_write = record.clone();
         tokio::task::spawn_blocking(move || lock(&file).append(&to_write)).await??;
+        if latest.is_none() {
+            self.cosigned_origins.fetch_add(1, Ordering::Relaxed);
+        }
         *latest = Some(Latest {
             size: cp.size,
             root: cp.root,

@@ -178,6 +178,7 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
     );
     stranger.grow_to(4);
     assert_eq!(w.add(stranger.add_body(0)).await.0, 404);
+    assert_eq!(w.witness.origin_count(), 0);
 
     // Signed by another key: 403.
     let mut impostor = TestLog::new(&log.origin, "a");
@@ -222,6 +223,7 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
         ))
         .await;
     assert_eq!(status, 200);
+    assert_eq!(w.witness.origin_count(), 1);
     let (_, text) = w.latest(&log.origin).await;
     assert_eq!(Note::parse(&text).unwrap().signatures.len(), 2, "{text}");
     assert_eq!(w.log_lines().await.len(), 1);
