@@ -113,3 +113,33 @@ async fn a_witness_that_is_down_is_unreachable() {
     let err = client.latest(&log.origin).await.unwrap_err();
     assert!(matches!(err, WitnessError::Unreachable { .. }), "{err}");
 }
+
+/// `AUDITLOG_LONG_TESTS=1`: latency of `add-checkpoint` through the client (each answer waits
+/// for the fsync of its record), 500 growing checkpoints of one log.
+#[tokio::test]
+async fn add_checkpoint_latency() {
+    if std::env::var_os("AUDITLOG_LONG_TESTS").is_none() {
+        return;
+    }
+    let (_dir, mut log, _w, client) = setup().await;
+    let mut took = Vec::new();
+    let mut old = 0;
+    for n in 1..=500u64 {
+        log.grow_to(n * 20);
+        let (proof, signed) = (log.proof(old), log.signed());
+        let start = std::time::Instant::now();
+        let r = client.add_checkpoint(old, &proof, &signed).await.unwrap();
+        took.push(start.elapsed());
+        assert!(matches!(r, AddResult::Cosigned(_)));
+        old = log.size();
+    }
+    took.sort();
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    println!(
+        "add-checkpoint latency over {} adds: p50 {:?}, p99 {:?}, max {:?}",
+        took.len(),
+        at(0.5),
+        at(0.99),
+        took[took.len() - 1]
+    );
+}
