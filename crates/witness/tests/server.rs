@@ -440,3 +440,22 @@ async fn slow_clients_are_cut_off() {
     assert!(took < std::time::Duration::from_secs(4), "{took:?}");
     assert!(w.log_lines().await.is_empty());
 }
+
+#[tokio::test]
+async fn validly_signed_extreme_sizes_and_junk_proofs_never_break_it() {
+    let mut log = TestLog::new(&origin("ws"), "a");
+    let (_dir, w) = witness_for(&log).await;
+    log.grow_to(10);
+    assert_eq!(w.add(log.add_body(0)).await.0, 200);
+    for size in [11, 255, 256, 257, 1 << 32, (1 << 63) - 1, 1 << 63, u64::MAX] {
+        let text = Checkpoint::new(&log.origin, size, [9u8; 32], 0).to_text();
+        let signed = support::sign(&log.signer, &text);
+        for n in [0, 1, 5, 30, 63] {
+            let proof = vec![[3u8; 32]; n];
+            let body = auditlog_witness::request::encode(10, &proof, &signed);
+            let (status, _, why) = w.add(body).await;
+            assert_eq!(status, 422, "size {size}, {n} hashes: {why}");
+        }
+    }
+    assert_eq!(w.log_lines().await.len(), 1);
+}
