@@ -220,7 +220,7 @@ fn key_id_is_sha256_of_name_newline_alg_key() {
     use sha2::Digest as _;
     let v = Verifier::parse(PETER_VKEY).unwrap();
     let line = v.to_string();
-    let b64 = line.rsplit('+').next().unwrap();
+    let b64 = line.splitn(3, '+').nth(2).unwrap();
     let raw = base64_decode(b64);
     let public: [u8; 32] = raw[1..].try_into().unwrap();
     let mut input = b"PeterNeumann\n".to_vec();
