@@ -18,7 +18,7 @@ use auditlog_tlog::tiles::{tiles_for, width_at};
 use auditlog_tlog::{Appender, Checkpoint, KeyKind, Note, Signer, TileId};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::MemTree;
+use common::kat_tree;
 use sha2::Digest as _;
 
 /// The event of the examples, as the export writes it (one line; field order and number
@@ -32,25 +32,6 @@ const COSIGNED_S: u64 = 1_767_225_661;
 
 fn b64(h: &[u8]) -> String {
     B64.encode(h)
-}
-
-/// The RFC 6962 reference leaves (certificate-transparency-go, transparency-dev/merkle).
-fn reference_tree() -> MemTree {
-    let data = [
-        "",
-        "00",
-        "10",
-        "2021",
-        "3031",
-        "40414243",
-        "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    ];
-    let leaves: Vec<Hash> = data
-        .iter()
-        .map(|d| leaf_hash(&hex::decode(d).unwrap()))
-        .collect();
-    MemTree::new(&leaves)
 }
 
 /// A key from a fixed seed (SHA-256 of `label`), so the examples are reproducible.
@@ -102,7 +83,7 @@ fn hex_list(hashes: &[Hash]) -> String {
 }
 
 fn tree() -> String {
-    let t = reference_tree();
+    let t = kat_tree();
     let mut out = String::from("roots (hex):\n");
     for size in 1..=8u64 {
         out.push_str(&format!(

@@ -9,19 +9,7 @@ use auditlog_tlog::merkle::{
     node_hash, root_nodes, subtrees, tree_root, verify_consistency, verify_inclusion, Hash, Node,
 };
 use auditlog_tlog::Error;
-use common::{hex32, leaves, MemTree, Reference};
-
-/// The eight leaves of the reference tree.
-const KAT_LEAVES: [&str; 8] = [
-    "",
-    "00",
-    "10",
-    "2021",
-    "3031",
-    "40414243",
-    "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-];
+use common::{hex32, kat_tree, leaves, MemTree, Reference};
 
 /// Roots of the reference tree for sizes 1..=8.
 const KAT_ROOTS: [&str; 8] = [
@@ -111,14 +99,6 @@ const KAT_CONSISTENCY: &[(u64, u64, &[&str])] = &[
         ],
     ),
 ];
-
-fn kat_tree() -> MemTree {
-    let hashes: Vec<Hash> = KAT_LEAVES
-        .iter()
-        .map(|l| leaf_hash(&hex::decode(l).unwrap()))
-        .collect();
-    MemTree::new(&hashes)
-}
 
 fn hashes(list: &[&str]) -> Vec<Hash> {
     list.iter().map(|h| hex32(h)).collect()
