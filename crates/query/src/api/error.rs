@@ -108,7 +108,7 @@ impl ErrorCode {
             ErrorCode::BadCursor => "cursor modified, truncated, from another server key, or used with other filters/order/workspace",
             ErrorCode::Unauthorized => "token missing, unknown, revoked or expired (the message says when it expired)",
             ErrorCode::NotFound => "event, token or stream not found; unknown route",
-            ErrorCode::NoCheckpoint => "`/v1/log/...` and `GET /v1/export?format=log`: the workspace's log has no signed checkpoint yet (no event sequenced, or the sequencer has not signed one yet)",
+            ErrorCode::NoCheckpoint => "`/v1/log/checkpoint`, the proofs, `/v1/log/leaves` and `GET /v1/export?format=log`: the workspace's log has no signed checkpoint yet (no event sequenced, or the sequencer has not signed one yet)",
             ErrorCode::NotInLog => "`GET /v1/log/proof/inclusion`: the event is unknown or not yet a leaf below the latest checkpoint",
             ErrorCode::MethodNotAllowed => "known route, other method (made-up methods included)",
             ErrorCode::CursorExpired => "a feed cursor issued longer ago than the workspace's retention (events it had still to deliver may be gone); start again with `start=`",
