@@ -80,7 +80,10 @@ async fn generate(client: &clickhouse::Client, leaves: u64) -> Result<Hash> {
         return Ok(cp.root_hash);
     }
     for t in ["log_leaves", "log_tiles", "log_checkpoints"] {
-        client.query(&format!("TRUNCATE TABLE {t}")).execute().await?;
+        client
+            .query(&format!("TRUNCATE TABLE {t}"))
+            .execute()
+            .await?;
     }
     let started = Instant::now();
     let mut appender = Appender::new();
@@ -230,7 +233,12 @@ async fn main() -> Result<()> {
     // Warm-up (connection, token cache, first reads).
     for _ in 0..20 {
         let i = rng.random_range(0..leaves);
-        get(&http, &format!("{base}/v1/log/proof/inclusion?event_id={}", event_id(i)), &token).await?;
+        get(
+            &http,
+            &format!("{base}/v1/log/proof/inclusion?event_id={}", event_id(i)),
+            &token,
+        )
+        .await?;
     }
 
     let mut incl = hist();
@@ -249,7 +257,10 @@ async fn main() -> Result<()> {
         verify_inclusion(&leaf, i, leaves, &proof, &root)
             .with_context(|| format!("inclusion proof of leaf {i}"))?;
     }
-    report(&format!("inclusion proof ({leaves} leaves, random events)"), &incl);
+    report(
+        &format!("inclusion proof ({leaves} leaves, random events)"),
+        &incl,
+    );
 
     let mut cons = hist();
     for _ in 0..requests {
@@ -264,7 +275,10 @@ async fn main() -> Result<()> {
             bail!("{url}: an empty proof");
         }
     }
-    report(&format!("consistency proof ({leaves} leaves, random sizes)"), &cons);
+    report(
+        &format!("consistency proof ({leaves} leaves, random sizes)"),
+        &cons,
+    );
 
     server.abort();
     if env("BENCH_KEEP", "") != "1" {

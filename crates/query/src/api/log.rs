@@ -89,16 +89,22 @@ pub fn checkpoint_body(row: &CheckpointRow, cosignatures: &[CosignatureRow]) -> 
     }
 }
 
+/// The latest checkpoint row of `ws`; 404 `no_checkpoint` without one.
+async fn latest_row(s: &AppState, ws: &str) -> Result<CheckpointRow> {
+    read::latest_checkpoint(s.reader.client(), ws)
+        .await?
+        .ok_or_else(|| {
+            Error::NoCheckpoint(format!(
+                "the log of workspace {ws} has no signed checkpoint yet (its events are not \
+                 sequenced yet, or no checkpoint was signed since)"
+            ))
+        })
+}
+
 /// The latest checkpoint of `ws` with its cosignatures; 404 `no_checkpoint` without one.
 pub async fn latest(s: &AppState, ws: &str) -> Result<CheckpointBody> {
-    let client = s.reader.client();
-    let row = read::latest_checkpoint(client, ws).await?.ok_or_else(|| {
-        Error::NoCheckpoint(format!(
-            "the log of workspace {ws} has no signed checkpoint yet (its events are not \
-             sequenced yet, or no checkpoint was signed since)"
-        ))
-    })?;
-    let cosignatures = read::cosignatures(client, ws, row.tree_size).await?;
+    let row = latest_row(s, ws).await?;
+    let cosignatures = read::cosignatures(s.reader.client(), ws, row.tree_size).await?;
     Ok(checkpoint_body(&row, &cosignatures))
 }
 
@@ -219,7 +225,7 @@ pub async fn inclusion(
             .map_err(|_| Error::bad("event_id", format!("{} is not a UUID", shown(v))))?,
     };
     let asked = uint(&p, "tree_size")?;
-    let cp = latest(&s, &ws).await?;
+    let cp = latest_row(&s, &ws).await?;
     let size = asked.unwrap_or(cp.tree_size);
     if size > cp.tree_size {
         return Err(Error::bad(
@@ -298,7 +304,7 @@ pub async fn consistency(
     let first =
         uint(&p, "first")?.ok_or_else(|| Error::bad("first", "required: the older tree size"))?;
     let asked = uint(&p, "second")?;
-    let cp = latest(&s, &ws).await?;
+    let cp = latest_row(&s, &ws).await?;
     let second = asked.unwrap_or(cp.tree_size);
     if second > cp.tree_size {
         return Err(Error::bad(
@@ -375,7 +381,7 @@ pub async fn leaves(
             }
         },
     };
-    let cp = latest(&s, &ws).await?;
+    let cp = latest_row(&s, &ws).await?;
     if start > cp.tree_size {
         return Err(Error::bad(
             "start",

@@ -18,12 +18,14 @@ use crate::events::{StoredEvent, DETAIL_PROJECTION};
 use crate::plans::FREE_DAYS;
 use crate::{Error, Result};
 
-/// The newest signed checkpoint of `ws`'s log (largest tree size), if any.
+/// The newest signed checkpoint of `ws`'s log (largest tree size), if any. Without `FINAL`:
+/// the newest version of the largest size is what `FINAL` would keep, and the sort key
+/// `(workspace_id, tree_size)` reads it in order instead of merging every checkpoint.
 pub async fn latest_checkpoint(client: &Client, ws: &str) -> Result<Option<CheckpointRow>> {
     client
         .query(
-            "SELECT ?fields FROM log_checkpoints FINAL WHERE workspace_id = ? \
-             ORDER BY tree_size DESC LIMIT 1",
+            "SELECT ?fields FROM log_checkpoints WHERE workspace_id = ? \
+             ORDER BY tree_size DESC, signed_at DESC LIMIT 1",
         )
         .bind(ws)
         .fetch_optional()
@@ -31,7 +33,8 @@ pub async fn latest_checkpoint(client: &Client, ws: &str) -> Result<Option<Check
         .map_err(|e| Error::clickhouse("read latest checkpoint", e))
 }
 
-/// The witness cosignatures received for `ws`'s checkpoint of `tree_size`, by witness name.
+/// The witness cosignatures received for `ws`'s checkpoint of `tree_size`, by witness name
+/// (the newest per witness, as `FINAL` would keep, without merging the table).
 pub async fn cosignatures(
     client: &Client,
     ws: &str,
@@ -39,8 +42,9 @@ pub async fn cosignatures(
 ) -> Result<Vec<CosignatureRow>> {
     client
         .query(
-            "SELECT ?fields FROM log_cosignatures FINAL \
-             WHERE workspace_id = ? AND tree_size = ? ORDER BY witness",
+            "SELECT ?fields FROM log_cosignatures \
+             WHERE workspace_id = ? AND tree_size = ? \
+             ORDER BY witness, cosigned_at DESC LIMIT 1 BY witness",
         )
         .bind(ws)
         .bind(tree_size)
@@ -50,25 +54,42 @@ pub async fn cosignatures(
 }
 
 /// The leaf of `event_id` in `ws`'s log among the leaves below `below` (a checkpoint's size:
-/// leaves past it may still be re-sequenced), the first if the id has several.
+/// leaves past it may still be re-sequenced), the first if the id has several. Two reads by
+/// index: the candidate indexes without `FINAL` (the `event_id` bloom filter narrows them to a
+/// granule or two), then their final versions by primary key, kept when they still hold the
+/// event (a leaf re-sequenced before its commit may have held another one first).
 pub async fn leaf_of_event(
     client: &Client,
     ws: &str,
     event_id: &Uuid,
     below: u64,
 ) -> Result<Option<LeafRow>> {
-    client
+    let candidates: Vec<u64> = client
         .query(
-            "SELECT ?fields FROM log_leaves FINAL \
+            "SELECT DISTINCT leaf_index FROM log_leaves \
              WHERE workspace_id = ? AND event_id = {id:UUID} AND leaf_index < ? \
-             ORDER BY leaf_index LIMIT 1",
+             ORDER BY leaf_index",
         )
         .bind(ws)
         .bind(below)
         .param("id", event_id.to_string())
-        .fetch_optional()
+        .fetch_all()
         .await
-        .map_err(|e| Error::clickhouse("read leaf of event", e))
+        .map_err(|e| Error::clickhouse("find leaf of event", e))?;
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let rows: Vec<LeafRow> = client
+        .query(
+            "SELECT ?fields FROM log_leaves FINAL \
+             WHERE workspace_id = ? AND leaf_index IN ? ORDER BY leaf_index",
+        )
+        .bind(ws)
+        .bind(candidates)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read leaf of event", e))?;
+    Ok(rows.into_iter().find(|r| r.event_id == *event_id))
 }
 
 /// The leaves `start..end` of `ws`'s log, in index order (a leaf row that is missing is
