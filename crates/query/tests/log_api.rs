@@ -294,6 +294,12 @@ async fn inclusion_proofs_verify_against_the_checkpoint_roots() {
             .unwrap_or_else(|e| panic!("{uri}: {e}"));
         }
     }
+    // A leaf row that was re-sequenced before its commit (an older version of index 3 holding
+    // e4) does not make e4 a leaf: only the final version of an index counts.
+    let mut stale = log.leaves[3].clone();
+    stale.event_id = stored[4].event_id();
+    stale.sequenced_at = 1;
+    insert!(h.client, "log_leaves", LeafRow, &[stale]);
     let e2 = &stored[2].id;
     let e4 = &stored[4].id;
     let q = |s: &str| format!("/v1/log/proof/inclusion?{s}");
@@ -320,6 +326,10 @@ async fn inclusion_proofs_verify_against_the_checkpoint_roots() {
             "{body}"
         );
     }
+    let (st, body) = h
+        .json("GET", &q(&format!("event_id={}", stored[3].id)), Some(&token), None)
+        .await;
+    assert_eq!((st, &body["leaf"]["leaf_index"]), (StatusCode::OK, &json!(3)), "{body}");
     // Another workspace's token does not see this log.
     let other = h.token("ws_other").await;
     let (st, body) = h

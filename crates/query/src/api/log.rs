@@ -225,7 +225,10 @@ pub async fn inclusion(
             .map_err(|_| Error::bad("event_id", format!("{} is not a UUID", shown(v))))?,
     };
     let asked = uint(&p, "tree_size")?;
-    let cp = latest_row(&s, &ws).await?;
+    // The checkpoint and the event's leaves at once (neither needs the other).
+    let (cp, leaves) = tokio::try_join!(latest_row(&s, &ws), async {
+        Ok::<_, Error>(read::leaves_of_event(s.reader.client(), &ws, &id).await?)
+    })?;
     let size = asked.unwrap_or(cp.tree_size);
     if size > cp.tree_size {
         return Err(Error::bad(
@@ -236,8 +239,9 @@ pub async fn inclusion(
             ),
         ));
     }
-    let leaf = read::leaf_of_event(s.reader.client(), &ws, &id, cp.tree_size)
-        .await?
+    let leaf = leaves
+        .into_iter()
+        .find(|l| l.leaf_index < cp.tree_size)
         .ok_or_else(|| {
             Error::NotInLog(format!(
                 "event_id: {id} is not a leaf below the latest checkpoint (size {}): unknown, \
@@ -304,7 +308,24 @@ pub async fn consistency(
     let first =
         uint(&p, "first")?.ok_or_else(|| Error::bad("first", "required: the older tree size"))?;
     let asked = uint(&p, "second")?;
-    let cp = latest_row(&s, &ws).await?;
+    if let Some(second) = asked.filter(|second| first > *second) {
+        return Err(Error::bad(
+            "first",
+            format!("{first} is above second ({second})"),
+        ));
+    }
+    // With `second` given, the checkpoint and the tiles are read at once (the sizes are
+    // checked against the checkpoint before anything is answered).
+    let (cp, read_ahead) = match asked {
+        Some(second) => {
+            let (cp, set) = tokio::try_join!(
+                latest_row(&s, &ws),
+                consistency_tiles(&s, &ws, first, second)
+            )?;
+            (cp, Some(set))
+        }
+        None => (latest_row(&s, &ws).await?, None),
+    };
     let second = asked.unwrap_or(cp.tree_size);
     if second > cp.tree_size {
         return Err(Error::bad(
@@ -321,9 +342,10 @@ pub async fn consistency(
             format!("{first} is above second ({second})"),
         ));
     }
-    let nodes = merkle::consistency_nodes(first, second)
-        .map_err(|e| proof_error("consistency nodes", e))?;
-    let set = tile_set(&s, &ws, &nodes, second).await?;
+    let set = match read_ahead {
+        Some(set) => set,
+        None => consistency_tiles(&s, &ws, first, second).await?,
+    };
     let proof = merkle::consistency_proof(first, second, &set)
         .map_err(|e| proof_error("consistency proof", e))?;
     Ok(Json(ConsistencyBody {
@@ -332,6 +354,13 @@ pub async fn consistency(
         hashes: hashes(&proof),
     })
     .into_response())
+}
+
+/// The tiles a consistency proof from `first` to `second` reads (`first <= second`).
+async fn consistency_tiles(s: &AppState, ws: &str, first: u64, second: u64) -> Result<TileSet> {
+    let nodes = merkle::consistency_nodes(first, second)
+        .map_err(|e| proof_error("consistency nodes", e))?;
+    tile_set(s, ws, &nodes, second).await
 }
 
 /// Parameters of the leaves.

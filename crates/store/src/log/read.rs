@@ -53,43 +53,30 @@ pub async fn cosignatures(
         .map_err(|e| Error::clickhouse("read cosignatures", e))
 }
 
-/// The leaf of `event_id` in `ws`'s log among the leaves below `below` (a checkpoint's size:
-/// leaves past it may still be re-sequenced), the first if the id has several. Two reads by
-/// index: the candidate indexes without `FINAL` (the `event_id` bloom filter narrows them to a
-/// granule or two), then their final versions by primary key, kept when they still hold the
-/// event (a leaf re-sequenced before its commit may have held another one first).
-pub async fn leaf_of_event(
-    client: &Client,
-    ws: &str,
-    event_id: &Uuid,
-    below: u64,
-) -> Result<Option<LeafRow>> {
-    let candidates: Vec<u64> = client
-        .query(
-            "SELECT DISTINCT leaf_index FROM log_leaves \
-             WHERE workspace_id = ? AND event_id = {id:UUID} AND leaf_index < ? \
-             ORDER BY leaf_index",
-        )
-        .bind(ws)
-        .bind(below)
-        .param("id", event_id.to_string())
-        .fetch_all()
-        .await
-        .map_err(|e| Error::clickhouse("find leaf of event", e))?;
-    if candidates.is_empty() {
-        return Ok(None);
-    }
+/// Every leaf of `ws`'s log that holds `event_id`, in index order (normally one; callers keep
+/// the first below the checkpoint they prove against). One statement: the candidate indexes
+/// come from the rows without `FINAL` (the `event_id` bloom filter narrows them to a granule
+/// or two), their final versions by primary key, kept when they still hold the event (a leaf
+/// re-sequenced before its commit may have held another one first).
+pub async fn leaves_of_event(client: &Client, ws: &str, event_id: &Uuid) -> Result<Vec<LeafRow>> {
     let rows: Vec<LeafRow> = client
         .query(
             "SELECT ?fields FROM log_leaves FINAL \
-             WHERE workspace_id = ? AND leaf_index IN ? ORDER BY leaf_index",
+             WHERE workspace_id = ? AND leaf_index IN ( \
+                 SELECT leaf_index FROM log_leaves \
+                 WHERE workspace_id = ? AND event_id = {id:UUID}) \
+             ORDER BY leaf_index",
         )
         .bind(ws)
-        .bind(candidates)
+        .bind(ws)
+        .param("id", event_id.to_string())
         .fetch_all()
         .await
-        .map_err(|e| Error::clickhouse("read leaf of event", e))?;
-    Ok(rows.into_iter().find(|r| r.event_id == *event_id))
+        .map_err(|e| Error::clickhouse("read leaves of event", e))?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.event_id == *event_id)
+        .collect())
 }
 
 /// The leaves `start..end` of `ws`'s log, in index order (a leaf row that is missing is
