@@ -163,6 +163,16 @@ fn assert_bad(st: StatusCode, body: &Value, param: &str) {
     assert!(msg.starts_with(&format!("{param}:")), "{param}: {msg}");
 }
 
+/// Each `(query, param)`: `GET <path>?<query>` is a 400 naming `param`.
+async fn assert_bad_queries(h: &Harness, token: &str, path: &str, cases: &[(String, &str)]) {
+    for (query, param) in cases {
+        let (st, body) = h
+            .json("GET", &format!("{path}?{query}"), Some(token), None)
+            .await;
+        assert_bad(st, &body, param);
+    }
+}
+
 fn assert_code(st: StatusCode, body: &Value, status: StatusCode, code: &str) {
     assert_eq!(
         (st, body["error"]["code"].as_str()),
@@ -303,7 +313,7 @@ async fn inclusion_proofs_verify_against_the_checkpoint_roots() {
     let e2 = &stored[2].id;
     let e4 = &stored[4].id;
     let q = |s: &str| format!("/v1/log/proof/inclusion?{s}");
-    for (query, param) in [
+    let cases = [
         (String::new(), "event_id"),
         ("event_id=nope".into(), "event_id"),
         (format!("event_id={e2}&tree_size=5"), "tree_size"),
@@ -312,10 +322,8 @@ async fn inclusion_proofs_verify_against_the_checkpoint_roots() {
         (format!("event_id={e2}&tree_size=-1"), "tree_size"),
         (format!("event_id={e2}&tree_size=x"), "tree_size"),
         (format!("event_id={e2}&size=2"), "size"),
-    ] {
-        let (st, body) = h.json("GET", &q(&query), Some(&token), None).await;
-        assert_bad(st, &body, param);
-    }
+    ];
+    assert_bad_queries(&h, &token, "/v1/log/proof/inclusion", &cases).await;
     for id in [e4.clone(), Uuid::now_v7().to_string()] {
         let (st, body) = h
             .json("GET", &q(&format!("event_id={id}")), Some(&token), None)
@@ -327,9 +335,18 @@ async fn inclusion_proofs_verify_against_the_checkpoint_roots() {
         );
     }
     let (st, body) = h
-        .json("GET", &q(&format!("event_id={}", stored[3].id)), Some(&token), None)
+        .json(
+            "GET",
+            &q(&format!("event_id={}", stored[3].id)),
+            Some(&token),
+            None,
+        )
         .await;
-    assert_eq!((st, &body["leaf"]["leaf_index"]), (StatusCode::OK, &json!(3)), "{body}");
+    assert_eq!(
+        (st, &body["leaf"]["leaf_index"]),
+        (StatusCode::OK, &json!(3)),
+        "{body}"
+    );
     // Another workspace's token does not see this log.
     let other = h.token("ws_other").await;
     let (st, body) = h
@@ -373,25 +390,16 @@ async fn consistency_proofs_and_leaves() {
         )
         .unwrap_or_else(|e| panic!("{uri}: {e}"));
     }
-    for (query, param) in [
-        ("", "first"),
-        ("first=3&second=2", "first"),
-        ("first=2&second=5", "second"),
-        ("first=-1", "first"),
-        ("first=1.5", "first"),
-        ("first=1&second=x", "second"),
-        ("first=1&old=0", "old"),
-    ] {
-        let (st, body) = h
-            .json(
-                "GET",
-                &format!("/v1/log/proof/consistency?{query}"),
-                Some(&token),
-                None,
-            )
-            .await;
-        assert_bad(st, &body, param);
-    }
+    let cases: Vec<(String, &str)> = vec![
+        ("".into(), "first"),
+        ("first=3&second=2".into(), "first"),
+        ("first=2&second=5".into(), "second"),
+        ("first=-1".into(), "first"),
+        ("first=1.5".into(), "first"),
+        ("first=1&second=x".into(), "second"),
+        ("first=1&old=0".into(), "old"),
+    ];
+    assert_bad_queries(&h, &token, "/v1/log/proof/consistency", &cases).await;
     // Leaves, page by page, up to the checkpoint's size.
     let (st, body) = h
         .json("GET", "/v1/log/leaves?limit=3", Some(&token), None)
@@ -423,23 +431,14 @@ async fn consistency_proofs_and_leaves() {
         (st, body),
         (StatusCode::OK, json!({"data": [], "next_start": null}))
     );
-    for (query, param) in [
-        ("limit=0", "limit"),
-        ("limit=10001", "limit"),
-        ("start=5", "start"),
-        ("start=x", "start"),
-        ("from=1", "from"),
-    ] {
-        let (st, body) = h
-            .json(
-                "GET",
-                &format!("/v1/log/leaves?{query}"),
-                Some(&token),
-                None,
-            )
-            .await;
-        assert_bad(st, &body, param);
-    }
+    let cases: Vec<(String, &str)> = vec![
+        ("limit=0".into(), "limit"),
+        ("limit=10001".into(), "limit"),
+        ("start=5".into(), "start"),
+        ("start=x".into(), "start"),
+        ("from=1".into(), "from"),
+    ];
+    assert_bad_queries(&h, &token, "/v1/log/leaves", &cases).await;
     let (st, body) = h
         .json("GET", "/v1/log/leaves?limit=10000", Some(&token), None)
         .await;
@@ -581,23 +580,14 @@ async fn the_log_export_has_a_header_every_leaf_and_the_unlogged_rows() {
     assert!(unlogged["inserted_at_ms"].as_i64().unwrap() > 0);
 
     // The log is exported whole.
-    for (query, param) in [
-        ("order=asc", "order"),
-        ("event=key.create", "event"),
-        ("since=2026-01-01T00:00:00Z", "since"),
-        ("actor_id=u", "actor_id"),
-        ("csv_raw=true", "csv_raw"),
-    ] {
-        let (st, body) = h
-            .json(
-                "GET",
-                &format!("/v1/export?format=log&{query}"),
-                Some(&token),
-                None,
-            )
-            .await;
-        assert_bad(st, &body, param);
-    }
+    let cases: Vec<(String, &str)> = vec![
+        ("format=log&order=asc".into(), "order"),
+        ("format=log&event=key.create".into(), "event"),
+        ("format=log&since=2026-01-01T00:00:00Z".into(), "since"),
+        ("format=log&actor_id=u".into(), "actor_id"),
+        ("format=log&csv_raw=true".into(), "csv_raw"),
+    ];
+    assert_bad_queries(&h, &token, "/v1/export", &cases).await;
     let (st, body) = h
         .json("GET", "/v1/export?format=xml", Some(&token), None)
         .await;

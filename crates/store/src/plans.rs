@@ -206,30 +206,23 @@ pub async fn set_plan(client: &Client, workspace_id: &str, plan: Plan) -> Result
         .fetch_one()
         .await
         .map_err(|e| Error::clickhouse("read the server's time", e))?;
-    client
-        .query(
-            "INSERT INTO plan_changes (workspace_id, plan, retention_days, changed_at) \
-             VALUES (?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'))",
-        )
-        .bind(workspace_id)
-        .bind(plan.name())
-        .bind(plan.retention_column())
-        .bind(at)
-        .execute()
-        .await
-        .map_err(|e| Error::clickhouse("record plan change", e))?;
-    client
-        .query(
-            "INSERT INTO workspace_plans (workspace_id, plan, retention_days, updated_at) \
-             VALUES (?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'))",
-        )
-        .bind(workspace_id)
-        .bind(plan.name())
-        .bind(plan.retention_column())
-        .bind(at)
-        .execute()
-        .await
-        .map_err(|e| Error::clickhouse("write plan", e))?;
+    for (table, time_column, what) in [
+        ("plan_changes", "changed_at", "record plan change"),
+        ("workspace_plans", "updated_at", "write plan"),
+    ] {
+        client
+            .query(&format!(
+                "INSERT INTO {table} (workspace_id, plan, retention_days, {time_column}) \
+                 VALUES (?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'))"
+            ))
+            .bind(workspace_id)
+            .bind(plan.name())
+            .bind(plan.retention_column())
+            .bind(at)
+            .execute()
+            .await
+            .map_err(|e| Error::clickhouse(what, e))?;
+    }
     apply_retention(client, workspace_id, plan).await?;
     Ok(WorkspacePlan {
         workspace_id: workspace_id.to_owned(),
