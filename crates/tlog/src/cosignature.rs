@@ -42,16 +42,17 @@ pub fn verify(v: &Verifier, body: &str, sig: &Signature) -> Result<u64> {
             hex::encode(v.key_id())
         ));
     }
-    let Ok(bytes) = <[u8; 72]>::try_from(sig.bytes.as_slice()) else {
+    let Some((time, ed)) = sig
+        .bytes
+        .split_first_chunk::<8>()
+        .and_then(|(t, rest)| Some((u64::from_be_bytes(*t), <&[u8; 64]>::try_from(rest).ok()?)))
+    else {
         return refuse(format!(
             "cosignature has {} bytes, not 8 + 64",
             sig.bytes.len()
         ));
     };
-    let (time, ed) = bytes.split_at(8);
-    let time = u64::from_be_bytes(time.try_into().unwrap_or_default());
-    let ed: [u8; 64] = ed.try_into().unwrap_or([0; 64]);
-    if !v.verify_raw(&message(body, time), &ed) {
+    if !v.verify_raw(&message(body, time), ed) {
         return refuse(format!("cosignature by {} does not verify", v.name()));
     }
     Ok(time)

@@ -9,19 +9,7 @@ use auditlog_tlog::merkle::{
     node_hash, root_nodes, subtrees, tree_root, verify_consistency, verify_inclusion, Hash, Node,
 };
 use auditlog_tlog::Error;
-use common::{hex32, leaves, MemTree, Reference};
-
-/// The eight leaves of the reference tree.
-const KAT_LEAVES: [&str; 8] = [
-    "",
-    "00",
-    "10",
-    "2021",
-    "3031",
-    "40414243",
-    "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-];
+use common::{hex32, kat_tree, leaves, MemTree, Reference};
 
 /// Roots of the reference tree for sizes 1..=8.
 const KAT_ROOTS: [&str; 8] = [
@@ -111,14 +99,6 @@ const KAT_CONSISTENCY: &[(u64, u64, &[&str])] = &[
         ],
     ),
 ];
-
-fn kat_tree() -> MemTree {
-    let hashes: Vec<Hash> = KAT_LEAVES
-        .iter()
-        .map(|l| leaf_hash(&hex::decode(l).unwrap()))
-        .collect();
-    MemTree::new(&hashes)
-}
 
 fn hashes(list: &[&str]) -> Vec<Hash> {
     list.iter().map(|h| hex32(h)).collect()
@@ -332,6 +312,9 @@ fn bad_inclusion_proofs_are_refused() {
     }
 }
 
+/// old, new, proof, old root, new root, what was changed.
+type BadConsistency = (u64, u64, Vec<Hash>, Hash, Hash, &'static str);
+
 #[test]
 fn bad_consistency_proofs_are_refused() {
     let leaves = leaves(70);
@@ -342,7 +325,7 @@ fn bad_consistency_proofs_are_refused() {
         for old in 1..new {
             let old_root = tree_root(old, &tree).unwrap();
             let proof = consistency_proof(old, new, &tree).unwrap();
-            let mut bad: Vec<(u64, u64, Vec<Hash>, Hash, Hash, &str)> = vec![
+            let mut bad: Vec<BadConsistency> = vec![
                 (old - 1, new, proof.clone(), old_root, new_root, "old - 1"),
                 (old + 1, new, proof.clone(), old_root, new_root, "old + 1"),
                 (old ^ 2, new, proof.clone(), old_root, new_root, "old ^ 2"),

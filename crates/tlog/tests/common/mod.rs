@@ -137,3 +137,25 @@ impl<'a> Reference<'a> {
 pub fn hex32(s: &str) -> Hash {
     hex::decode(s).unwrap().try_into().unwrap()
 }
+
+/// The eight leaves (hex data) of the RFC 6962 reference tree of certificate-transparency-go
+/// and transparency-dev/merkle.
+pub const KAT_LEAVES: [&str; 8] = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+];
+
+/// The reference tree of [`KAT_LEAVES`].
+pub fn kat_tree() -> MemTree {
+    let hashes: Vec<Hash> = KAT_LEAVES
+        .iter()
+        .map(|l| leaf_hash(&hex::decode(l).unwrap()))
+        .collect();
+    MemTree::new(&hashes)
+}
