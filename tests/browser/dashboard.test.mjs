@@ -16,7 +16,7 @@
 // test passed; the last line is `N passed, M failed`.
 
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -362,6 +362,74 @@ async function insertRows(table, rows) {
   await clickhouse(`INSERT INTO ${DATABASE}.${table} FORMAT JSONEachRow`, rows.map((r) => JSON.stringify(r)).join('\n'));
 }
 
+// ------------------------------------------------------------------ the workspace's log
+
+const sha256 = (...parts) => {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest();
+};
+const b64 = (buf) => Buffer.from(buf).toString('base64');
+
+/** RFC 9162 MTH of leaf hashes. */
+function merkleRoot(leaves) {
+  if (leaves.length === 0) return sha256(Buffer.alloc(0));
+  if (leaves.length === 1) return leaves[0];
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return sha256(Buffer.from([1]), merkleRoot(leaves.slice(0, k)), merkleRoot(leaves.slice(k)));
+}
+
+/** An Ed25519 key in Go's note formats: `alg` 0x01 (a log's note key) or 0x04 (a cosignature key). */
+function noteKey(name, alg) {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+  const id = sha256(Buffer.from(`${name}\n`), Buffer.from([alg]), pub).subarray(0, 4);
+  return { name, id, privateKey, verifier: `${name}+${id.toString('hex')}+${b64(Buffer.concat([Buffer.from([alg]), pub]))}` };
+}
+
+/**
+ * The workspace's log as the sequencer writes it, straight into the log tables: every seeded
+ * event but the newest as a leaf (oldest first), the level-0 tile, a signed checkpoint of them
+ * and a witness's cosignature, and the log's key. The page recomputes leaf hashes from the
+ * leaf fields and walks proofs to the root; it does not hash events (the verifier does), so
+ * `content_sha256` here is a digest of the seed.
+ */
+async function seedLog(events) {
+  const logged = events.slice(1).reverse();
+  const leaves = logged.map((e, i) => {
+    const content = sha256(JSON.stringify(e)).toString('hex');
+    const timeMs = Date.parse(e.time);
+    const data = `{"content_sha256":"${content}","event_id":"${e.event_id}","time_ms":${timeMs},"v":1}`;
+    return { ws: WORKSPACE, idx: i, id: e.event_id, t: timeMs, c: content, l: sha256(Buffer.from([0]), Buffer.from(data)) };
+  });
+  const root = merkleRoot(leaves.map((l) => l.l));
+  const signedAt = Date.now() - MINUTE;
+  const log = noteKey('audit.example.com', 0x01);
+  const witness = noteKey('witness.example.org', 0x04);
+  const origin = `audit.example.com/log/${WORKSPACE}`;
+  const body = `${origin}\n${leaves.length}\n${b64(root)}\ntime ${signedAt}\n`;
+  const logSig = `\u2014 ${log.name} ${b64(Buffer.concat([log.id, sign(null, Buffer.from(body), log.privateKey)]))}`;
+  const time = Math.floor(signedAt / 1000);
+  const stamp = Buffer.alloc(8);
+  stamp.writeBigUInt64BE(BigInt(time));
+  const cosigned = sign(null, Buffer.from(`cosignature/v1\ntime ${time}\n${body}`), witness.privateKey);
+  const cosig = `\u2014 ${witness.name} ${b64(Buffer.concat([witness.id, stamp, cosigned]))}`;
+  const note = `${body}\n${logSig}\n`;
+  const put = (sql, columns, rows) => clickhouse(`INSERT INTO ${DATABASE}.${sql} FROM input('${columns}') FORMAT JSONEachRow`,
+    rows.map((r) => JSON.stringify(r)).join('\n'));
+  await put('log_leaves SELECT ws, idx, toUUID(id), fromUnixTimestamp64Milli(t), unhex(c), unhex(l), 0, idx, now64(3)',
+    'ws String, idx UInt64, id String, t Int64, c String, l String', leaves.map((l) => ({ ...l, l: l.l.toString('hex') })));
+  await put('log_tiles SELECT ws, 0, 0, w, unhex(h), now64(3)', 'ws String, w UInt16, h String',
+    [{ ws: WORKSPACE, w: leaves.length, h: Buffer.concat(leaves.map((l) => l.l)).toString('hex') }]);
+  await put('log_checkpoints SELECT ws, n, unhex(r), fromUnixTimestamp64Milli(t), k, note', 'ws String, n UInt64, r String, t Int64, k String, note String',
+    [{ ws: WORKSPACE, n: leaves.length, r: root.toString('hex'), t: signedAt, k: log.name, note }]);
+  await put('log_cosignatures SELECT ws, n, w, line, now64(3)', 'ws String, n UInt64, w String, line String',
+    [{ ws: WORKSPACE, n: leaves.length, w: witness.name, line: cosig }]);
+  await put('log_keys SELECT k, n, now64(3), now64(3)', 'k String, n String', [{ k: log.verifier, n: log.name }]);
+  return { size: leaves.length, root: b64(root), note: `${note}${cosig}\n`, witness: witness.name, key: log.verifier, newest: events[0].event_id };
+}
+
 // ------------------------------------------------------------------ a tiny test runner
 
 const results = [];
@@ -525,6 +593,7 @@ async function main() {
     const token = created.token;
     assert(token, 'the admin API returned a token');
     const byId = new Map(events.map((e) => [e.event_id, e]));
+    const logged = await seedLog(events);
     console.log(`# server ${base}, database ${DATABASE}, workspace ${WORKSPACE}, ${events.length} events seeded (${SEED_VIA})`);
 
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -792,6 +861,46 @@ async function main() {
       await page.keyboard.press('Escape');
       await page.waitForSelector('#detail', { state: 'hidden' });
       assert(!new URL(page.url()).searchParams.has('open'), 'closing removes it from the URL');
+    });
+
+    await test('the detail panel checks the event\'s inclusion in the latest checkpoint in the browser', async () => {
+      const rows = await tableRows(page);
+      const newest = rows.findIndex((r) => r.id === logged.newest);
+      const older = rows.findIndex((r) => r.id !== logged.newest);
+      assert(newest >= 0 && older >= 0, 'the newest event and an older one are listed');
+      await page.locator('#rows tr').nth(older).click();
+      await page.waitForSelector('#detail-integrity [data-integrity]');
+      await idle(page);
+      assertEq(await page.getAttribute('#detail-integrity [data-integrity]', 'data-integrity'), 'verified', 'an event of the log');
+      assertEq(await page.textContent('#detail-integrity'), `Included in checkpoint ${logged.size} (verified)`, 'the integrity line');
+      await shot(page, '06c-detail-integrity');
+      // A proof altered on the way is caught by the page's own check.
+      await page.route('**/v1/log/proof/inclusion**', async (route) => {
+        const res = await route.fetch();
+        const proof = await res.json();
+        proof.hashes[0] = b64(Buffer.alloc(32, 7));
+        await route.fulfill({ response: res, json: proof });
+      });
+      try {
+        await page.keyboard.press('Escape');
+        await page.waitForSelector('#detail', { state: 'hidden' });
+        await page.locator('#rows tr').nth(older).click();
+        await page.waitForSelector('#detail-integrity [data-integrity]');
+        await idle(page);
+        assertEq(await page.getAttribute('#detail-integrity [data-integrity]', 'data-integrity'), 'failed', 'a forged proof');
+        assert(/does not lead to the checkpoint's root/.test(await page.textContent('#detail-integrity')), 'the failure says why');
+      } finally {
+        await page.unroute('**/v1/log/proof/inclusion**');
+      }
+      // The newest event is not in the log yet.
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#detail', { state: 'hidden' });
+      await page.locator('#rows tr').nth(newest).click();
+      await page.waitForSelector('#detail-integrity [data-integrity]');
+      await idle(page);
+      assertEq(await page.textContent('#detail-integrity'), 'Not yet in a checkpoint', 'an event not sequenced yet');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#detail', { state: 'hidden' });
     });
 
     await test('keyboard: j/k move between rows, Enter opens, Escape closes', async () => {
@@ -1107,6 +1216,33 @@ async function main() {
       await idle(page);
       assert(await page.isHidden('#streams-view'), 'the streams view is hidden again');
       assert((await page.locator('#rows tr').count()) > 0, 'the events are listed');
+      assertEq(new URL(page.url()).hash, '', 'no view in the URL');
+    });
+
+    await test('the Log view shows the latest checkpoint, its witness cosignatures and the log keys', async () => {
+      await page.click('#nav-log');
+      await page.waitForSelector('#log-view', { state: 'visible' });
+      await page.waitForSelector('#log-checkpoint');
+      await idle(page);
+      assertEq(new URL(page.url()).hash, '#log', 'the view is in the URL');
+      assert(await page.isHidden('#events-view') && await page.isHidden('#streams-view') && await page.isHidden('#filters'), 'only the log is shown');
+      assertEq(await page.textContent('#log-size'), String(logged.size), 'the tree size');
+      assertEq(await page.textContent('#log-root'), logged.root, 'the root hash');
+      assertEq(await page.textContent('#log-note'), logged.note, 'the signed note with the cosignature after the log\'s signature');
+      const checkpoint = await page.textContent('#log-checkpoint');
+      assert(checkpoint.includes(`audit.example.com/log/${WORKSPACE}`), 'the origin');
+      const witnesses = await page.textContent('#log-witnesses');
+      assert(witnesses.includes('Witness cosignatures (1)') && witnesses.includes(logged.witness), `the witness: ${witnesses}`);
+      assert((await page.textContent('#log-keys')).includes(logged.key), 'the log key');
+      await shot(page, '15-log');
+      await page.reload();
+      await page.waitForSelector('#log-checkpoint');
+      await idle(page);
+      assert(await page.isVisible('#log-view'), 'the Log view after a reload');
+      await page.click('#nav-events');
+      await page.waitForSelector('#events-view', { state: 'visible' });
+      await idle(page);
+      assert(await page.isHidden('#log-view'), 'the log view is hidden again');
       assertEq(new URL(page.url()).hash, '', 'no view in the URL');
     });
 

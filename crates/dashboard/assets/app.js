@@ -21,20 +21,23 @@ import { onKey } from './keyboard.js?v=__ASSET_VERSION__';
 import { openDetail, copyDetailEvent, closeDetail } from './detail.js?v=__ASSET_VERSION__';
 import { exportCsv } from './export.js?v=__ASSET_VERSION__';
 import { showSignin, signOut, signIn, start } from './signin.js?v=__ASSET_VERSION__';
-import { syncView, showView, streamsShown, streamsRequested, refresh as refreshStreams, onVisibilityChange } from './streams.js?v=__ASSET_VERSION__';
+import { refresh as refreshStreams, onVisibilityChange } from './streams.js?v=__ASSET_VERSION__';
+import { refresh as refreshLog } from './logview.js?v=__ASSET_VERSION__';
+import { syncView, showView, shownView, requestedView, VIEW_NAMES } from './views.js?v=__ASSET_VERSION__';
 
 function wire() {
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const token = $('token-input').value.trim();
-    const streams = streamsRequested();
-    if (token) signIn(token, $('remember').checked).then(() => syncView(streams));
+    const view = requestedView();
+    if (token) signIn(token, $('remember').checked).then(() => syncView(view));
   });
   $('signout').addEventListener('click', () => signOut(null));
-  for (const name of ['events', 'streams']) {
+  for (const name of VIEW_NAMES) {
     $(`nav-${name}`).addEventListener('click', (e) => { e.preventDefault(); showView(name); });
   }
   $('streams-refresh').addEventListener('click', () => refreshStreams());
+  $('log-refresh').addEventListener('click', () => refreshLog());
   document.addEventListener('visibilitychange', onVisibilityChange);
 
   const onSearch = debounce(() => {
@@ -87,12 +90,12 @@ function wire() {
   $('scrim').addEventListener('click', closeDetail);
   $('detail-copy').addEventListener('click', copyDetailEvent);
   // The table's shortcuts belong to the events view.
-  document.addEventListener('keydown', (e) => { if (!streamsShown()) onKey(e); });
+  document.addEventListener('keydown', (e) => { if (shownView() === 'events') onKey(e); });
 
   window.addEventListener('popstate', () => {
     if (!state.token) return;
     syncView();
-    if (streamsRequested()) return;
+    if (requestedView() !== 'events') return;
     readUrl();
     normalizeRange();
     syncControls();
@@ -125,9 +128,9 @@ async function boot() {
   try {
     const ws = await api('/v1/workspace', null, { token });
     state.token = token;
-    const streams = streamsRequested();
+    const view = requestedView();
     await start(ws);
-    syncView(streams);
+    syncView(view);
   } catch (err) {
     if (err.status === 401) {
       clearToken();

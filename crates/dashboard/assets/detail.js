@@ -1,4 +1,5 @@
-// The detail panel: one event with every field, its actor, targets, context and payloads.
+// The detail panel: one event with every field, its actor, targets, context and payloads, and
+// whether it is included in the log's latest checkpoint (checked in the browser: integrity.js).
 
 import { ACTOR_LABELS } from './constants.js?v=__ASSET_VERSION__';
 import { $, h, actionOf, actionTone, fmtFull, utcTime, copyText, svgIcon } from './helpers.js?v=__ASSET_VERSION__';
@@ -9,6 +10,7 @@ import { applyFilters } from './filters.js?v=__ASSET_VERSION__';
 import { rowEl } from './keyboard.js?v=__ASSET_VERSION__';
 import { jsonBlock } from './jsonview.js?v=__ASSET_VERSION__';
 import { handleAuthError } from './signin.js?v=__ASSET_VERSION__';
+import { checkInclusion, integrityLine } from './integrity.js?v=__ASSET_VERSION__';
 
 let detailGen = 0;
 let detailEvent = null;
@@ -41,6 +43,10 @@ export async function openDetail(id, { keepFocus = false } = {}) {
     if (gen !== detailGen) return;
     if (!ev || typeof ev !== 'object' || !ev.event_id) throw new Error('The server sent no event.');
     renderDetail(ev);
+    checkInclusion(ev.event_id).then((r) => {
+      const slot = $('detail-integrity');
+      if (gen === detailGen && slot) slot.replaceChildren(integrityLine(r));
+    });
   } catch (err) {
     if (gen !== detailGen) return;
     if (handleAuthError(err)) return;
@@ -141,7 +147,8 @@ function renderDetail(ev) {
           state.filters = { event: [], correlation_id: ev.correlation_id };
         }) : null,
       }),
-      field('Schema version', ev.version != null ? String(ev.version) : null))),
+      field('Schema version', ev.version != null ? String(ev.version) : null),
+      field('Integrity', h('span', { id: 'detail-integrity', class: 'muted' }, 'Checking…')))),
     section('Actor', h('dl', { class: 'fields' },
       field('Type', ACTOR_LABELS[actor.type] || actor.type),
       field('Name', actor.name),

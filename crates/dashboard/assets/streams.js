@@ -1,6 +1,6 @@
 // The Streams view: the workspace's push destinations (`GET /v1/streams`) with how delivery
 // goes (state, lag, deliveries, failures, the last error), refreshed every 10 s while the view
-// is on screen. The view is `#streams` in the URL; the events view is the page without it.
+// is on screen. The view is `#streams` in the URL (views.js switches views).
 
 import { $, h, fmtCount, relativeTime, utcTime, svgIcon } from './helpers.js?v=__ASSET_VERSION__';
 import { state } from './state.js?v=__ASSET_VERSION__';
@@ -29,39 +29,13 @@ const view = {
   generation: 0, // bumps when the view is left: late answers are dropped
 };
 
-/** Whether the URL asks for the Streams view. */
-export const streamsRequested = () => window.location.hash === '#streams';
-
 /** Whether the Streams view is on screen. */
-export const streamsShown = () => !$('streams-view').hidden;
+const streamsShown = () => !$('streams-view').hidden;
 
-/**
- * Shows the view the URL names (on back/forward), or the one given: sign-in rewrites the query
- * (and with it the fragment), so it passes the view the URL named before.
- */
-export function syncView(wanted = streamsRequested()) {
-  const streams = wanted && state.token != null;
-  if (streams && !streamsRequested()) {
-    window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}#streams`);
-  }
-  $('streams-view').hidden = !streams;
-  for (const id of ['filters', 'events-view']) $(id).hidden = streams;
-  $('nav-events').setAttribute('aria-current', streams ? 'false' : 'page');
-  $('nav-streams').setAttribute('aria-current', streams ? 'page' : 'false');
-  if (streams) {
-    refresh();
-  } else {
-    stopTimer();
-    view.generation += 1;
-  }
-}
-
-/** Switches views by a link: a history entry, then the view. */
-export function showView(name) {
-  const { pathname, search } = window.location;
-  const url = `${pathname}${search}${name === 'streams' ? '#streams' : ''}`;
-  if (url !== `${pathname}${search}${window.location.hash}`) window.history.pushState(null, '', url);
-  syncView();
+/** The view was left: stop polling, drop late answers. */
+export function leave() {
+  stopTimer();
+  view.generation += 1;
 }
 
 /** Loads the streams now, then every STREAMS_REFRESH_MS while the view and the tab are visible. */
