@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Command::Config(a) => return cmd::config::run(&a),
         // Neither needs the configuration file: a customer runs them on their own machine.
-        Command::Verify(a) => return cmd::verify::run(a).await,
+        Command::Verify(a) => std::process::exit(cmd::verify::run(a).await),
         Command::Keygen(a) => return cmd::keygen::run(a),
         other => other,
     };
