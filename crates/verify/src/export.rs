@@ -144,12 +144,12 @@ impl ExportVerifier {
             return self.report;
         };
         let size = self.appender.size();
-        if self.next_index < head.tree_size {
+        if size < head.tree_size {
             self.report.fail(Failure::new(
                 FailureKind::Truncated,
                 format!(
-                    "truncated: the export has {} of the checkpoint's {} leaves (leaves {}..{} missing)",
-                    self.next_index, head.tree_size, self.next_index, head.tree_size
+                    "truncated: the export has {size} of the checkpoint's {} leaves",
+                    head.tree_size
                 ),
             ));
         } else if let Some(root) = head.root {
@@ -361,7 +361,8 @@ impl ExportVerifier {
                 format!("leaf line numbered {index}, expected {}", self.next_index),
             );
         }
-        self.next_index = index.saturating_add(1);
+        // Two lines swapped are two failures, not every line after them.
+        self.next_index = self.next_index.max(index.saturating_add(1));
         let Some((tree_size, exported_at)) =
             self.head.as_ref().map(|h| (h.tree_size, h.exported_at_ms))
         else {
