@@ -108,8 +108,9 @@ async fn run(cli: Cli) -> Result<()> {
             cmd::sequencer::run(&cfg, a, prometheus).await
         }
         Command::Witness(a) => {
+            let prometheus = recorder::install()?;
             process_metrics::install("witness");
-            cmd::witness::run(&cfg, a).await
+            cmd::witness::run(&cfg, a, prometheus).await
         }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
