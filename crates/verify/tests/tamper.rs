@@ -546,3 +546,44 @@ fn a_consistency_proof_verifies_and_a_forked_log_does_not() {
     let r = check_consistency_notes(&body(300, 700), &f.note(700), &f.note(300), &f.keys());
     assert!(!r.ok());
 }
+
+#[test]
+fn witness_cosignatures_are_counted_and_required() {
+    let f = Fixture::new(10);
+    let witness = Signer::generate("witness.example", KeyKind::Cosignature).unwrap();
+    let keys = Keys::parse(
+        &[f.signer.verifier().to_string()],
+        &[witness.verifier().to_string()],
+    )
+    .unwrap();
+    let plain = f.note(10);
+    let mut cosigned = Note::parse(&plain).unwrap();
+    let sig = auditlog_tlog::cosignature::cosign(&witness, &cosigned.text, 1_800_000_000).unwrap();
+    cosigned.signatures.push(sig);
+    let run = |note: &str| {
+        let mut v = ExportVerifier::new(ExportOptions {
+            keys: keys.clone(),
+            min_witnesses: 1,
+            references: Vec::new(),
+            now_ms: NOW,
+            max_listed: 10,
+        });
+        for line in f.export_with(note).lines() {
+            v.line(line);
+        }
+        v.finish()
+    };
+    let r = run(&cosigned.to_string());
+    assert!(r.ok(), "{:#?}", r.failures);
+    assert_eq!(kinds(&run(&plain)), vec![(FailureKind::NotWitnessed, None)]);
+    // A cosignature by another witness of the same name does not count.
+    let impostor = Signer::generate("witness.example", KeyKind::Cosignature).unwrap();
+    let mut forged = Note::parse(&plain).unwrap();
+    forged
+        .signatures
+        .push(auditlog_tlog::cosignature::cosign(&impostor, &forged.text, 1).unwrap());
+    assert_eq!(
+        kinds(&run(&forged.to_string())),
+        vec![(FailureKind::NotWitnessed, None)]
+    );
+}
