@@ -12,14 +12,14 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use auditlog_deliver::StreamsConfig;
-use auditlog_sequencer::SequencerConfig;
-use auditlog_witness::WitnessConfig;
 use auditlog_producer::ProducerConfig;
 use auditlog_query::ApiConfig;
+use auditlog_sequencer::SequencerConfig;
 use auditlog_settings::{BadSetting, Renamed};
 use auditlog_sink::config::KafkaSettings;
 use auditlog_sink::SinkConfig;
 use auditlog_store::ClickHouseConfig;
+use auditlog_witness::WitnessConfig;
 
 /// The whole configuration, one section per component.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -117,7 +117,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(a) => cmd::token::run(&cfg, a).await,
         Command::Stream(a) => cmd::stream::run(&cfg, a).await,
         Command::Dlq(a) => cmd::dlq::run(&cfg, a).await,
-        Command::Config(_) | Command::Verify(_) | Command::Keygen(_) => unreachable!("handled above"),
+        Command::Config(_) | Command::Verify(_) | Command::Keygen(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -34,6 +34,13 @@ pub enum Error {
     /// Nothing here for this caller (404 `not_found`).
     #[error("{0}")]
     NotFound(String),
+    /// The workspace's log has no signed checkpoint yet (404 `no_checkpoint`).
+    #[error("{0}")]
+    NoCheckpoint(String),
+    /// The event is not a leaf of the workspace's log below the checkpoint asked about
+    /// (404 `not_in_log`).
+    #[error("{0}")]
+    NotInLog(String),
     /// Well-formed but not acceptable (422 `unprocessable`).
     #[error("{0}")]
     Unprocessable(String),

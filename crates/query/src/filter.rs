@@ -309,7 +309,8 @@ pub fn rfc3339_ms(ms: i64) -> String {
 }
 
 /// A value quoted for an error message, cut to 64 characters.
-fn shown(v: &str) -> String {
+/// A value as an error message quotes it (at most 64 characters).
+pub(crate) fn shown(v: &str) -> String {
     let cut: String = v.chars().take(64).collect();
     if cut.len() < v.len() {
         format!("{cut:?}...")

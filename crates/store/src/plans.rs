@@ -1,6 +1,8 @@
 //! Workspace plans and the retention they grant.
 //!
-//! Plans live in the `workspace_plans` table (newest `updated_at` wins). A workspace with no
+//! Plans live in the `workspace_plans` table (newest `updated_at` wins); every change is also
+//! appended to `plan_changes` at the same time (the retention history the log's verifier
+//! judges deletions by, `GET /v1/log/retention`). A workspace with no
 //! row is on [`Plan::Free`], the safe default: it keeps the least. Setting a plan also applies
 //! it to rows already stored: their `retention_days` is rewritten (a ClickHouse mutation, so
 //! TTL deletes what is now beyond retention at the next merge or `MATERIALIZE TTL`), and reads
@@ -195,14 +197,36 @@ pub async fn set_plan(client: &Client, workspace_id: &str, plan: Plan) -> Result
             reason: "must not be empty".into(),
         });
     }
+    // One time (the server's clock) for the history row and the plan row. The history is
+    // written first: a plan never takes effect without its `plan_changes` row, which the log's
+    // verifier judges deletions by (a failure after it leaves a change recorded that did not
+    // happen yet; retrying the same plan records it again, harmlessly later).
+    let at: i64 = client
+        .query("SELECT toUnixTimestamp64Milli(now64(3))")
+        .fetch_one()
+        .await
+        .map_err(|e| Error::clickhouse("read the server's time", e))?;
     client
         .query(
-            "INSERT INTO workspace_plans (workspace_id, plan, retention_days, updated_at) \
-             VALUES (?, ?, ?, now64(3))",
+            "INSERT INTO plan_changes (workspace_id, plan, retention_days, changed_at) \
+             VALUES (?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'))",
         )
         .bind(workspace_id)
         .bind(plan.name())
         .bind(plan.retention_column())
+        .bind(at)
+        .execute()
+        .await
+        .map_err(|e| Error::clickhouse("record plan change", e))?;
+    client
+        .query(
+            "INSERT INTO workspace_plans (workspace_id, plan, retention_days, updated_at) \
+             VALUES (?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'))",
+        )
+        .bind(workspace_id)
+        .bind(plan.name())
+        .bind(plan.retention_column())
+        .bind(at)
         .execute()
         .await
         .map_err(|e| Error::clickhouse("write plan", e))?;

@@ -26,6 +26,10 @@ pub enum ErrorCode {
     Unauthorized,
     /// 404: no such event, token or route.
     NotFound,
+    /// 404: the workspace's log has no signed checkpoint yet.
+    NoCheckpoint,
+    /// 404: the event is not (yet) a leaf of the workspace's log.
+    NotInLog,
     /// 405: the route has no such method.
     MethodNotAllowed,
     /// 410: a feed cursor older than the workspace's retention.
@@ -44,11 +48,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in status order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadParameter,
         ErrorCode::BadCursor,
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
+        ErrorCode::NoCheckpoint,
+        ErrorCode::NotInLog,
         ErrorCode::MethodNotAllowed,
         ErrorCode::CursorExpired,
         ErrorCode::Unprocessable,
@@ -65,6 +71,8 @@ impl ErrorCode {
             ErrorCode::BadCursor => "bad_cursor",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::NoCheckpoint => "no_checkpoint",
+            ErrorCode::NotInLog => "not_in_log",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::CursorExpired => "cursor_expired",
             ErrorCode::Unprocessable => "unprocessable",
@@ -80,7 +88,9 @@ impl ErrorCode {
         match self {
             ErrorCode::BadParameter | ErrorCode::BadCursor => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::NotFound | ErrorCode::NoCheckpoint | ErrorCode::NotInLog => {
+                StatusCode::NOT_FOUND
+            }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::CursorExpired => StatusCode::GONE,
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
@@ -98,6 +108,8 @@ impl ErrorCode {
             ErrorCode::BadCursor => "cursor modified, truncated, from another server key, or used with other filters/order/workspace",
             ErrorCode::Unauthorized => "token missing, unknown, revoked or expired (the message says when it expired)",
             ErrorCode::NotFound => "event, token or stream not found; unknown route",
+            ErrorCode::NoCheckpoint => "`/v1/log/...` and `GET /v1/export?format=log`: the workspace's log has no signed checkpoint yet (no event sequenced, or the sequencer has not signed one yet)",
+            ErrorCode::NotInLog => "`GET /v1/log/proof/inclusion`: the event is unknown or not yet a leaf below the latest checkpoint",
             ErrorCode::MethodNotAllowed => "known route, other method (made-up methods included)",
             ErrorCode::CursorExpired => "a feed cursor issued longer ago than the workspace's retention (events it had still to deliver may be gone); start again with `start=`",
             ErrorCode::Unprocessable => "well-formed but not acceptable (an invalid plan)",
@@ -145,6 +157,8 @@ impl Error {
             Error::BadCursor(_) => ErrorCode::BadCursor,
             Error::Unauthorized | Error::TokenExpired => ErrorCode::Unauthorized,
             Error::NotFound(_) => ErrorCode::NotFound,
+            Error::NoCheckpoint(_) => ErrorCode::NoCheckpoint,
+            Error::NotInLog(_) => ErrorCode::NotInLog,
             Error::CursorExpired(_) => ErrorCode::CursorExpired,
             Error::Unprocessable(_) => ErrorCode::Unprocessable,
             Error::Unavailable(_) => ErrorCode::Unavailable,

@@ -256,6 +256,8 @@ enum Format {
         raw: bool,
     },
     Ndjson,
+    /// The verifiable export of the workspace's log (`api::log_export`).
+    Log,
 }
 
 impl Format {
@@ -272,9 +274,12 @@ impl Format {
                 raw: raw.unwrap_or(false),
             }),
             (Some("ndjson"), None) => Ok(Format::Ndjson),
-            (Some("ndjson"), Some(_)) => Err(Error::bad("csv_raw", "applies to format=csv only")),
-            (Some(_), _) => Err(Error::bad("format", "must be csv or ndjson")),
-            (None, _) => Err(Error::bad("format", "required: csv or ndjson")),
+            (Some("log"), None) => Ok(Format::Log),
+            (Some("ndjson" | "log"), Some(_)) => {
+                Err(Error::bad("csv_raw", "applies to format=csv only"))
+            }
+            (Some(_), _) => Err(Error::bad("format", "must be csv, ndjson or log")),
+            (None, _) => Err(Error::bad("format", "required: csv, ndjson or log")),
         }
     }
 }
@@ -302,7 +307,10 @@ fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    /// `csv` or `ndjson`.
+    /// `csv`, `ndjson` or `log` (the verifiable export of the workspace's log: a header line,
+    /// one line per leaf up to the latest checkpoint with its stored event or `null`, then the
+    /// stored events no leaf covers; docs/integrity.md). `log` takes no filter, `order` or
+    /// `csv_raw` (400 naming it): the log is exported whole.
     #[param(inline)]
     pub format: ExportFormat,
     /// CSV only. `false` (default): a cell starting with `=`, `+`, `-`, `@`, tab or carriage
@@ -321,6 +329,8 @@ pub enum ExportFormat {
     Csv,
     /// One JSON event per line.
     Ndjson,
+    /// The log's verifiable export (NDJSON lines `header`, `leaf`, `unlogged`).
+    Log,
 }
 
 /// The parameters of the export, parsed format first.
@@ -335,8 +345,20 @@ impl ReadQuery for ExportQuery {
     const EXTRA: &'static [&'static str] = &["order", "format", "csv_raw"];
 
     fn parse(p: &Params) -> Result<Self> {
+        let format = Format::from_params(p)?;
+        if let Format::Log = format {
+            // The log is exported whole, in leaf order.
+            for name in Self::accepted() {
+                if name != "format" && p.get(name).is_some_and(|v| !v.is_empty()) {
+                    return Err(Error::bad(
+                        name,
+                        "not accepted with format=log: the log is exported whole, in leaf order",
+                    ));
+                }
+            }
+        }
         Ok(Self {
-            format: Format::from_params(p)?,
+            format,
             filter: Filter::from_params(p)?,
             order: Order::from_params(p)?,
         })
@@ -383,6 +405,9 @@ pub async fn export(
         },
         ..
     } = req;
+    if let Format::Log = format {
+        return super::log_export::export(&s, ws).await;
+    }
     let mut cursor = s.reader.export(&ws, &filter, order)?;
     // The first row (or the end) is read before answering, so an unreachable ClickHouse is a
     // 503 rather than a broken download.
@@ -423,8 +448,15 @@ pub async fn export(
     };
     let (ext, mime) = match format {
         Format::Csv { .. } => ("csv", "text/csv; charset=utf-8"),
-        Format::Ndjson => ("ndjson", "application/x-ndjson"),
+        Format::Ndjson | Format::Log => ("ndjson", "application/x-ndjson"),
     };
+    Ok(attachment(Body::from_stream(stream), &ws, ext, mime))
+}
+
+/// A download response: `Content-Type` and `Content-Disposition: attachment;
+/// filename="audit-log-<workspace>.<ext>"` (the workspace's characters outside
+/// `[A-Za-z0-9._-]` as `_`).
+pub(crate) fn attachment(body: Body, ws: &str, ext: &str, mime: &'static str) -> Response {
     let safe: String = ws
         .chars()
         .map(|c| {
@@ -436,13 +468,13 @@ pub async fn export(
         })
         .collect();
     let disposition = format!("attachment; filename=\"audit-log-{safe}.{ext}\"");
-    let mut resp = Body::from_stream(stream).into_response();
+    let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(resp)
+    resp
 }
 
 /// Appends one export line.
@@ -452,7 +484,7 @@ fn write_row(
     format: Format,
 ) -> std::result::Result<(), String> {
     match format {
-        Format::Ndjson => {
+        Format::Ndjson | Format::Log => {
             // One event per line (`export_json`: a raw CR or LF between a payload's tokens
             // becomes a space; the same JSON, the same length).
             buf.extend_from_slice(&row.export_json().map_err(|e| e.to_string())?);
@@ -505,7 +537,7 @@ mod tests {
 
     #[test]
     fn the_documented_formats_are_the_parsed_ones() {
-        for f in [ExportFormat::Csv, ExportFormat::Ndjson] {
+        for f in [ExportFormat::Csv, ExportFormat::Ndjson, ExportFormat::Log] {
             let name = serde_json::to_value(f).unwrap();
             let q = format!("format={}", name.as_str().unwrap());
             assert!(
@@ -532,10 +564,12 @@ mod tests {
             Ok(Format::Csv { raw: true })
         ));
         assert!(matches!(f("format=ndjson"), Ok(Format::Ndjson)));
+        assert!(matches!(f("format=log"), Ok(Format::Log)));
         for q in [
             "format=csv&csv_raw=1",
             "format=csv&csv_raw=TRUE",
             "format=ndjson&csv_raw=true",
+            "format=log&csv_raw=false",
         ] {
             match f(q) {
                 Err(Error::BadParameter { param, .. }) => assert_eq!(param, "csv_raw", "{q}"),

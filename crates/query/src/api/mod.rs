@@ -17,6 +17,8 @@ pub mod extract;
 pub mod feed;
 pub mod health;
 pub mod limits;
+pub mod log;
+pub mod log_export;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;
@@ -128,6 +130,12 @@ fn table(with_metrics: bool) -> Table {
     .add("get", "/v1/event-counts", events::counts)
     .add("get", "/v1/export", events::export)
     .add("get", "/v1/feed", feed::feed)
+    .add("get", "/v1/log/checkpoint", log::checkpoint)
+    .add("get", "/v1/log/proof/inclusion", log::inclusion)
+    .add("get", "/v1/log/proof/consistency", log::consistency)
+    .add("get", "/v1/log/leaves", log::leaves)
+    .add("get", "/v1/log/keys", log::keys)
+    .add("get", "/v1/log/retention", log::retention)
     .add(
         "get",
         "/v1/admin/workspaces/{workspace_id}/plan",

@@ -21,7 +21,7 @@ use utoipa::openapi::{
 use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 
 use super::error::{ErrorBody, ErrorCode, RETRY_AFTER_SECS};
-use super::{admin, events, feed, health, streams};
+use super::{admin, events, feed, health, log, streams};
 use crate::filter::MAX_VALUE_LEN;
 
 /// Name of the listed event's schema (the wire format without payloads).
@@ -45,6 +45,12 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         events::counts,
         events::export,
         feed::feed,
+        log::checkpoint,
+        log::inclusion,
+        log::consistency,
+        log::leaves,
+        log::keys,
+        log::retention,
         admin::get_plan,
         admin::put_plan,
         admin::create_token,
@@ -85,6 +91,7 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         (name = "workspace", description = "The token's workspace."),
         (name = "events", description = "Reads of the workspace's events (workspace token)."),
         (name = "feed", description = "The workspace's events in the order they became visible, by cursor (workspace token)."),
+        (name = "log", description = "The workspace's tamper-evident log: checkpoints, proofs, leaves, keys, retention history (workspace token; docs/integrity.md)."),
         (name = "admin", description = "Plans, tokens and streams (admin token)."),
         (name = "health", description = "Health and metrics (no token)."),
     )
@@ -205,6 +212,10 @@ fn example_message(code: ErrorCode) -> &'static str {
         ErrorCode::BadCursor => "cursor: signature mismatch (modified, or from another server)",
         ErrorCode::Unauthorized => "missing, unknown or revoked bearer token",
         ErrorCode::NotFound => "event_id: no event 0190f3b2-7c1e-7000-8000-000000000000",
+        ErrorCode::NoCheckpoint => "the log of workspace ws_demo has no signed checkpoint yet",
+        ErrorCode::NotInLog => {
+            "event_id: 0190f3b2-7c1e-7000-8000-000000000000 is not a leaf below the latest checkpoint (size 42)"
+        }
         ErrorCode::MethodNotAllowed => "method not allowed on this route",
         ErrorCode::CursorExpired => {
             "cursor: issued 2026-01-01T00:00:00.000Z, longer ago than the workspace's retention (7 days); start again with start=beginning, start=now or start=<time>"
@@ -492,6 +503,9 @@ mod tests {
                 ("get", "/v1/event-counts") => CountsQuery::accepted(),
                 ("get", "/v1/export") => ExportQuery::accepted(),
                 ("get", "/v1/feed") => crate::api::feed::FeedQuery::accepted(),
+                ("get", "/v1/log/proof/inclusion") => log::INCLUSION_PARAMS.to_vec(),
+                ("get", "/v1/log/proof/consistency") => log::CONSISTENCY_PARAMS.to_vec(),
+                ("get", "/v1/log/leaves") => log::LEAVES_PARAMS.to_vec(),
                 ("get", "/v1/admin/tokens") => TOKEN_LIST_PARAMS.to_vec(),
                 ("get", "/v1/admin/streams") => super::streams::STREAM_LIST_PARAMS.to_vec(),
                 ("get", "/v1/workspace")
@@ -506,6 +520,7 @@ mod tests {
                 | ("post", "/v1/admin/streams/{stream_id}/replay")
                 | ("post", "/v1/admin/streams/{stream_id}/rotate-secret")
                 | ("get", "/v1/streams")
+                | ("get", "/v1/log/checkpoint" | "/v1/log/keys" | "/v1/log/retention")
                 | ("get", "/health" | "/health/live" | "/health/ready")
                 | ("get", "/openapi.json" | "/metrics") => Vec::new(),
                 other => panic!("{other:?}: say which parameters it accepts"),

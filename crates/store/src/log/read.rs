@@ -1,2 +1,271 @@
 //! Reads of the log's tables for the API, the export and the sequencer's restart (owned by
 //! the API's author; the sequencer may add its restart reads at the end of this file).
+//!
+//! Every read of a `ReplacingMergeTree` log table is `FINAL` (a re-sequenced leaf, a wider
+//! tile, a later key announcement replaces the older row). A proof reads its tiles in one
+//! statement ([`tiles`]); the export reads leaves in index ranges ([`leaves`]) and the rows
+//! they cover by id within the range's time span ([`events_of_leaves`]), so neither side is
+//! ever held whole.
+
+use auditlog_tlog::wire::RetentionPeriod;
+use auditlog_tlog::TileId;
+use clickhouse::query::RowCursor;
+use clickhouse::Client;
+use uuid::Uuid;
+
+use super::rows::{CheckpointRow, CosignatureRow, KeyRow, LeafRow, PlanChangeRow, TileRow};
+use crate::events::{StoredEvent, DETAIL_PROJECTION};
+use crate::plans::FREE_DAYS;
+use crate::{Error, Result};
+
+/// The newest signed checkpoint of `ws`'s log (largest tree size), if any.
+pub async fn latest_checkpoint(client: &Client, ws: &str) -> Result<Option<CheckpointRow>> {
+    client
+        .query(
+            "SELECT ?fields FROM log_checkpoints FINAL WHERE workspace_id = ? \
+             ORDER BY tree_size DESC LIMIT 1",
+        )
+        .bind(ws)
+        .fetch_optional()
+        .await
+        .map_err(|e| Error::clickhouse("read latest checkpoint", e))
+}
+
+/// The witness cosignatures received for `ws`'s checkpoint of `tree_size`, by witness name.
+pub async fn cosignatures(
+    client: &Client,
+    ws: &str,
+    tree_size: u64,
+) -> Result<Vec<CosignatureRow>> {
+    client
+        .query(
+            "SELECT ?fields FROM log_cosignatures FINAL \
+             WHERE workspace_id = ? AND tree_size = ? ORDER BY witness",
+        )
+        .bind(ws)
+        .bind(tree_size)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read cosignatures", e))
+}
+
+/// The leaf of `event_id` in `ws`'s log among the leaves below `below` (a checkpoint's size:
+/// leaves past it may still be re-sequenced), the first if the id has several.
+pub async fn leaf_of_event(
+    client: &Client,
+    ws: &str,
+    event_id: &Uuid,
+    below: u64,
+) -> Result<Option<LeafRow>> {
+    client
+        .query(
+            "SELECT ?fields FROM log_leaves FINAL \
+             WHERE workspace_id = ? AND event_id = {id:UUID} AND leaf_index < ? \
+             ORDER BY leaf_index LIMIT 1",
+        )
+        .bind(ws)
+        .bind(below)
+        .param("id", event_id.to_string())
+        .fetch_optional()
+        .await
+        .map_err(|e| Error::clickhouse("read leaf of event", e))
+}
+
+/// The leaves `start..end` of `ws`'s log, in index order (a leaf row that is missing is
+/// simply absent: callers check the indexes).
+pub async fn leaves(client: &Client, ws: &str, start: u64, end: u64) -> Result<Vec<LeafRow>> {
+    client
+        .query(
+            "SELECT ?fields FROM log_leaves FINAL \
+             WHERE workspace_id = ? AND leaf_index >= ? AND leaf_index < ? \
+             ORDER BY leaf_index",
+        )
+        .bind(ws)
+        .bind(start)
+        .bind(end)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read leaves", e))
+}
+
+/// The tiles `ids` of `ws`'s log (each its widest stored version), in one statement. A tile
+/// that is not stored is absent from the answer.
+pub async fn tiles(client: &Client, ws: &str, ids: &[TileId]) -> Result<Vec<TileRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Integers only: written into the text (one tuple list instead of one bind per tile).
+    let wanted: Vec<String> = ids
+        .iter()
+        .map(|t| format!("({}, {})", t.level, t.index))
+        .collect();
+    let sql = format!(
+        "SELECT ?fields FROM log_tiles FINAL \
+         WHERE workspace_id = ? AND (tile_level, tile_index) IN ({})",
+        wanted.join(", ")
+    );
+    client
+        .query(&sql)
+        .bind(ws)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read tiles", e))
+}
+
+/// Every checkpoint signing key (current and retired), newest first.
+pub async fn keys(client: &Client) -> Result<Vec<KeyRow>> {
+    client
+        .query("SELECT ?fields FROM log_keys FINAL ORDER BY first_used DESC, verifier_key")
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read log keys", e))
+}
+
+/// `ws`'s plan changes, oldest first.
+pub async fn plan_changes(client: &Client, ws: &str) -> Result<Vec<PlanChangeRow>> {
+    client
+        .query("SELECT ?fields FROM plan_changes WHERE workspace_id = ? ORDER BY changed_at")
+        .bind(ws)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read plan changes", e))
+}
+
+/// `ws`'s retention over time, oldest first, from its plan changes: a first period from
+/// `i64::MIN` on the Free plan (a workspace without a plan is Free), then one period per
+/// change. A change recorded at `i64::MIN` replaces that first period.
+pub async fn retention_history(client: &Client, ws: &str) -> Result<Vec<RetentionPeriod>> {
+    Ok(retention_periods(&plan_changes(client, ws).await?))
+}
+
+/// [`retention_history`] of these changes (oldest first).
+pub fn retention_periods(changes: &[PlanChangeRow]) -> Vec<RetentionPeriod> {
+    let mut periods = vec![RetentionPeriod {
+        from_ms: i64::MIN,
+        retention_days: FREE_DAYS,
+    }];
+    for c in changes {
+        let p = RetentionPeriod {
+            from_ms: c.changed_at,
+            retention_days: c.retention_days,
+        };
+        match periods.last_mut() {
+            Some(last) if last.from_ms == p.from_ms => *last = p,
+            _ => periods.push(p),
+        }
+    }
+    periods
+}
+
+/// The stored rows (one copy each, with payloads) of `ws` whose ids are among `leaves`,
+/// looked up within the leaves' time span (the table's sort key: a range read, not a scan of
+/// the workspace). Reads `events` itself, not `events_retained`: whether a row should still
+/// be there is the verifier's judgement.
+pub async fn events_of_leaves(
+    client: &Client,
+    ws: &str,
+    leaves: &[LeafRow],
+) -> Result<Vec<StoredEvent>> {
+    let (Some(min), Some(max)) = (
+        leaves.iter().map(|l| l.time).min(),
+        leaves.iter().map(|l| l.time).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // A server-side parameter (sent beside the statement, not in its text, which ClickHouse
+    // limits to `max_query_size`).
+    let ids: Vec<String> = leaves.iter().map(|l| l.event_id.to_string()).collect();
+    let sql = format!(
+        "SELECT {DETAIL_PROJECTION} FROM events \
+         WHERE workspace_id = ? \
+           AND time >= fromUnixTimestamp64Milli(toInt64(?), 'UTC') \
+           AND time <= fromUnixTimestamp64Milli(toInt64(?), 'UTC') \
+           AND event_id IN {{ids:Array(UUID)}} \
+         LIMIT 1 BY event_id"
+    );
+    client
+        .query(&sql)
+        .bind(ws)
+        .bind(min)
+        .bind(max)
+        .param("ids", ids)
+        .with_setting("max_execution_time", "0")
+        .fetch_all()
+        .await
+        .map_err(|e| Error::clickhouse("read events of leaves", e))
+}
+
+/// Every stored row of `ws` (one copy each, with payloads) whose id is not a leaf of its log
+/// at all, by time: not yet sequenced, or written behind the log's back. Streamed (the
+/// statement has no deadline: the caller times the first row).
+pub fn unlogged_events(client: &Client, ws: &str) -> Result<RowCursor<StoredEvent>> {
+    let sql = format!(
+        "SELECT {DETAIL_PROJECTION} FROM events \
+         WHERE workspace_id = ? \
+           AND event_id NOT IN (SELECT event_id FROM log_leaves WHERE workspace_id = ?) \
+         ORDER BY time, event_id \
+         LIMIT 1 BY event_id"
+    );
+    client
+        .query(&sql)
+        .bind(ws)
+        .bind(ws)
+        .with_setting("max_execution_time", "0")
+        .fetch()
+        .map_err(|e| Error::clickhouse("read unlogged events", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(at: i64, days: u32) -> PlanChangeRow {
+        PlanChangeRow {
+            workspace_id: "w".into(),
+            plan: "pro".into(),
+            retention_days: days,
+            changed_at: at,
+        }
+    }
+
+    #[test]
+    fn retention_starts_free_and_follows_the_changes() {
+        let free = RetentionPeriod {
+            from_ms: i64::MIN,
+            retention_days: FREE_DAYS,
+        };
+        assert_eq!(retention_periods(&[]), vec![free]);
+        let p = retention_periods(&[change(10, 90), change(20, 0)]);
+        assert_eq!(
+            p,
+            vec![
+                free,
+                RetentionPeriod {
+                    from_ms: 10,
+                    retention_days: 90
+                },
+                RetentionPeriod {
+                    from_ms: 20,
+                    retention_days: 0
+                },
+            ]
+        );
+        // Two changes at one millisecond: the later row wins; one at i64::MIN replaces Free.
+        let p = retention_periods(&[change(i64::MIN, 90), change(5, 30), change(5, 40)]);
+        assert_eq!(
+            p,
+            vec![
+                RetentionPeriod {
+                    from_ms: i64::MIN,
+                    retention_days: 90
+                },
+                RetentionPeriod {
+                    from_ms: 5,
+                    retention_days: 40
+                },
+            ]
+        );
+    }
+}
+
+// --- sequencer restart reads ---
