@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::merkle::{Hash, Node, NodeReader};
-use crate::Result;
+use crate::merkle::{node_hash, tree_root, Hash, Node, NodeReader};
+use crate::{Error, Result};
 
 /// Tile height: 8 tree levels per tile level.
 pub const TILE_HEIGHT: u8 = 8;
@@ -39,23 +39,113 @@ pub struct Tile {
 impl Tile {
     /// The hashes as one byte string (`width * 32` bytes), as stored in `log_tiles.hashes`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        todo!()
+        self.hashes.concat()
     }
     /// From stored bytes; [`crate::Error::Malformed`] unless a multiple of 32 (1..=256 hashes).
     pub fn from_bytes(id: TileId, bytes: &[u8]) -> Result<Tile> {
-        todo!("{id:?}{bytes:?}")
+        let n = bytes.len() / 32;
+        if bytes.len() % 32 != 0 || n == 0 || n as u64 > TILE_WIDTH {
+            return Err(Error::Malformed {
+                what: "tile",
+                why: format!(
+                    "tile {}/{} has {} bytes, not 32 to 8192 in steps of 32",
+                    id.level,
+                    id.index,
+                    bytes.len()
+                ),
+            });
+        }
+        let hashes = bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect();
+        Ok(Tile { id, hashes })
     }
+}
+
+/// Tree-level-`8 * level` nodes complete in a tree of `size` leaves.
+fn nodes_at(level: u8, size: u64) -> u64 {
+    size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
+        .unwrap_or(0)
 }
 
 /// The width of tile `id` in a tree of `size` leaves (0 when the tile does not exist yet).
 pub fn width_at(id: TileId, size: u64) -> u64 {
-    todo!("{id:?}{size}")
+    let before = id.index.saturating_mul(TILE_WIDTH);
+    nodes_at(id.level, size)
+        .saturating_sub(before)
+        .min(TILE_WIDTH)
+}
+
+/// Where a node's hash comes from: its tile, the first hash it covers in that tile and how
+/// many (`2^(level % 8)`); `None` for a node above any tile level.
+fn locate(node: Node) -> Option<(TileId, usize, usize)> {
+    let sub = u32::from(node.level % TILE_HEIGHT);
+    let level = node.level / TILE_HEIGHT;
+    if u32::from(level) * u32::from(TILE_HEIGHT) >= 64 {
+        return None;
+    }
+    let first = node.index.checked_shl(sub)?;
+    if first >> sub != node.index {
+        return None;
+    }
+    let id = TileId {
+        level,
+        index: first / TILE_WIDTH,
+    };
+    Some((id, (first % TILE_WIDTH) as usize, 1usize << sub))
 }
 
 /// The tiles holding every node in `nodes` (nodes that lie inside a tree of `size` leaves),
 /// each once, sorted.
 pub fn tiles_for(nodes: &[Node], size: u64) -> Vec<TileId> {
-    todo!("{nodes:?}{size}")
+    let mut ids: Vec<TileId> = nodes
+        .iter()
+        .filter(|n| n.end_leaf() <= size && n.first_leaf() < size)
+        .filter_map(|n| locate(*n).map(|(id, _, _)| id))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The root of `hashes` (a power of two of them) as a complete subtree.
+fn complete_root(hashes: &[Hash]) -> Hash {
+    let mut level = hashes.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+    }
+    level
+        .first()
+        .copied()
+        .unwrap_or_else(crate::merkle::empty_root)
+}
+
+/// The hash of `node` from the hashes of its tile, when they reach far enough.
+fn node_in_tile(node: Node, id: TileId, hashes: &[Hash]) -> Result<Hash> {
+    let missing = |why: &str| {
+        Error::Missing(format!(
+            "node {}/{} ({why} tile {}/{})",
+            node.level, node.index, id.level, id.index
+        ))
+    };
+    let Some((want, start, count)) = locate(node) else {
+        return Err(missing("above every"));
+    };
+    if want != id {
+        return Err(missing("not in"));
+    }
+    match hashes.get(start..start + count) {
+        Some(slice) => Ok(complete_root(slice)),
+        None => Err(missing("too narrow")),
+    }
 }
 
 /// Tiles in memory, answering node hashes. A tile wider than needed is fine (append-only).
@@ -85,7 +175,19 @@ impl TileSet {
 
 impl NodeReader for TileSet {
     fn node(&self, node: Node) -> Result<Hash> {
-        todo!("{node:?}")
+        let Some((id, _, _)) = locate(node) else {
+            return Err(Error::Missing(format!(
+                "node {}/{} is above every tile level",
+                node.level, node.index
+            )));
+        };
+        let Some(hashes) = self.get(id) else {
+            return Err(Error::Missing(format!(
+                "node {}/{} needs tile {}/{}, which is not held",
+                node.level, node.index, id.level, id.index
+            )));
+        };
+        node_in_tile(node, id, hashes)
     }
 }
 
@@ -95,8 +197,10 @@ impl NodeReader for TileSet {
 pub struct Appender {
     size: u64,
     /// `edge[L]`: hashes of the last tile of level `L` (shorter than 256 once full tiles are
-    /// taken out), and which tiles changed since [`Appender::take_changed`].
+    /// taken out).
     edge: Vec<Vec<Hash>>,
+    /// Which tiles changed since [`Appender::take_changed`]: full tiles with their hashes,
+    /// partial (edge) tiles with an empty vector (their hashes are read from `edge`).
     changed: BTreeMap<TileId, Vec<Hash>>,
 }
 
@@ -107,15 +211,39 @@ impl Appender {
     }
 
     /// The tiles [`Appender::resume`] needs for a log of `size` leaves: the last tile of every
-    /// level that has one at that size.
+    /// level that has a partial one at that size (a level whose tiles are all full needs
+    /// none).
     pub fn edge_tiles(size: u64) -> Vec<TileId> {
-        todo!("{size}")
+        (0u8..8)
+            .map(|level| (level, nodes_at(level, size)))
+            .filter(|&(_, n)| n % TILE_WIDTH != 0)
+            .map(|(level, n)| TileId {
+                level,
+                index: n / TILE_WIDTH,
+            })
+            .collect()
     }
 
     /// The log of `size` leaves, from its edge tiles (wider tiles are cut to `size`).
     /// [`crate::Error::Missing`] when a tile is absent or too narrow.
     pub fn resume(size: u64, edge: &TileSet) -> Result<Self> {
-        todo!("{size}{edge:?}")
+        let levels = (0u8..8).take_while(|&l| nodes_at(l, size) > 0).count();
+        let mut out = Appender {
+            size,
+            edge: vec![Vec::new(); levels],
+            changed: BTreeMap::new(),
+        };
+        for id in Self::edge_tiles(size) {
+            let width = width_at(id, size) as usize;
+            let hashes = edge.get(id).and_then(|h| h.get(..width)).ok_or_else(|| {
+                Error::Missing(format!(
+                    "resuming at size {size} needs tile {}/{} of width {width}",
+                    id.level, id.index
+                ))
+            })?;
+            out.edge[usize::from(id.level)] = hashes.to_vec();
+        }
+        Ok(out)
     }
 
     /// Leaves so far.
@@ -125,17 +253,67 @@ impl Appender {
 
     /// Append one leaf hash.
     pub fn append(&mut self, leaf: Hash) {
-        todo!("{leaf:?}{:?}{:?}", self.edge, self.changed)
+        self.size += 1;
+        let mut carry = leaf;
+        for level in 0u8.. {
+            let l = usize::from(level);
+            if self.edge.len() <= l {
+                self.edge.push(Vec::new());
+            }
+            self.edge[l].push(carry);
+            let id = TileId {
+                level,
+                index: (nodes_at(level, self.size) - 1) / TILE_WIDTH,
+            };
+            if (self.edge[l].len() as u64) < TILE_WIDTH {
+                self.changed.insert(id, Vec::new());
+                return;
+            }
+            let full = std::mem::take(&mut self.edge[l]);
+            carry = complete_root(&full);
+            self.changed.insert(id, full);
+        }
     }
 
     /// The root of the log as it is now (RFC 9162 MTH).
     pub fn root(&self) -> Hash {
-        todo!()
+        // The edge holds every node of the root (module docs); a gap would be a bug here.
+        tree_root(self.size, &EdgeReader(self)).unwrap_or_else(|e| panic!("appender edge: {e}"))
     }
 
     /// Every tile that changed since the last call, with its current hashes (full tiles once,
     /// when they fill; partial tiles as they are now), sorted by id.
     pub fn take_changed(&mut self) -> Vec<Tile> {
-        todo!()
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter_map(|(id, hashes)| {
+                let hashes = if hashes.is_empty() {
+                    self.edge.get(usize::from(id.level))?.clone()
+                } else {
+                    hashes
+                };
+                (!hashes.is_empty()).then_some(Tile { id, hashes })
+            })
+            .collect()
+    }
+}
+
+/// The appender's edge tiles as a [`NodeReader`] (answers the nodes of its root).
+struct EdgeReader<'a>(&'a Appender);
+
+impl NodeReader for EdgeReader<'_> {
+    fn node(&self, node: Node) -> Result<Hash> {
+        let Some((id, _, _)) = locate(node) else {
+            return Err(Error::Missing(format!(
+                "node {}/{}",
+                node.level, node.index
+            )));
+        };
+        let current = nodes_at(id.level, self.0.size) / TILE_WIDTH;
+        let hashes = match self.0.edge.get(usize::from(id.level)) {
+            Some(h) if id.index == current => h.as_slice(),
+            _ => &[],
+        };
+        node_in_tile(node, id, hashes)
     }
 }
