@@ -82,6 +82,8 @@ mod tests {
                 "consumer",
                 "api",
                 "streams",
+                "sequencer",
+                "witness",
                 "log"
             ]
         );
