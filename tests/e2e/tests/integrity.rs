@@ -1,0 +1,504 @@
+//! The tamper-evident log end to end: events produced to the real broker, stored by `auditlog
+//! consume`, sequenced and signed by `auditlog sequencer`, served by `auditlog serve`, checked
+//! by `auditlog verify` online (`--api`) and offline (`--export` of the downloaded export).
+//!
+//! One setup (the expensive part: broker, consumer, sequencer) serves every case: a clean log
+//! verifies; then each tampering runs on its own fresh database, a copy of the clean one, with
+//! its own `auditlog serve`, and must be caught by both `verify --api` and `verify --export`
+//! (exit 1, the failure naming the event or leaf): a payload edited, a description edited, a
+//! row deleted, a forged row inserted, two rows swapped, the newest rows truncated, the log
+//! rolled back, the log re-signed with another key. And no false alarm after a TTL deletion
+//! (events 10 days old in a Free workspace) or after a plan change (Pro, then Free, then TTL).
+
+mod ingest_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context as _, Result};
+use auditlog_store::ClickHouseConfig;
+use auditlog_tlog::{KeyKind, Note, Signer};
+use ingest_support::{aged_events, messages, synth, wait_mutations_of, Guard, World};
+use serde_json::Value;
+
+const WS_A: &str = "ws_integritya";
+const WS_FREE: &str = "ws_integrityfree";
+const WS_DOWN: &str = "ws_integritydown";
+const KEY_NAME: &str = "auditlog.e2e";
+/// Leaves after the first batch (a checkpoint of exactly this size is signed) and in all.
+const FIRST: u64 = 200;
+const ALL: u64 = 300;
+
+/// Tables copied into a case's database (everything `serve` reads).
+const TABLES: &[&str] = &[
+    "events",
+    "workspace_plans",
+    "api_tokens",
+    "log_leaves",
+    "log_tiles",
+    "log_heads",
+    "log_positions",
+    "log_checkpoints",
+    "log_cosignatures",
+    "log_keys",
+    "plan_changes",
+];
+
+fn free_listen() -> Result<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// `auditlog serve` on `database`, ready.
+async fn serve(w: &World, database: &str, tag: &str) -> Result<(String, Guard)> {
+    let listen = free_listen()?;
+    let log = std::fs::File::create(w.log_path(tag))?;
+    let child: Child = w
+        .command(&["serve", "--listen", &listen])
+        .env("AUDITLOG_CLICKHOUSE__DATABASE", database)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("spawn auditlog serve")?;
+    let guard = Guard(Some(child));
+    let base = format!("http://{listen}");
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/health")).await {
+            if r.status().is_success() {
+                return Ok((base, guard));
+            }
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("serve not ready (log {})", w.log_path(tag).display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The run of `auditlog verify ARGS`: exit code and the JSON report.
+async fn verify(w: &World, args: Vec<String>) -> Result<(i32, Value)> {
+    let mut cmd = w.command(&["verify", "--json"]);
+    cmd.args(&args);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    let code = out.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    ensure!(
+        code != 2 && report != Value::Null,
+        "verify {args:?}: exit {code}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((code, report))
+}
+
+/// Everything the cases share.
+struct Setup {
+    w: World,
+    key: String,
+    tokens: std::collections::HashMap<&'static str, String>,
+    /// Leaf index -> event id of WS_A.
+    leaves: Vec<String>,
+    /// The checkpoint of ALL leaves, remembered by a clean `verify --api --remember`.
+    remembered: PathBuf,
+    dir: tempfile::TempDir,
+    _procs: Vec<Guard>,
+}
+
+impl Setup {
+    fn api_args(&self, base: &str, ws: &str) -> Vec<String> {
+        vec![
+            "--api".into(),
+            base.into(),
+            "--token".into(),
+            self.tokens[ws].clone(),
+            "--key".into(),
+            self.key.clone(),
+        ]
+    }
+
+    /// Downloads the verifiable export of `ws` into a file.
+    async fn download(&self, base: &str, ws: &str, path: &Path) -> Result<()> {
+        let r = reqwest::Client::new()
+            .get(format!("{base}/v1/export?format=log"))
+            .bearer_auth(&self.tokens[ws])
+            .send()
+            .await?;
+        ensure!(r.status().is_success(), "export: {}", r.status());
+        std::fs::write(path, r.bytes().await?)?;
+        Ok(())
+    }
+}
+
+/// Waits until `ws`'s newest checkpoint covers `size` leaves.
+async fn wait_checkpoint(client: &clickhouse::Client, ws: &str, size: u64) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let got: u64 = client
+            .query("SELECT max(tree_size) FROM log_checkpoints WHERE workspace_id = ?")
+            .bind(ws)
+            .fetch_one()
+            .await?;
+        if got >= size {
+            ensure!(got == size, "{ws}: checkpoint of {got} leaves, {size} expected");
+            return Ok(());
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "{ws}: checkpoint of {got} leaves after 60 s, {size} expected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn setup() -> Result<Setup> {
+    let mut w = World::new("integrity", 2).await?;
+    let dir = tempfile::tempdir()?;
+    let signer = Signer::generate(KEY_NAME, KeyKind::Note)?;
+    let key_file = dir.path().join("log.key");
+    std::fs::write(&key_file, signer.private_key())?;
+    let key = signer.verifier().to_string();
+    w.env.extend([
+        (
+            "AUDITLOG_SEQUENCER__SIGNING_KEY_FILE".to_owned(),
+            key_file.display().to_string(),
+        ),
+        ("AUDITLOG_SEQUENCER__ORIGIN_PREFIX".into(), KEY_NAME.into()),
+        ("AUDITLOG_SEQUENCER__CHECKPOINT_INTERVAL".into(), "300ms".into()),
+        ("AUDITLOG_SEQUENCER__POLL_INTERVAL".into(), "50ms".into()),
+        ("AUDITLOG_SEQUENCER__LISTEN".into(), String::new()),
+    ]);
+    // WS_DOWN starts on Pro (before the consumer reads the plans).
+    w.cli(&["plan", "set", WS_DOWN, "pro"])?;
+    let consumer = Guard(Some(w.spawn_consumer("a")?));
+    let log = std::fs::File::create(w.log_path("sequencer"))?;
+    let sequencer = Guard(Some(
+        w.command(&["sequencer"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawn auditlog sequencer")?,
+    ));
+    eprintln!("sequencer log {}", w.log_path("sequencer").display());
+
+    // Two batches: a checkpoint of exactly FIRST leaves is signed in between.
+    let mut events = synth(ALL as usize, 181, 1);
+    for e in &mut events {
+        e.workspace_id = WS_A.into();
+    }
+    let aged = aged_events(&[WS_FREE, WS_DOWN], &[10; 10], 9_000);
+    w.produce(&messages(&events[..FIRST as usize])).await?;
+    w.produce(&messages(&aged)).await?;
+    let client = w.client();
+    wait_checkpoint(&client, WS_A, FIRST).await?;
+    w.produce(&messages(&events[FIRST as usize..])).await?;
+    for (ws, n) in [(WS_A, ALL), (WS_FREE, 10), (WS_DOWN, 10)] {
+        wait_checkpoint(&client, ws, n).await?;
+    }
+    let leaves: Vec<String> = client
+        .query(
+            "SELECT toString(event_id) FROM log_leaves FINAL WHERE workspace_id = ? \
+             ORDER BY leaf_index",
+        )
+        .bind(WS_A)
+        .fetch_all()
+        .await?;
+    ensure!(leaves.len() as u64 == ALL, "{} leaves", leaves.len());
+    let mut tokens = std::collections::HashMap::new();
+    for ws in [WS_A, WS_FREE, WS_DOWN] {
+        tokens.insert(ws, w.cli(&["token", "create", ws])?.trim().to_owned());
+    }
+    Ok(Setup {
+        remembered: dir.path().join("remembered.txt"),
+        w,
+        key,
+        tokens,
+        leaves,
+        dir,
+        _procs: vec![consumer, sequencer],
+    })
+}
+
+/// A fresh database holding a copy of the setup's tables.
+async fn copy_database(s: &Setup, tag: &str) -> Result<ClickHouseConfig> {
+    let name = format!("{}_{tag}", s.w.clickhouse.database);
+    let cfg = auditlog_testkit::migrated_database(&s.w.clickhouse.url, &name).await?;
+    let client = cfg.client();
+    for t in TABLES {
+        client
+            .query(&format!(
+                "INSERT INTO {name}.{t} SELECT * FROM {}.{t}",
+                s.w.clickhouse.database
+            ))
+            .execute()
+            .await
+            .with_context(|| format!("copy {t}"))?;
+    }
+    Ok(cfg)
+}
+
+/// One tampering: what it does to the copy, and the failure it must cause.
+struct Case {
+    name: &'static str,
+    /// The failure kind both verifications must report.
+    kind: &'static str,
+    /// The events its failures must name (each).
+    events: Vec<String>,
+    /// Whether the remembered checkpoint is given (`--remember` / `--checkpoint`).
+    remembered: bool,
+}
+
+async fn mutate(c: &clickhouse::Client, sql: &str, binds: &[&str]) -> Result<()> {
+    let mut q = c.query(sql).with_setting("mutations_sync", "2");
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.execute().await.with_context(|| sql.to_owned())?;
+    Ok(())
+}
+
+/// Applies `case` to the database of `c`.
+async fn tamper(s: &Setup, case: &Case, c: &clickhouse::Client) -> Result<()> {
+    let id = |i: usize| s.leaves[i].as_str();
+    let name = case.name;
+    match name {
+        "payload_edited" => {
+            mutate(
+                c,
+                "ALTER TABLE events UPDATE request = '{\"edited\":true}' WHERE event_id = toUUID(?)",
+                &[id(57)],
+            )
+            .await
+        }
+        "description_edited" => {
+            mutate(
+                c,
+                "ALTER TABLE events UPDATE description = 'nothing happened' WHERE event_id = toUUID(?)",
+                &[id(58)],
+            )
+            .await
+        }
+        "row_deleted" => {
+            mutate(c, "ALTER TABLE events DELETE WHERE event_id = toUUID(?)", &[id(59)]).await
+        }
+        "forged_row" => {
+            // A copy of a row with a new id, an old offset and an old insert time.
+            let forged = case.events[0].as_str();
+            c.query(
+                "INSERT INTO events SELECT * REPLACE (toUUID(?) AS event_id, \
+                 inserted_at - INTERVAL 1 HOUR AS inserted_at, 'forged' AS description) \
+                 FROM events WHERE event_id = toUUID(?)",
+            )
+            .bind(forged)
+            .bind(id(60))
+            .execute()
+            .await?;
+            Ok(())
+        }
+        "rows_swapped" => {
+            let (a, b) = (id(90), id(91));
+            let rows: Vec<(String, String, String)> = c
+                .query(
+                    "SELECT toString(event_id), request, description FROM events \
+                     WHERE event_id IN (toUUID(?), toUUID(?))",
+                )
+                .bind(a)
+                .bind(b)
+                .fetch_all()
+                .await?;
+            ensure!(rows.len() == 2, "{} rows", rows.len());
+            for (from, to) in [(&rows[0], &rows[1]), (&rows[1], &rows[0])] {
+                mutate(
+                    c,
+                    "ALTER TABLE events UPDATE request = ?, description = ? WHERE event_id = toUUID(?)",
+                    &[&from.1, &from.2, &to.0],
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        "truncated" | "rolled_back" => {
+            // Back to the checkpoint of FIRST leaves: newer leaves, tiles, heads and
+            // checkpoints gone (truncated: their events too).
+            if name == "truncated" {
+                let list: Vec<String> = s.leaves[FIRST as usize..]
+                    .iter()
+                    .map(|i| format!("toUUID('{i}')"))
+                    .collect();
+                mutate(
+                    c,
+                    &format!("ALTER TABLE events DELETE WHERE event_id IN ({})", list.join(",")),
+                    &[],
+                )
+                .await?;
+            }
+            for sql in [
+                format!("ALTER TABLE log_leaves DELETE WHERE leaf_index >= {FIRST}"),
+                format!("ALTER TABLE log_checkpoints DELETE WHERE tree_size > {FIRST}"),
+                format!("ALTER TABLE log_cosignatures DELETE WHERE tree_size > {FIRST}"),
+                format!("ALTER TABLE log_heads DELETE WHERE tree_size > {FIRST}"),
+                format!("ALTER TABLE log_tiles DELETE WHERE tile_level = 0 AND tile_index * 256 >= {FIRST}"),
+            ] {
+                mutate(c, &sql, &[]).await?;
+            }
+            Ok(())
+        }
+        "resigned" => {
+            // The newest checkpoint re-signed with another key of the same name.
+            let other = Signer::generate(KEY_NAME, KeyKind::Note)?;
+            let note: String = c
+                .query(
+                    "SELECT note FROM log_checkpoints FINAL WHERE workspace_id = ? \
+                     ORDER BY tree_size DESC LIMIT 1",
+                )
+                .bind(WS_A)
+                .fetch_one()
+                .await?;
+            let mut n = Note::parse(&note)?;
+            n.signatures = vec![other.sign_note(&n.text)?];
+            c.query(
+                "INSERT INTO log_checkpoints SELECT workspace_id, tree_size, root_hash, \
+                 signed_at + toIntervalMillisecond(1), key_name, ? FROM log_checkpoints FINAL \
+                 WHERE workspace_id = ? ORDER BY tree_size DESC LIMIT 1",
+            )
+            .bind(n.to_string())
+            .bind(WS_A)
+            .execute()
+            .await?;
+            Ok(())
+        }
+        other => bail!("no case {other}"),
+    }
+}
+
+/// Whether `report` has a failure of `kind` naming each of `events` (one, without events).
+fn caught(report: &Value, kind: &str, events: &[String]) -> bool {
+    let fs = report["failures"].as_array().cloned().unwrap_or_default();
+    let of_kind = |e: Option<&str>| {
+        fs.iter()
+            .any(|f| f["kind"] == kind && e.is_none_or(|e| f["event_id"].as_str() == Some(e)))
+    };
+    of_kind(None) && events.iter().all(|e| of_kind(Some(e)))
+}
+
+async fn run_case(s: &Setup, case: &Case) -> Result<()> {
+    let cfg = copy_database(s, case.name).await?;
+    tamper(s, case, &cfg.client()).await?;
+    let (base, _serve) = serve(&s.w, &cfg.database, &format!("serve_{}", case.name)).await?;
+    let mut online = s.api_args(&base, WS_A);
+    let export = s.dir.path().join(format!("{}.ndjson", case.name));
+    s.download(&base, WS_A, &export).await?;
+    let mut offline = vec![
+        "--export".into(),
+        export.display().to_string(),
+        "--key".into(),
+        s.key.clone(),
+    ];
+    if case.remembered {
+        let copy = s.dir.path().join(format!("{}.remembered", case.name));
+        std::fs::copy(&s.remembered, &copy)?;
+        online.extend(["--remember".into(), copy.display().to_string()]);
+        offline.extend(["--checkpoint".into(), s.remembered.display().to_string()]);
+    }
+    for (how, args) in [("--api", online), ("--export", offline)] {
+        let (code, report) = verify(&s.w, args).await?;
+        ensure!(
+            code == 1 && caught(&report, case.kind, &case.events),
+            "{}: verify {how} exit {code}, expected exit 1 with {} {:?}: {report:#}",
+            case.name,
+            case.kind,
+            case.events
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_caught_online_and_offline_and_retention_is_no_false_alarm() -> Result<()> {
+    let started = Instant::now();
+    let s = setup().await?;
+    eprintln!("setup: {:?}", started.elapsed());
+
+    // The clean log verifies, online (remembering its checkpoint) and offline.
+    let (base, _serve) = serve(&s.w, &s.w.clickhouse.database, "serve").await?;
+    let mut args = s.api_args(&base, WS_A);
+    args.extend(["--remember".into(), s.remembered.display().to_string()]);
+    let (code, report) = verify(&s.w, args).await?;
+    ensure!(code == 0, "clean log: {report:#}");
+    ensure!(report["leaves"] == ALL && report["events"] == ALL, "{report:#}");
+    ensure!(s.remembered.exists(), "--remember wrote nothing");
+    let export = s.dir.path().join("clean.ndjson");
+    s.download(&base, WS_A, &export).await?;
+    let (code, report) = verify(
+        &s.w,
+        vec![
+            "--export".into(),
+            export.display().to_string(),
+            "--key".into(),
+            s.key.clone(),
+            "--checkpoint".into(),
+            s.remembered.display().to_string(),
+        ],
+    )
+    .await?;
+    ensure!(code == 0, "clean export: {report:#}");
+
+    // Each tampering on its own copy.
+    let id = |i: usize| vec![s.leaves[i].clone()];
+    let case = |name, kind, events, remembered| Case {
+        name,
+        kind,
+        events,
+        remembered,
+    };
+    let cases = [
+        case("payload_edited", "content_altered", id(57), false),
+        case("description_edited", "content_altered", id(58), false),
+        case("row_deleted", "deleted_early", id(59), false),
+        case("forged_row", "unlogged", vec![uuid::Uuid::now_v7().to_string()], false),
+        case("rows_swapped", "content_altered", [id(90), id(91)].concat(), false),
+        // Both detected by the checkpoint remembered before (a witness would do the same).
+        case("truncated", "rolled_back", vec![], true),
+        case("rolled_back", "rolled_back", vec![], true),
+        case("resigned", "bad_signature", vec![], false),
+    ];
+    let mut failed = Vec::new();
+    for case in &cases {
+        let t = Instant::now();
+        match run_case(&s, case).await {
+            Ok(()) => eprintln!("{}: caught ({:?})", case.name, t.elapsed()),
+            Err(e) => {
+                eprintln!("{}: NOT CAUGHT: {e:#}", case.name);
+                failed.push(case.name);
+            }
+        }
+    }
+    ensure!(failed.is_empty(), "not caught: {failed:?}");
+
+    // Retention: rows deleted by TTL on time are no false alarm.
+    s.w.cli(&["plan", "set", WS_DOWN, "free"])?;
+    let client = s.w.client();
+    wait_mutations_of(&client, "events").await?;
+    mutate(&client, "ALTER TABLE events MATERIALIZE TTL", &[]).await?;
+    for ws in [WS_FREE, WS_DOWN] {
+        let left: u64 = client
+            .query("SELECT count() FROM events WHERE workspace_id = ?")
+            .bind(ws)
+            .fetch_one()
+            .await?;
+        ensure!(left == 0, "{ws}: {left} rows left after TTL");
+        let (code, report) = verify(&s.w, s.api_args(&base, ws)).await?;
+        ensure!(code == 0, "{ws} after TTL: {report:#}");
+        ensure!(report["expired"] == 10, "{ws}: {report:#}");
+    }
+    // And the workspace whose rows were all kept still verifies, remembered checkpoint and all.
+    let mut args = s.api_args(&base, WS_A);
+    args.extend(["--remember".into(), s.remembered.display().to_string()]);
+    let (code, report) = verify(&s.w, args).await?;
+    ensure!(code == 0, "after TTL: {report:#}");
+    eprintln!("total: {:?}", started.elapsed());
+    Ok(())
+}
