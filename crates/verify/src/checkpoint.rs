@@ -72,9 +72,8 @@ impl SignedCheckpoint {
     /// Parse `note_text` and check its signature against `keys`. A malformed note is a
     /// [`FailureKind::Malformed`] failure.
     pub fn parse(note_text: &str, keys: &Keys) -> Result<SignedCheckpoint, Failure> {
-        let note = Note::parse(note_text).map_err(|e| {
-            Failure::new(FailureKind::Malformed, format!("checkpoint note: {e}"))
-        })?;
+        let note = Note::parse(note_text)
+            .map_err(|e| Failure::new(FailureKind::Malformed, format!("checkpoint note: {e}")))?;
         let checkpoint = Checkpoint::parse(&note.text)
             .map_err(|e| Failure::new(FailureKind::Malformed, format!("checkpoint: {e}")))?;
         let signed_by = keys
@@ -96,7 +95,10 @@ impl SignedCheckpoint {
         let cp = SignedCheckpoint::parse(note_text, keys)
             .map_err(|f| Failure::new(f.kind, format!("{what}: {}", f.message)))?;
         if cp.signed_by.is_none() {
-            return Err(Failure::new(FailureKind::BadSignature, cp.unsigned_message(what)));
+            return Err(Failure::new(
+                FailureKind::BadSignature,
+                cp.unsigned_message(what),
+            ));
         }
         Ok(cp)
     }

@@ -319,11 +319,7 @@ impl ExportVerifier {
         let Some(head) = self.head.as_mut() else {
             return;
         };
-        while head
-            .due
-            .last()
-            .is_some_and(|d| d.0 == self.appender.size())
-        {
+        while head.due.last().is_some_and(|d| d.0 == self.appender.size()) {
             let Some((size, root, source)) = head.due.pop() else {
                 break;
             };
@@ -384,7 +380,7 @@ impl ExportVerifier {
             self.report.fail(f);
         }
         self.appender.append(recomputed);
-        if self.appender.size() % 256 == 0 {
+        if self.appender.size().is_multiple_of(auditlog_tlog::tiles::TILE_WIDTH) {
             // Full tiles are not needed here: only the edge is kept.
             drop(self.appender.take_changed());
         }
@@ -420,7 +416,10 @@ impl ExportVerifier {
             Ok(u) => u,
             Err(e) => return self.malformed(format!("unlogged line: {e}")),
         };
-        let exported_at = self.head.as_ref().map_or(self.opts.now_ms, |h| h.exported_at_ms);
+        let exported_at = self
+            .head
+            .as_ref()
+            .map_or(self.opts.now_ms, |h| h.exported_at_ms);
         if u.inserted_at_ms.saturating_add(PENDING_MS) > exported_at {
             self.report.pending += 1;
             return;

@@ -115,7 +115,10 @@ pub fn check_event(index: u64, leaf: &LeafData, text: &str) -> Vec<Failure> {
             FailureKind::EventUnreadable,
             index,
             id,
-            format!("the stored event's time {:?} is not RFC 3339: {e}", key.time),
+            format!(
+                "the stored event's time {:?} is not RFC 3339: {e}",
+                key.time
+            ),
         )),
     }
     out

@@ -172,10 +172,11 @@ pub async fn verify_online(opts: &OnlineOptions) -> Result<Report, Error> {
     // Earlier checkpoints the API's must extend: the witness's, the remembered one.
     let mut earlier: Vec<(String, SignedCheckpoint)> = Vec::new();
     if let Some(w) = &opts.witness {
-        let client = WitnessClient::new(&w.url, &w.key, opts.timeout).map_err(|e| Error::Input {
-            what: format!("witness key {:?}", w.key),
-            why: e.to_string(),
-        })?;
+        let client =
+            WitnessClient::new(&w.url, &w.key, opts.timeout).map_err(|e| Error::Input {
+                what: format!("witness key {:?}", w.key),
+                why: e.to_string(),
+            })?;
         let what = format!("the witness {}'s checkpoint", w.url);
         match client.latest(&origin).await? {
             None => pre.fail(Failure::new(
@@ -216,10 +217,11 @@ pub async fn verify_online(opts: &OnlineOptions) -> Result<Report, Error> {
             }
         }
     }
-    references.extend(earlier.into_iter().map(|(source, checkpoint)| Reference {
-        source,
-        checkpoint,
-    }));
+    references.extend(
+        earlier
+            .into_iter()
+            .map(|(source, checkpoint)| Reference { source, checkpoint }),
+    );
     if let Some(cp) = latest {
         references.push(Reference {
             source: "the API's latest checkpoint".to_owned(),

@@ -142,7 +142,10 @@ pub fn consistency_failure(
     if old.origin != new.origin {
         return Some(Failure::new(
             FailureKind::WrongOrigin,
-            format!("{what} is of the log {:?}, not {:?}", old.origin, new.origin),
+            format!(
+                "{what} is of the log {:?}, not {:?}",
+                old.origin, new.origin
+            ),
         ));
     }
     if new.size < old.size {

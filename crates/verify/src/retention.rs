@@ -74,7 +74,11 @@ mod tests {
         // 5 days old: Free keeps it 2 more days.
         assert!(!may_be_expired(NOW - 5 * DAY_MS, &h, NOW));
         // Before the change the same 30-day-old row could not be gone yet.
-        assert!(!may_be_expired(NOW - 30 * DAY_MS, &h, change - 5 * GRACE_MS));
+        assert!(!may_be_expired(
+            NOW - 30 * DAY_MS,
+            &h,
+            change - 5 * GRACE_MS
+        ));
     }
 
     #[test]

@@ -217,18 +217,30 @@ fn an_empty_log_verifies() {
 #[test]
 fn an_edited_payload_is_caught_at_its_leaf() {
     let mut f = Fixture::new(300);
-    *f.event_mut(123) = f.event_mut(123).replace(r#""amount":123"#, r#""amount":124"#);
+    *f.event_mut(123) = f
+        .event_mut(123)
+        .replace(r#""amount":123"#, r#""amount":124"#);
     let r = f.verify();
     assert_eq!(kinds(&r), vec![(FailureKind::ContentAltered, Some(123))]);
-    assert_eq!(r.failures[0].event_id.as_deref(), Some(event_id(123).as_str()));
-    assert!(r.failures[0].message.contains("content altered"), "{}", r.failures[0]);
+    assert_eq!(
+        r.failures[0].event_id.as_deref(),
+        Some(event_id(123).as_str())
+    );
+    assert!(
+        r.failures[0].message.contains("content altered"),
+        "{}",
+        r.failures[0]
+    );
 }
 
 #[test]
 fn an_edited_description_is_caught_at_its_leaf() {
     let mut f = Fixture::new(50);
     *f.event_mut(7) = f.event_mut(7).replace("created key 7", "deleted key 7");
-    assert_eq!(kinds(&f.verify()), vec![(FailureKind::ContentAltered, Some(7))]);
+    assert_eq!(
+        kinds(&f.verify()),
+        vec![(FailureKind::ContentAltered, Some(7))]
+    );
 }
 
 #[test]
@@ -247,8 +259,13 @@ fn a_deleted_row_before_its_retention_is_caught() {
     f.rows[17].1 = None;
     let r = f.verify();
     assert_eq!(kinds(&r), vec![(FailureKind::DeletedEarly, Some(17))]);
-    assert!(r.failures[0].message.contains("deleted before its retention ended"));
-    assert_eq!(r.failures[0].event_id.as_deref(), Some(event_id(17).as_str()));
+    assert!(r.failures[0]
+        .message
+        .contains("deleted before its retention ended"));
+    assert_eq!(
+        r.failures[0].event_id.as_deref(),
+        Some(event_id(17).as_str())
+    );
 }
 
 #[test]
@@ -298,7 +315,10 @@ fn two_swapped_whole_events_are_caught_by_id() {
     let k = kinds(&f.verify());
     for i in [4, 9] {
         assert!(k.contains(&(FailureKind::ContentAltered, Some(i))), "{k:?}");
-        assert!(k.contains(&(FailureKind::EventIdMismatch, Some(i))), "{k:?}");
+        assert!(
+            k.contains(&(FailureKind::EventIdMismatch, Some(i))),
+            "{k:?}"
+        );
         assert!(k.contains(&(FailureKind::TimeMismatch, Some(i))), "{k:?}");
     }
 }
@@ -308,8 +328,14 @@ fn reordered_leaf_lines_are_caught() {
     let mut f = Fixture::new(30);
     f.rows.swap(10, 11);
     let k = kinds(&f.verify());
-    assert!(k.contains(&(FailureKind::LeafOutOfOrder, Some(11))), "{k:?}");
-    assert!(k.contains(&(FailureKind::LeafOutOfOrder, Some(10))), "{k:?}");
+    assert!(
+        k.contains(&(FailureKind::LeafOutOfOrder, Some(11))),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&(FailureKind::LeafOutOfOrder, Some(10))),
+        "{k:?}"
+    );
 }
 
 #[test]
@@ -319,7 +345,13 @@ fn a_truncated_tail_is_caught() {
     f.rows.truncate(290);
     let r = f.verify_with(&f.export_with(&note), Vec::new());
     assert_eq!(kinds(&r), vec![(FailureKind::Truncated, None)]);
-    assert!(r.failures[0].message.contains("290 of the checkpoint's 300"), "{}", r.failures[0]);
+    assert!(
+        r.failures[0]
+            .message
+            .contains("290 of the checkpoint's 300"),
+        "{}",
+        r.failures[0]
+    );
 }
 
 #[test]
@@ -332,7 +364,10 @@ fn an_altered_leaf_stub_breaks_the_root() {
     let data = LeafData {
         event_id: leaf.event_id.clone(),
         time_ms: leaf.time_ms,
-        content_sha256: hex::decode(&leaf.content_sha256).unwrap().try_into().unwrap(),
+        content_sha256: hex::decode(&leaf.content_sha256)
+            .unwrap()
+            .try_into()
+            .unwrap(),
     };
     leaf.leaf_hash = b64(&data.leaf_hash());
     assert_eq!(kinds(&f.verify()), vec![(FailureKind::RootMismatch, None)]);
@@ -352,7 +387,9 @@ fn a_checkpoint_signed_by_another_key_is_caught() {
     let other = Signer::generate("log.example", KeyKind::Note).unwrap();
     let r = f.verify_with(&f.export_with(&f.note_by(&other, 20)), Vec::new());
     assert_eq!(kinds(&r), vec![(FailureKind::BadSignature, None)]);
-    assert!(r.failures[0].message.contains("not signed by any pinned log key"));
+    assert!(r.failures[0]
+        .message
+        .contains("not signed by any pinned log key"));
 }
 
 #[test]
@@ -420,7 +457,11 @@ fn an_export_extending_a_remembered_checkpoint_verifies_and_a_rewritten_one_does
     h.signer = Signer::from_private_key(&f.signer.private_key()).unwrap();
     let r = h.verify_with(&h.export(), vec![reference(&h, &f.note(60))]);
     assert_eq!(kinds(&r), vec![(FailureKind::Inconsistent, None)]);
-    assert!(r.failures[0].message.contains("at size 60"), "{}", r.failures[0]);
+    assert!(
+        r.failures[0].message.contains("at size 60"),
+        "{}",
+        r.failures[0]
+    );
 }
 
 #[test]
@@ -455,11 +496,17 @@ fn a_row_gone_after_a_downgrade_is_no_false_alarm_but_not_before_it() {
     assert_eq!(r.expired, 1);
     // The 3-day-old one is still within Free's 7 days.
     f.rows[1].1 = None;
-    assert_eq!(kinds(&f.verify()), vec![(FailureKind::DeletedEarly, Some(1))]);
+    assert_eq!(
+        kinds(&f.verify()),
+        vec![(FailureKind::DeletedEarly, Some(1))]
+    );
     // Without the downgrade (Pro all along), the 30-day-old one was deleted early.
     f.rows[1].1 = Some(event_text(&event_id(1), NOW - 3 * DAY, 1));
     f.retention.truncate(1);
-    assert_eq!(kinds(&f.verify()), vec![(FailureKind::DeletedEarly, Some(0))]);
+    assert_eq!(
+        kinds(&f.verify()),
+        vec![(FailureKind::DeletedEarly, Some(0))]
+    );
 }
 
 #[test]
@@ -493,7 +540,9 @@ fn garbage_lines_and_a_missing_header_are_reported() {
     assert!(r.has(FailureKind::Malformed), "{:#?}", r.failures);
     let r = f.verify_with(&lines[1..].join("\n"), Vec::new());
     assert!(r.has(FailureKind::MissingHeader), "{:#?}", r.failures);
-    assert!(f.verify_with("", Vec::new()).has(FailureKind::MissingHeader));
+    assert!(f
+        .verify_with("", Vec::new())
+        .has(FailureKind::MissingHeader));
 }
 
 #[test]

@@ -146,7 +146,10 @@ async fn wait_checkpoint(client: &clickhouse::Client, ws: &str, size: u64) -> Re
             .fetch_one()
             .await?;
         if got >= size {
-            ensure!(got == size, "{ws}: checkpoint of {got} leaves, {size} expected");
+            ensure!(
+                got == size,
+                "{ws}: checkpoint of {got} leaves, {size} expected"
+            );
             return Ok(());
         }
         ensure!(
@@ -170,7 +173,10 @@ async fn setup() -> Result<Setup> {
             key_file.display().to_string(),
         ),
         ("AUDITLOG_SEQUENCER__ORIGIN_PREFIX".into(), KEY_NAME.into()),
-        ("AUDITLOG_SEQUENCER__CHECKPOINT_INTERVAL".into(), "300ms".into()),
+        (
+            "AUDITLOG_SEQUENCER__CHECKPOINT_INTERVAL".into(),
+            "300ms".into(),
+        ),
         ("AUDITLOG_SEQUENCER__POLL_INTERVAL".into(), "50ms".into()),
         ("AUDITLOG_SEQUENCER__LISTEN".into(), String::new()),
     ]);
@@ -192,7 +198,10 @@ async fn setup() -> Result<Setup> {
     // merges wait until the retention test materializes the TTL.
     let client = w.client();
     client
-        .query(&format!("SYSTEM STOP TTL MERGES {}.events", w.clickhouse.database))
+        .query(&format!(
+            "SYSTEM STOP TTL MERGES {}.events",
+            w.clickhouse.database
+        ))
         .execute()
         .await?;
     // Two batches: a checkpoint of exactly FIRST leaves is signed in between.
@@ -275,24 +284,25 @@ async fn tamper(s: &Setup, case: &Case, c: &clickhouse::Client) -> Result<()> {
     let id = |i: usize| s.leaves[i].as_str();
     let name = case.name;
     match name {
-        "payload_edited" => {
-            mutate(
-                c,
-                "ALTER TABLE events UPDATE request = '{\"edited\":true}' WHERE event_id = toUUID(?)",
-                &[id(57)],
-            )
-            .await
-        }
-        "description_edited" => {
-            mutate(
-                c,
-                "ALTER TABLE events UPDATE description = 'nothing happened' WHERE event_id = toUUID(?)",
-                &[id(58)],
-            )
-            .await
-        }
+        "payload_edited" => mutate(
+            c,
+            "ALTER TABLE events UPDATE request = '{\"edited\":true}' WHERE event_id = toUUID(?)",
+            &[id(57)],
+        )
+        .await,
+        "description_edited" => mutate(
+            c,
+            "ALTER TABLE events UPDATE description = 'nothing happened' WHERE event_id = toUUID(?)",
+            &[id(58)],
+        )
+        .await,
         "row_deleted" => {
-            mutate(c, "ALTER TABLE events DELETE WHERE event_id = toUUID(?)", &[id(59)]).await
+            mutate(
+                c,
+                "ALTER TABLE events DELETE WHERE event_id = toUUID(?)",
+                &[id(59)],
+            )
+            .await
         }
         "forged_row" => {
             // A copy of a row with a new id, an old offset and an old insert time.
@@ -340,7 +350,10 @@ async fn tamper(s: &Setup, case: &Case, c: &clickhouse::Client) -> Result<()> {
                     .collect();
                 mutate(
                     c,
-                    &format!("ALTER TABLE events DELETE WHERE event_id IN ({})", list.join(",")),
+                    &format!(
+                        "ALTER TABLE events DELETE WHERE event_id IN ({})",
+                        list.join(",")
+                    ),
                     &[],
                 )
                 .await?;
@@ -434,7 +447,10 @@ async fn verify_clean(s: &Setup) -> Result<(String, Guard)> {
     args.extend(["--remember".into(), s.remembered.display().to_string()]);
     let (code, report) = verify(&s.w, args).await?;
     ensure!(code == 0, "clean log: {report:#}");
-    ensure!(report["leaves"] == ALL && report["events"] == ALL, "{report:#}");
+    ensure!(
+        report["leaves"] == ALL && report["events"] == ALL,
+        "{report:#}"
+    );
     ensure!(s.remembered.exists(), "--remember wrote nothing");
     Ok((base, serve))
 }
@@ -493,7 +509,10 @@ async fn a_clean_log_verifies_and_rows_gone_by_retention_are_no_false_alarm() ->
     let client = s.w.client();
     wait_mutations_of(&client, "events").await?;
     client
-        .query(&format!("SYSTEM START TTL MERGES {}.events", s.w.clickhouse.database))
+        .query(&format!(
+            "SYSTEM START TTL MERGES {}.events",
+            s.w.clickhouse.database
+        ))
         .execute()
         .await?;
     mutate(&client, "ALTER TABLE events MATERIALIZE TTL", &[]).await?;

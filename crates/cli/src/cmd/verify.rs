@@ -154,8 +154,8 @@ async fn verify(a: &VerifyArgs) -> Result<Report> {
         let report = if path == Path::new("-") {
             verify_export_reader(std::io::stdin().lock(), "stdin", opts)?
         } else {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let file =
+                std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
             verify_export_reader(
                 std::io::BufReader::new(file),
                 &path.display().to_string(),
