@@ -154,7 +154,11 @@ impl WitnessClient {
 
     /// The cosignature by our witness's key among the answer's lines, verified over the
     /// checkpoint's body (lines of other keys are ignored).
-    fn cosignature(&self, signed_checkpoint: &str, answer: &str) -> Result<AddResult, WitnessError> {
+    fn cosignature(
+        &self,
+        signed_checkpoint: &str,
+        answer: &str,
+    ) -> Result<AddResult, WitnessError> {
         let bad = |source| WitnessError::BadCosignature {
             url: self.url.clone(),
             source,

@@ -78,7 +78,11 @@ impl WitnessConfig {
         check::socket_addr("witness.listen", &self.listen, "127.0.0.1:8084")?;
         check::not_blank("witness.key_file", &self.key_file)?;
         check::not_blank("witness.state_dir", &self.state_dir)?;
-        check::in_range("witness.max_body_bytes", self.max_body_bytes, 1024..=1 << 20)?;
+        check::in_range(
+            "witness.max_body_bytes",
+            self.max_body_bytes,
+            1024..=1 << 20,
+        )?;
         check::between(
             "witness.header_read_timeout",
             self.header_read_timeout,
@@ -102,7 +106,10 @@ impl WitnessConfig {
             .iter()
             .enumerate()
             .map(|(i, log)| {
-                check::not_blank(&format!("witness.logs[{i}].origin_prefix"), &log.origin_prefix)?;
+                check::not_blank(
+                    &format!("witness.logs[{i}].origin_prefix"),
+                    &log.origin_prefix,
+                )?;
                 let field = format!("witness.logs[{i}].verifier_key");
                 let v = Verifier::parse(log.verifier_key.trim())
                     .map_err(|e| BadSetting::new(&field, e.to_string()))?;

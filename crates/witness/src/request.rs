@@ -50,7 +50,9 @@ pub fn parse(body: &str) -> Result<AddRequest, String> {
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (digits == "0" || !digits.starts_with('0'));
     if !canonical {
-        return Err(format!("`old {digits}`: the size is not a decimal without leading zeros"));
+        return Err(format!(
+            "`old {digits}`: the size is not a decimal without leading zeros"
+        ));
     }
     let old_size: u64 = digits
         .parse()
@@ -65,7 +67,9 @@ pub fn parse(body: &str) -> Result<AddRequest, String> {
             break;
         }
         if proof.len() == MAX_PROOF_LINES {
-            return Err(format!("more than {MAX_PROOF_LINES} consistency proof lines"));
+            return Err(format!(
+                "more than {MAX_PROOF_LINES} consistency proof lines"
+            ));
         }
         let hash: Hash = b64
             .decode(line)

@@ -72,7 +72,10 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
         Err(e) => {
             tracing::error!(error = %e, "add-checkpoint failed; nothing cosigned");
             crate::metrics::added("error");
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "the witness could not record it");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the witness could not record it",
+            );
         }
     };
     crate::metrics::added(outcome.label());
@@ -126,7 +129,10 @@ async fn log(State(w): State<Arc<Witness>>) -> Response {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "reading the witness file");
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "the witness file cannot be read");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the witness file cannot be read",
+            );
         }
     };
     let stream = futures::stream::try_unfold(file.take(len), |mut reader| async move {

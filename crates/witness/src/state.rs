@@ -2,7 +2,8 @@
 //! cosigned checkpoint ([`Record`]), written and fsynced before the cosignature is answered.
 //! The state (the newest record per origin) is rebuilt from it at startup: the last line of an
 //! origin wins. A torn last line (a crash mid-append) is cut off with a warning; any other line
-//! that does not read stops startup (the file is evidence, it is never silently repaired).
+//! that does not read stops startup (the file is evidence, it is never silently repaired). The
+//! open file holds an exclusive lock: a second witness on the same directory does not start.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -43,6 +44,12 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process (a second witness) holds the file's lock.
+    #[error("{path} is locked by another running witness")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// A complete line that is not a record (not the torn last line of a crash).
     #[error("{path} line {line}: not a checkpoint record: {why}")]
     Corrupt {
@@ -79,6 +86,15 @@ impl StateFile {
             .create(true)
             .open(&path)
             .map_err(io(&path))?;
+        // One witness per file: a second process would keep a state of its own and could
+        // cosign what the first one refused.
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StateError::Locked { path: path.clone() },
+            std::fs::TryLockError::Error(source) => StateError::Io {
+                path: path.clone(),
+                source,
+            },
+        })?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io(&path))?;
         let (latest, good_len) = read_records(&path, &bytes)?;
@@ -222,6 +238,16 @@ mod tests {
         drop(f);
         let (_, latest) = StateFile::open(dir.path()).unwrap();
         assert_eq!(latest["a"].size, 4);
+    }
+
+    #[test]
+    fn a_second_witness_on_the_same_file_does_not_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = StateFile::open(dir.path()).unwrap();
+        let err = StateFile::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        drop(first);
+        StateFile::open(dir.path()).unwrap();
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! concurrent adds cannot both be checked against the same old state.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auditlog_settings::BadSetting;
-use auditlog_tlog::{cosignature, merkle, Checkpoint, Hash, KeyKind, Note, Signature, Signer, Verifier};
+use auditlog_tlog::{
+    cosignature, merkle, Checkpoint, Hash, KeyKind, Note, Signature, Signer, Verifier,
+};
 use base64::Engine as _;
 
 use crate::config::WitnessConfig;
@@ -91,6 +94,8 @@ pub struct Witness {
     logs: Vec<(String, Verifier)>,
     file: Arc<Mutex<StateFile>>,
     origins: Mutex<HashMap<String, Slot>>,
+    /// Origins whose slot holds a checkpoint (a slot is made before its first add succeeds).
+    cosigned_origins: AtomicUsize,
 }
 
 impl Witness {
@@ -113,7 +118,11 @@ impl Witness {
             )
             .into());
         }
-        Self::from_parts(signer, cfg.log_verifiers()?, std::path::Path::new(&cfg.state_dir))
+        Self::from_parts(
+            signer,
+            cfg.log_verifiers()?,
+            std::path::Path::new(&cfg.state_dir),
+        )
     }
 
     /// A witness with `signer` (a cosignature key) trusting `logs` (origin prefix, log key),
@@ -129,7 +138,10 @@ impl Witness {
             let root = decode_root(&record.root).ok_or_else(|| StateError::Corrupt {
                 path: file.path().to_path_buf(),
                 line: 0,
-                why: format!("origin {origin}: root {:?} is not a base64 hash", record.root),
+                why: format!(
+                    "origin {origin}: root {:?} is not a base64 hash",
+                    record.root
+                ),
             })?;
             let latest = Latest {
                 size: record.size,
@@ -148,6 +160,7 @@ impl Witness {
             signer,
             logs,
             file: Arc::new(Mutex::new(file)),
+            cosigned_origins: AtomicUsize::new(origins.len()),
             origins: Mutex::new(origins),
         })
     }
@@ -159,7 +172,7 @@ impl Witness {
 
     /// Origins with a cosigned checkpoint.
     pub fn origin_count(&self) -> usize {
-        lock(&self.origins).len()
+        self.cosigned_origins.load(Ordering::Relaxed)
     }
 
     fn slot(&self, origin: &str) -> Slot {
@@ -222,7 +235,9 @@ impl Witness {
 
         let slot = self.slot(&cp.origin);
         let mut latest = slot.lock().await;
-        let (size, root) = latest.as_ref().map_or((0, None), |l| (l.size, Some(l.root)));
+        let (size, root) = latest
+            .as_ref()
+            .map_or((0, None), |l| (l.size, Some(l.root)));
         if req.old_size != size {
             return Ok(AddOutcome::SizeConflict(size));
         }
@@ -250,7 +265,9 @@ impl Witness {
                 }
             }
             None if !req.proof.is_empty() => {
-                return Ok(AddOutcome::BadProof("the proof from size 0 must be empty".into()));
+                return Ok(AddOutcome::BadProof(
+                    "the proof from size 0 must be empty".into(),
+                ));
             }
             None => {}
         }
@@ -271,6 +288,9 @@ impl Witness {
         let file = self.file.clone();
         let to_write = record.clone();
         tokio::task::spawn_blocking(move || lock(&file).append(&to_write)).await??;
+        if latest.is_none() {
+            self.cosigned_origins.fetch_add(1, Ordering::Relaxed);
+        }
         *latest = Some(Latest {
             size: cp.size,
             root: cp.root,

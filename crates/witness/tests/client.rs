@@ -13,9 +13,12 @@ async fn setup() -> (tempfile::TempDir, TestLog, Served, WitnessClient) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &witness_key(), &[(PREFIX, &log.verifier())]);
     let w = Served::start(&cfg).await;
-    let client =
-        WitnessClient::new(&format!("{}/", w.url), &w.verifier.to_string(), Duration::from_secs(5))
-            .unwrap();
+    let client = WitnessClient::new(
+        &format!("{}/", w.url),
+        &w.verifier.to_string(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     (dir, log, w, client)
 }
 
@@ -56,8 +59,13 @@ async fn cosigned_conflict_and_refused() {
     // A fork: 422, Refused with the status and the witness's reason.
     let mut fork = log.fork("b");
     fork.grow_to(30);
-    match client.add_checkpoint(20, &fork.proof(20), &fork.signed()).await {
-        Err(WitnessError::Refused { status: 422, body, .. }) => assert!(!body.is_empty()),
+    match client
+        .add_checkpoint(20, &fork.proof(20), &fork.signed())
+        .await
+    {
+        Err(WitnessError::Refused {
+            status: 422, body, ..
+        }) => assert!(!body.is_empty()),
         other => panic!("{other:?}"),
     }
     // Another key: 403.
@@ -67,7 +75,10 @@ async fn cosigned_conflict_and_refused() {
         .add_checkpoint(20, &impostor.proof(20), &impostor.signed())
         .await
         .unwrap_err();
-    assert!(matches!(err, WitnessError::Refused { status: 403, .. }), "{err}");
+    assert!(
+        matches!(err, WitnessError::Refused { status: 403, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -83,7 +94,9 @@ async fn a_cosignature_by_another_key_is_not_accepted() {
         .unwrap_err();
     assert!(matches!(err, WitnessError::BadCosignature { .. }), "{err}");
     // A log key is not a witness key.
-    assert!(WitnessClient::new(&w.url, &log.verifier().to_string(), Duration::from_secs(1)).is_err());
+    assert!(
+        WitnessClient::new(&w.url, &log.verifier().to_string(), Duration::from_secs(1)).is_err()
+    );
     assert!(WitnessClient::new(&w.url, "not a key", Duration::from_secs(1)).is_err());
 }
 
@@ -99,4 +112,34 @@ async fn a_witness_that_is_down_is_unreachable() {
     assert!(matches!(err, WitnessError::Unreachable { .. }), "{err}");
     let err = client.latest(&log.origin).await.unwrap_err();
     assert!(matches!(err, WitnessError::Unreachable { .. }), "{err}");
+}
+
+/// `AUDITLOG_LONG_TESTS=1`: latency of `add-checkpoint` through the client (each answer waits
+/// for the fsync of its record), 500 growing checkpoints of one log.
+#[tokio::test]
+async fn add_checkpoint_latency() {
+    if std::env::var_os("AUDITLOG_LONG_TESTS").is_none() {
+        return;
+    }
+    let (_dir, mut log, _w, client) = setup().await;
+    let mut took = Vec::new();
+    let mut old = 0;
+    for n in 1..=500u64 {
+        log.grow_to(n * 20);
+        let (proof, signed) = (log.proof(old), log.signed());
+        let start = std::time::Instant::now();
+        let r = client.add_checkpoint(old, &proof, &signed).await.unwrap();
+        took.push(start.elapsed());
+        assert!(matches!(r, AddResult::Cosigned(_)));
+        old = log.size();
+    }
+    took.sort();
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    println!(
+        "add-checkpoint latency over {} adds: p50 {:?}, p99 {:?}, max {:?}",
+        took.len(),
+        at(0.5),
+        at(0.99),
+        took[took.len() - 1]
+    );
 }

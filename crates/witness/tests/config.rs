@@ -24,7 +24,10 @@ fn bad_settings_stop_startup_naming_the_field() {
         key_file: dir.path().join("nope.key").display().to_string(),
         ..good.clone()
     };
-    assert_eq!(field(Witness::open(&missing).unwrap_err()), "witness.key_file");
+    assert_eq!(
+        field(Witness::open(&missing).unwrap_err()),
+        "witness.key_file"
+    );
 
     // A log's note key is not a cosignature key.
     let note_key = dir.path().join("log.key");
@@ -65,17 +68,26 @@ fn bad_settings_stop_startup_naming_the_field() {
         state_dir: " ".into(),
         ..good.clone()
     };
-    assert_eq!(field(Witness::open(&no_state).unwrap_err()), "witness.state_dir");
+    assert_eq!(
+        field(Witness::open(&no_state).unwrap_err()),
+        "witness.state_dir"
+    );
     let no_key = WitnessConfig {
         key_file: String::new(),
         ..good.clone()
     };
-    assert_eq!(field(Witness::open(&no_key).unwrap_err()), "witness.key_file");
+    assert_eq!(
+        field(Witness::open(&no_key).unwrap_err()),
+        "witness.key_file"
+    );
     let tiny = WitnessConfig {
         max_body_bytes: 10,
         ..good
     };
-    assert_eq!(field(Witness::open(&tiny).unwrap_err()), "witness.max_body_bytes");
+    assert_eq!(
+        field(Witness::open(&tiny).unwrap_err()),
+        "witness.max_body_bytes"
+    );
 }
 
 #[test]
@@ -102,7 +114,7 @@ fn the_docs_config_example_is_valid() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/witness.md"),
     )
     .unwrap();
-    let start = doc.find("<!-- witness-config:start -->").expect("start marker");
+    let start = doc.find("<!-- witness-config:start").expect("start marker");
     let end = doc.find("<!-- witness-config:end -->").expect("end marker");
     let block = &doc[start..end];
     let toml_text = block

@@ -95,7 +95,12 @@ async fn an_inconsistent_checkpoint_is_refused_422_and_not_recorded() {
 
     assert_eq!(w.log_lines().await.len(), 1);
     let (_, text) = w.latest(&log.origin).await;
-    assert_eq!(Checkpoint::parse(&Note::parse(&text).unwrap().text).unwrap().size, 10);
+    assert_eq!(
+        Checkpoint::parse(&Note::parse(&text).unwrap().text)
+            .unwrap()
+            .size,
+        10
+    );
     // The real growth is still cosigned.
     assert_eq!(w.add(log.add_body(10)).await.0, 200);
 }
@@ -115,12 +120,18 @@ async fn a_rollback_or_a_wrong_old_size_is_refused() {
     // old 0 (or any other size than 10): 409 with the witness's size.
     for old in [0, 3, 5] {
         let (status, ctype, body) = w.add(small.add_body(old)).await;
-        assert_eq!((status, ctype.as_str(), body.as_str()), (409, "text/x.tlog.size", "10\n"));
+        assert_eq!(
+            (status, ctype.as_str(), body.as_str()),
+            (409, "text/x.tlog.size", "10\n")
+        );
     }
     // A bigger one with a wrong old size: 409 too.
     log.grow_to(12);
     let (status, ctype, body) = w.add(log.add_body(11)).await;
-    assert_eq!((status, ctype.as_str(), body.as_str()), (409, "text/x.tlog.size", "10\n"));
+    assert_eq!(
+        (status, ctype.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "10\n")
+    );
     // A new origin is at 0.
     let mut other = TestLog::with_signer(
         &origin("ws2"),
@@ -129,7 +140,10 @@ async fn a_rollback_or_a_wrong_old_size_is_refused() {
     );
     other.grow_to(3);
     let (status, ctype, body) = w.add(other.add_body(2)).await;
-    assert_eq!((status, ctype.as_str(), body.as_str()), (409, "text/x.tlog.size", "0\n"));
+    assert_eq!(
+        (status, ctype.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "0\n")
+    );
     assert_eq!(w.log_lines().await.len(), 1);
 }
 
@@ -164,6 +178,7 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
     );
     stranger.grow_to(4);
     assert_eq!(w.add(stranger.add_body(0)).await.0, 404);
+    assert_eq!(w.witness.origin_count(), 0);
 
     // Signed by another key: 403.
     let mut impostor = TestLog::new(&log.origin, "a");
@@ -185,7 +200,12 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
         signatures: vec![sig],
     }
     .to_string();
-    assert_eq!(w.add(auditlog_witness::request::encode(0, &[], &flipped)).await.0, 403);
+    assert_eq!(
+        w.add(auditlog_witness::request::encode(0, &[], &flipped))
+            .await
+            .0,
+        403
+    );
     // An unsigned note cannot even be parsed as one: 400.
     assert_eq!(w.add(format!("old 0\n\n{}", log.body())).await.0, 400);
 
@@ -196,9 +216,14 @@ async fn unknown_origins_other_keys_and_tampered_notes_are_refused() {
         .signatures
         .push(impostor.signer.sign_note(&note.text).unwrap());
     let (status, _, _) = w
-        .add(auditlog_witness::request::encode(0, &[], &with_extra.to_string()))
+        .add(auditlog_witness::request::encode(
+            0,
+            &[],
+            &with_extra.to_string(),
+        ))
         .await;
     assert_eq!(status, 200);
+    assert_eq!(w.witness.origin_count(), 1);
     let (_, text) = w.latest(&log.origin).await;
     assert_eq!(Note::parse(&text).unwrap().signatures.len(), 2, "{text}");
     assert_eq!(w.log_lines().await.len(), 1);
@@ -240,16 +265,22 @@ async fn malformed_and_oversized_bodies_are_refused() {
     let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     assert_eq!(w.add(streamed).await.0, 413);
     // Other methods and paths.
-    let get = reqwest::get(format!("{}/add-checkpoint", w.url)).await.unwrap();
+    let get = reqwest::get(format!("{}/add-checkpoint", w.url))
+        .await
+        .unwrap();
     assert_eq!(get.status().as_u16(), 405);
     let missing = reqwest::get(format!("{}/checkpoint", w.url)).await.unwrap();
     assert_eq!(missing.status().as_u16(), 400);
     assert!(w.log_lines().await.is_empty());
     // Still serving.
     assert_eq!(w.add(log.add_body(0)).await.0, 200);
-    let live = reqwest::get(format!("{}/health/live", w.url)).await.unwrap();
+    let live = reqwest::get(format!("{}/health/live", w.url))
+        .await
+        .unwrap();
     assert_eq!(live.status().as_u16(), 200);
-    let ready = reqwest::get(format!("{}/health/ready", w.url)).await.unwrap();
+    let ready = reqwest::get(format!("{}/health/ready", w.url))
+        .await
+        .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
 
@@ -274,7 +305,11 @@ async fn random_bodies_never_break_the_witness() {
             // Cut.
             1 => body.truncate(rng.random_range(0..body.len())),
             // Random bytes.
-            _ => body = (0..rng.random_range(0..200)).map(|_| rng.random()).collect(),
+            _ => {
+                body = (0..rng.random_range(0..200))
+                    .map(|_| rng.random())
+                    .collect()
+            }
         }
         let (status, _, _) = w.add(body.clone()).await;
         assert!(
@@ -283,7 +318,9 @@ async fn random_bodies_never_break_the_witness() {
             String::from_utf8_lossy(&body)
         );
     }
-    let live = reqwest::get(format!("{}/health/live", w.url)).await.unwrap();
+    let live = reqwest::get(format!("{}/health/live", w.url))
+        .await
+        .unwrap();
     assert_eq!(live.status().as_u16(), 200);
 }
 
@@ -305,7 +342,11 @@ async fn a_restart_keeps_the_state_and_a_torn_last_line_is_ignored() {
     std::fs::write(&file, &torn).unwrap();
 
     let w = Served::start(&cfg).await;
-    assert_eq!(std::fs::read(&file).unwrap(), good, "the torn line is cut off");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        good,
+        "the torn line is cut off"
+    );
     // A rollback is still refused after the restart, the state is size 10.
     let mut small = log.fork("a");
     small.grow_to(4);
@@ -325,7 +366,7 @@ async fn a_restart_keeps_the_state_and_a_torn_last_line_is_ignored() {
     assert_eq!(body, "11\n");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_concurrent_adds_from_the_same_size_exactly_one_wins() {
     let mut log = TestLog::new(&origin("ws"), "a");
     let (_dir, w) = witness_for(&log).await;
@@ -352,6 +393,69 @@ async fn of_concurrent_adds_from_the_same_size_exactly_one_wins() {
     }
     let won: Vec<_> = statuses.iter().filter(|s| s.0 == 200).collect();
     assert_eq!(won.len(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| s.0 == 200 || s.0 == 409), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.0 == 200 || s.0 == 409),
+        "{statuses:?}"
+    );
     assert_eq!(w.log_lines().await.len(), 2);
+}
+
+/// Reads from `s` until the server closes it; how long that took.
+async fn closed_after(mut s: tokio::net::TcpStream) -> std::time::Duration {
+    use tokio::io::AsyncReadExt as _;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection was still open after {deadline:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt as _;
+    let log = TestLog::new(&origin("ws"), "a");
+    let (_dir, w) = witness_for(&log).await;
+    // A head that never ends (witness.header_read_timeout, 1 s here).
+    let mut s = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    s.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n")
+        .await
+        .unwrap();
+    let took = closed_after(s).await;
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+    // A body that stalls (witness.idle_timeout, 1 s here).
+    let mut s = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    s.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 100\r\n\r\nold 0\n")
+        .await
+        .unwrap();
+    let took = closed_after(s).await;
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+    // A connection that sends nothing.
+    let s = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+    let took = closed_after(s).await;
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+    assert!(w.log_lines().await.is_empty());
+}
+
+#[tokio::test]
+async fn validly_signed_extreme_sizes_and_junk_proofs_never_break_it() {
+    let mut log = TestLog::new(&origin("ws"), "a");
+    let (_dir, w) = witness_for(&log).await;
+    log.grow_to(10);
+    assert_eq!(w.add(log.add_body(0)).await.0, 200);
+    for size in [11, 255, 256, 257, 1 << 32, (1 << 63) - 1, 1 << 63, u64::MAX] {
+        let text = Checkpoint::new(&log.origin, size, [9u8; 32], 0).to_text();
+        let signed = support::sign(&log.signer, &text);
+        for n in [0, 1, 5, 30, 63] {
+            let proof = vec![[3u8; 32]; n];
+            let body = auditlog_witness::request::encode(10, &proof, &signed);
+            let (status, _, why) = w.add(body).await;
+            assert_eq!(status, 422, "size {size}, {n} hashes: {why}");
+        }
+    }
+    assert_eq!(w.log_lines().await.len(), 1);
 }

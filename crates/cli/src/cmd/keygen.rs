@@ -42,9 +42,9 @@ pub fn run(args: KeygenArgs) -> Result<()> {
         options.mode(0o600);
     }
     let shown = args.out.display();
-    let mut file = options.open(&args.out).with_context(|| {
-        format!("creating {shown} (an existing key file is never overwritten)")
-    })?;
+    let mut file = options
+        .open(&args.out)
+        .with_context(|| format!("creating {shown} (an existing key file is never overwritten)"))?;
     file.write_all(format!("{}\n", signer.private_key()).as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {shown}"))?;

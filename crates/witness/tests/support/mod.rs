@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditlog_query::api::serve::{serve, Limits};
-use auditlog_tlog::{
-    merkle, Appender, Checkpoint, Hash, KeyKind, Note, Signer, TileSet, Verifier,
-};
+use auditlog_tlog::{merkle, Appender, Checkpoint, Hash, KeyKind, Note, Signer, TileSet, Verifier};
 use auditlog_witness::{TrustedLog, Witness, WitnessConfig};
 use tokio::sync::oneshot;
 
@@ -147,8 +145,8 @@ pub fn config(dir: &Path, witness_key: &Signer, logs: &[(&str, &Verifier)]) -> W
             })
             .collect(),
         max_body_bytes: 16 * 1024,
-        header_read_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_secs(5),
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
         ..WitnessConfig::default()
     }
 }
