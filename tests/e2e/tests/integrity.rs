@@ -108,6 +108,8 @@ struct Setup {
     /// The checkpoint of ALL leaves, remembered by a clean `verify --api --remember`.
     remembered: PathBuf,
     dir: tempfile::TempDir,
+    /// The witness (`--witness`): its URL and cosignature verifier key.
+    witness: Option<(String, String)>,
     _procs: Vec<Guard>,
 }
 
@@ -161,6 +163,76 @@ async fn wait_checkpoint(client: &clickhouse::Client, ws: &str, size: u64) -> Re
 }
 
 async fn setup() -> Result<Setup> {
+    setup_with(false).await
+}
+
+/// `auditlog witness` trusting the log key, and the sequencer configured to send it every
+/// checkpoint: the config file for both, the witness's URL and verifier key.
+async fn start_witness(
+    w: &World,
+    dir: &Path,
+    log_key: &str,
+) -> Result<(PathBuf, String, String, Guard)> {
+    let signer = Signer::generate("witness.e2e", KeyKind::Cosignature)?;
+    let key_file = dir.join("witness.key");
+    std::fs::write(&key_file, signer.private_key())?;
+    let listen = free_listen()?;
+    let url = format!("http://{listen}");
+    let wkey = signer.verifier().to_string();
+    let config = dir.join("auditlog.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[witness]\nlisten = \"{listen}\"\nkey_file = \"{}\"\nstate_dir = \"{}\"\n\n\
+             [[witness.logs]]\norigin_prefix = \"{KEY_NAME}/\"\nverifier_key = \"{log_key}\"\n\n\
+             [[sequencer.witnesses]]\nurl = \"{url}\"\nverifier_key = \"{wkey}\"\n",
+            key_file.display(),
+            dir.join("witness-state").display()
+        ),
+    )?;
+    let log = std::fs::File::create(w.log_path("witness"))?;
+    let guard = Guard(Some(
+        w.command(&["--config", &config.display().to_string(), "witness"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawn auditlog witness")?,
+    ));
+    let start = Instant::now();
+    while !reqwest::get(format!("{url}/health/ready"))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        ensure!(
+            start.elapsed() < Duration::from_secs(20),
+            "witness not ready (log {})",
+            w.log_path("witness").display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((config, url, wkey, guard))
+}
+
+/// Waits until the witness cosigned `ws`'s checkpoint of `size` leaves; its note.
+async fn wait_witnessed(url: &str, ws: &str, size: u64) -> Result<String> {
+    let start = Instant::now();
+    loop {
+        let r = reqwest::get(format!("{url}/checkpoint?origin={KEY_NAME}/{ws}")).await?;
+        if r.status().is_success() {
+            let note = r.text().await?;
+            if note.lines().nth(1) == Some(size.to_string().as_str()) {
+                return Ok(note);
+            }
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "the witness has no checkpoint of {size} leaves of {ws} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn setup_with(with_witness: bool) -> Result<Setup> {
     let mut w = World::new("integrity", 2).await?;
     let dir = tempfile::tempdir()?;
     let signer = Signer::generate(KEY_NAME, KeyKind::Note)?;
@@ -184,8 +256,22 @@ async fn setup() -> Result<Setup> {
     w.cli(&["plan", "set", WS_DOWN, "pro"])?;
     let consumer = Guard(Some(w.spawn_consumer("a")?));
     let log = std::fs::File::create(w.log_path("sequencer"))?;
+    let mut procs = vec![consumer];
+    let mut sequencer_args = vec!["sequencer".to_owned()];
+    let mut witness = None;
+    if with_witness {
+        let (config, url, wkey, guard) = start_witness(&w, dir.path(), &key).await?;
+        procs.push(guard);
+        sequencer_args = vec![
+            "--config".into(),
+            config.display().to_string(),
+            "sequencer".into(),
+        ];
+        witness = Some((url, wkey));
+    }
+    let args: Vec<&str> = sequencer_args.iter().map(String::as_str).collect();
     let sequencer = Guard(Some(
-        w.command(&["sequencer"])
+        w.command(&args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -237,7 +323,11 @@ async fn setup() -> Result<Setup> {
         tokens,
         leaves,
         dir,
-        _procs: vec![consumer, sequencer],
+        witness,
+        _procs: {
+            procs.push(sequencer);
+            procs
+        },
     })
 }
 
@@ -577,4 +667,61 @@ async fn a_log_rolled_back_is_caught_by_the_remembered_checkpoint() -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_re_signed_with_another_key_is_caught_by_the_pinned_key() -> Result<()> {
     caught("resigned", "bad_signature", |_| vec![], false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_rolled_back_is_caught_by_the_witness() -> Result<()> {
+    let s = setup_with(true).await?;
+    let (url, wkey) = s.witness.clone().context("witness")?;
+    let note = wait_witnessed(&url, WS_A, ALL).await?;
+    let witness_args = |base: &str| {
+        let mut a = s.api_args(base, WS_A);
+        a.extend([
+            "--witness".into(),
+            url.clone(),
+            "--witness-key".into(),
+            wkey.clone(),
+        ]);
+        a
+    };
+    // The clean log extends the witness's checkpoint.
+    let (base, _serve) = serve(&s.w, &s.w.clickhouse.database, "serve").await?;
+    let (code, report) = verify(&s.w, witness_args(&base)).await?;
+    ensure!(code == 0, "clean log with the witness: {report:#}");
+    // Rolled back to FIRST leaves on a copy: the API's checkpoint is smaller than the witness's.
+    let case = Case {
+        name: "rolled_back",
+        kind: "rolled_back",
+        events: vec![],
+        remembered: false,
+    };
+    let cfg = copy_database(&s, "witnessed").await?;
+    tamper(&s, &case, &cfg.client()).await?;
+    let (base, _serve_copy) = serve(&s.w, &cfg.database, "serve_witnessed").await?;
+    let (code, report) = verify(&s.w, witness_args(&base)).await?;
+    ensure!(
+        code == 1 && reported(&report, "rolled_back", &[]),
+        "rolled back, with the witness: exit {code}: {report:#}"
+    );
+    // Offline: the export against the witness's cosigned checkpoint.
+    let cp = s.dir.path().join("witness-checkpoint.txt");
+    std::fs::write(&cp, &note)?;
+    let export = s.dir.path().join("witnessed.ndjson");
+    s.download(&base, WS_A, &export).await?;
+    let offline = vec![
+        "--export".into(),
+        export.display().to_string(),
+        "--key".into(),
+        s.key.clone(),
+        "--checkpoint".into(),
+        cp.display().to_string(),
+        "--witness-key".into(),
+        wkey.clone(),
+    ];
+    let (code, report) = verify(&s.w, offline).await?;
+    ensure!(
+        code == 1 && reported(&report, "rolled_back", &[]),
+        "rolled back export, against the witness's checkpoint: exit {code}: {report:#}"
+    );
+    Ok(())
 }
