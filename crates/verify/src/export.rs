@@ -380,7 +380,11 @@ impl ExportVerifier {
             self.report.fail(f);
         }
         self.appender.append(recomputed);
-        if self.appender.size().is_multiple_of(auditlog_tlog::tiles::TILE_WIDTH) {
+        if self
+            .appender
+            .size()
+            .is_multiple_of(auditlog_tlog::tiles::TILE_WIDTH)
+        {
             // Full tiles are not needed here: only the edge is kept.
             drop(self.appender.take_changed());
         }

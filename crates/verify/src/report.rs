@@ -213,3 +213,43 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_its_leaf_event_and_kind() {
+        let f = Failure::at(
+            FailureKind::DeletedEarly,
+            17,
+            Some("0190a000-0000-7000-8000-000000000011"),
+            "deleted before its retention ended",
+        );
+        assert_eq!(
+            f.to_string(),
+            "leaf 17: event 0190a000-0000-7000-8000-000000000011: deleted before its retention ended (deleted_early)"
+        );
+        let g = Failure::new(FailureKind::RolledBack, "rolled back / truncated");
+        assert_eq!(g.to_string(), "rolled back / truncated (rolled_back)");
+    }
+
+    #[test]
+    fn the_list_is_capped_and_absorbing_keeps_the_counts() {
+        let mut a = Report::new(2);
+        for i in 0..5 {
+            a.fail(Failure::at(FailureKind::ContentAltered, i, None, "x"));
+        }
+        assert_eq!((a.failures.len(), a.failure_count), (2, 5));
+        let mut b = Report::new(3);
+        b.fail(Failure::new(FailureKind::BadSignature, "y"));
+        b.absorb(a);
+        assert_eq!((b.failures.len(), b.failure_count), (3, 6));
+        assert!(
+            b.summary().starts_with("FAILED: log: 6 failure(s)"),
+            "{}",
+            b.summary()
+        );
+        assert!(Report::default().summary().starts_with("verified"));
+    }
+}
