@@ -62,6 +62,19 @@ struct Head {
     due: Vec<(u64, Hash, String)>,
 }
 
+impl Head {
+    /// Without a usable header: no checkpoint, judged at the verifier's clock.
+    fn unchecked(now_ms: i64) -> Head {
+        Head {
+            tree_size: 0,
+            root: None,
+            exported_at_ms: now_ms,
+            retention: Vec::new(),
+            due: Vec::new(),
+        }
+    }
+}
+
 /// The streaming verifier: [`ExportVerifier::line`] per line, then [`ExportVerifier::finish`].
 #[derive(Debug)]
 pub struct ExportVerifier {
@@ -114,13 +127,7 @@ impl ExportVerifier {
                     format!("line {}: a {kind} line before the header", self.line_no),
                 ));
                 // Checked without a checkpoint from here on.
-                self.head = Some(Head {
-                    tree_size: 0,
-                    root: None,
-                    exported_at_ms: self.opts.now_ms,
-                    retention: Vec::new(),
-                    due: Vec::new(),
-                });
+                self.head = Some(Head::unchecked(self.opts.now_ms));
                 self.line(line);
             }
             ("leaf", true) => self.leaf(line),
@@ -182,13 +189,7 @@ impl ExportVerifier {
                     FailureKind::MissingHeader,
                     format!("line {}: the header is malformed: {e}", self.line_no),
                 ));
-                self.head = Some(Head {
-                    tree_size: 0,
-                    root: None,
-                    exported_at_ms: self.opts.now_ms,
-                    retention: Vec::new(),
-                    due: Vec::new(),
-                });
+                self.head = Some(Head::unchecked(self.opts.now_ms));
                 return;
             }
         };

@@ -170,17 +170,7 @@ impl Fixture {
     }
 
     fn verify_with(&self, export: &str, references: Vec<Reference>) -> Report {
-        let mut v = ExportVerifier::new(ExportOptions {
-            keys: self.keys(),
-            min_witnesses: 0,
-            references,
-            now_ms: NOW + 10_000,
-            max_listed: 1000,
-        });
-        for line in export.lines() {
-            v.line(line);
-        }
-        v.finish()
+        run(self.keys(), export, references, 0, 1000)
     }
 
     fn verify(&self) -> Report {
@@ -190,6 +180,27 @@ impl Fixture {
     fn event_mut(&mut self, i: usize) -> &mut String {
         self.rows[i].1.as_mut().unwrap()
     }
+}
+
+/// `export` through an [`ExportVerifier`] with `keys`, line by line.
+fn run(
+    keys: Keys,
+    export: &str,
+    references: Vec<Reference>,
+    min_witnesses: usize,
+    max_listed: usize,
+) -> Report {
+    let mut v = ExportVerifier::new(ExportOptions {
+        keys,
+        min_witnesses,
+        references,
+        now_ms: NOW + 10_000,
+        max_listed,
+    });
+    for line in export.lines() {
+        v.line(line);
+    }
+    v.finish()
 }
 
 /// The failures as (kind, leaf index).
@@ -401,17 +412,13 @@ fn a_rotated_key_verifies_when_both_are_pinned() {
         &[],
     )
     .unwrap();
-    let mut v = ExportVerifier::new(ExportOptions {
+    let r = run(
         keys,
-        min_witnesses: 0,
-        references: Vec::new(),
-        now_ms: NOW,
-        max_listed: 10,
-    });
-    for line in f.export_with(&f.note_by(&new, 20)).lines() {
-        v.line(line);
-    }
-    let r = v.finish();
+        &f.export_with(&f.note_by(&new, 20)),
+        Vec::new(),
+        0,
+        10,
+    );
     assert!(r.ok(), "{:#?}", r.failures);
 }
 
@@ -515,17 +522,7 @@ fn every_failure_is_listed_up_to_the_cap_and_counted() {
     for r in &mut f.rows {
         r.1 = None;
     }
-    let mut v = ExportVerifier::new(ExportOptions {
-        keys: f.keys(),
-        min_witnesses: 0,
-        references: Vec::new(),
-        now_ms: NOW,
-        max_listed: 10,
-    });
-    for line in f.export().lines() {
-        v.line(line);
-    }
-    let r = v.finish();
+    let r = run(f.keys(), &f.export(), Vec::new(), 0, 10);
     assert_eq!((r.failures.len(), r.failure_count), (10, 50));
     assert!(r.summary().starts_with("FAILED"), "{}", r.summary());
 }
@@ -609,19 +606,7 @@ fn witness_cosignatures_are_counted_and_required() {
     let mut cosigned = Note::parse(&plain).unwrap();
     let sig = auditlog_tlog::cosignature::cosign(&witness, &cosigned.text, 1_800_000_000).unwrap();
     cosigned.signatures.push(sig);
-    let run = |note: &str| {
-        let mut v = ExportVerifier::new(ExportOptions {
-            keys: keys.clone(),
-            min_witnesses: 1,
-            references: Vec::new(),
-            now_ms: NOW,
-            max_listed: 10,
-        });
-        for line in f.export_with(note).lines() {
-            v.line(line);
-        }
-        v.finish()
-    };
+    let run = |note: &str| run(keys.clone(), &f.export_with(note), Vec::new(), 1, 10);
     let r = run(&cosigned.to_string());
     assert!(r.ok(), "{:#?}", r.failures);
     assert_eq!(kinds(&run(&plain)), vec![(FailureKind::NotWitnessed, None)]);

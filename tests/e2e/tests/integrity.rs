@@ -125,6 +125,18 @@ impl Setup {
         ]
     }
 
+    /// `verify --export FILE --key KEY` with `extra` arguments.
+    fn offline_args(&self, export: &Path, extra: &[&str]) -> Vec<String> {
+        let mut a = vec![
+            "--export".to_owned(),
+            export.display().to_string(),
+            "--key".to_owned(),
+            self.key.clone(),
+        ];
+        a.extend(extra.iter().map(|e| (*e).to_owned()));
+        a
+    }
+
     /// Downloads the verifiable export of `ws` into a file.
     async fn download(&self, base: &str, ws: &str, path: &Path) -> Result<()> {
         let r = reqwest::Client::new()
@@ -504,12 +516,7 @@ async fn run_case(s: &Setup, case: &Case) -> Result<()> {
     let mut online = s.api_args(&base, WS_A);
     let export = s.dir.path().join(format!("{}.ndjson", case.name));
     s.download(&base, WS_A, &export).await?;
-    let mut offline = vec![
-        "--export".into(),
-        export.display().to_string(),
-        "--key".into(),
-        s.key.clone(),
-    ];
+    let mut offline = s.offline_args(&export, &[]);
     if case.remembered {
         let copy = s.dir.path().join(format!("{}.remembered", case.name));
         std::fs::copy(&s.remembered, &copy)?;
@@ -582,14 +589,8 @@ async fn a_clean_log_verifies_and_rows_gone_by_retention_are_no_false_alarm() ->
     // Offline: the downloaded export, against the checkpoint remembered online.
     let export = s.dir.path().join("clean.ndjson");
     s.download(&base, WS_A, &export).await?;
-    let offline = vec![
-        "--export".into(),
-        export.display().to_string(),
-        "--key".into(),
-        s.key.clone(),
-        "--checkpoint".into(),
-        s.remembered.display().to_string(),
-    ];
+    let remembered = s.remembered.display().to_string();
+    let offline = s.offline_args(&export, &["--checkpoint", &remembered]);
     let (code, report) = verify(&s.w, offline).await?;
     ensure!(code == 0, "clean export: {report:#}");
 
@@ -708,16 +709,8 @@ async fn a_log_rolled_back_is_caught_by_the_witness() -> Result<()> {
     std::fs::write(&cp, &note)?;
     let export = s.dir.path().join("witnessed.ndjson");
     s.download(&base, WS_A, &export).await?;
-    let offline = vec![
-        "--export".into(),
-        export.display().to_string(),
-        "--key".into(),
-        s.key.clone(),
-        "--checkpoint".into(),
-        cp.display().to_string(),
-        "--witness-key".into(),
-        wkey.clone(),
-    ];
+    let cp = cp.display().to_string();
+    let offline = s.offline_args(&export, &["--checkpoint", &cp, "--witness-key", &wkey]);
     let (code, report) = verify(&s.w, offline).await?;
     ensure!(
         code == 1 && reported(&report, "rolled_back", &[]),
