@@ -108,15 +108,18 @@ async fn run(cli: Cli) -> Result<()> {
             cmd::sequencer::run(&cfg, a, prometheus).await
         }
         Command::Witness(a) => {
+            let prometheus = recorder::install()?;
             process_metrics::install("witness");
-            cmd::witness::run(&cfg, a).await
+            cmd::witness::run(&cfg, a, prometheus).await
         }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,
         Command::Token(a) => cmd::token::run(&cfg, a).await,
         Command::Stream(a) => cmd::stream::run(&cfg, a).await,
         Command::Dlq(a) => cmd::dlq::run(&cfg, a).await,
-        Command::Config(_) | Command::Verify(_) | Command::Keygen(_) => unreachable!("handled above"),
+        Command::Config(_) | Command::Verify(_) | Command::Keygen(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
