@@ -130,12 +130,18 @@ struct LeafRow {
     leaf_hash: [u8; 32],
 }
 
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct TileRow {
-    workspace_id: String,
-    tile_level: u8,
-    tile_index: u64,
-    hashes: Vec<u8>,
+use auditlog_store::log::rows::TileRow;
+
+/// Every stored tile (newest versions).
+async fn all_tiles(client: &Client) -> Result<Vec<TileRow>> {
+    Ok(client
+        .query(
+            "SELECT workspace_id, tile_level, tile_index, width, hashes, \
+             toUnixTimestamp64Milli(written_at) AS written_at FROM log_tiles FINAL \
+             ORDER BY workspace_id, tile_level, tile_index",
+        )
+        .fetch_all()
+        .await?)
 }
 
 /// Every log of the database, sorted by workspace.
@@ -151,13 +157,7 @@ pub async fn logs(client: &Client) -> Result<Vec<LogState>> {
         )
         .fetch_all()
         .await?;
-    let tiles: Vec<TileRow> = client
-        .query(
-            "SELECT workspace_id, tile_level, tile_index, hashes FROM log_tiles FINAL \
-             ORDER BY workspace_id, tile_level, tile_index",
-        )
-        .fetch_all()
-        .await?;
+    let tiles = all_tiles(client).await?;
     let mut out = Vec::new();
     for h in heads {
         let ls: Vec<(String, Hash)> = leaves
@@ -226,10 +226,7 @@ pub async fn checkpoints_consistent(client: &Client, verifier: &Verifier) -> Res
         )
         .fetch_all()
         .await?;
-    let tiles: Vec<TileRow> = client
-        .query("SELECT workspace_id, tile_level, tile_index, hashes FROM log_tiles FINAL")
-        .fetch_all()
-        .await?;
+    let tiles = all_tiles(client).await?;
     let mut checked = 0;
     let mut prev: Option<(String, u64, Hash)> = None;
     for (ws, size, note) in rows {
