@@ -85,8 +85,22 @@ fn stop(g: &mut Guard) -> Result<()> {
 
 /// One ingest run: seconds until `n` rows are stored and (with the log) until `n` leaves are
 /// committed.
-async fn ingest_once(topic: &str, dlq: &str, n: u64, log: Option<&[(String, String)]>) -> Result<(f64, f64)> {
-    let w = world_on(topic, dlq, if log.is_some() { "benchlogon" } else { "benchlogoff" }).await?;
+async fn ingest_once(
+    topic: &str,
+    dlq: &str,
+    n: u64,
+    log: Option<&[(String, String)]>,
+) -> Result<(f64, f64)> {
+    let w = world_on(
+        topic,
+        dlq,
+        if log.is_some() {
+            "benchlogon"
+        } else {
+            "benchlogoff"
+        },
+    )
+    .await?;
     let start = Instant::now();
     let mut consumer = Guard(Some(w.spawn_consumer("c")?));
     let mut sequencer = Guard(match log {
@@ -114,13 +128,22 @@ async fn ingest() -> Result<()> {
     auditlog_testkit::create_topic(&topic, 6).await?;
     auditlog_testkit::create_topic(&dlq, 1).await?;
     let t = Instant::now();
-    produce_to(&auditlog_testkit::brokers(), &topic, &messages(&synth(n as usize, 18, 50))).await?;
+    produce_to(
+        &auditlog_testkit::brokers(),
+        &topic,
+        &messages(&synth(n as usize, 18, 50)),
+    )
+    .await?;
     eprintln!("produced {n} events in {:.1} s", t.elapsed().as_secs_f64());
     let (key, _) = key_file("bench.log")?;
     let env = sequencer_env(&key);
     let (mut off, mut on) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let order: [bool; 2] = if round % 2 == 0 { [false, true] } else { [true, false] };
+        let order: [bool; 2] = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
         for with_log in order {
             let (stored, logged) =
                 ingest_once(&topic, &dlq, n, with_log.then_some(env.as_slice())).await?;
@@ -177,7 +200,10 @@ async fn lag() -> Result<()> {
     for s in sends {
         s.await??;
     }
-    eprintln!("produced {n} events in {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "produced {n} events in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     w.wait_rows(n as u64, Duration::from_secs(300)).await?;
     wait_committed(&w.client(), n as u64, Duration::from_secs(300)).await?;
     wait_checkpointed(&w.client(), Duration::from_secs(60)).await?;
@@ -218,7 +244,10 @@ async fn lag() -> Result<()> {
         percentile(&lags, 0.99),
         lags.last().copied().unwrap_or(0)
     );
-    anyhow::ensure!(committed(&client).await? == n as u64, "not every event is a leaf");
+    anyhow::ensure!(
+        committed(&client).await? == n as u64,
+        "not every event is a leaf"
+    );
     stop(&mut sequencer)?;
     stop(&mut consumer)?;
     Ok(())

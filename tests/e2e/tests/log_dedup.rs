@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context as _, Result};
 use ingest_support::{free_listen_addr, http_get, messages, synth, terminate, Guard, World};
-use log_support::{each_event_once, key_file, logs, sequencer_env, spawn_sequencer, wait_committed};
+use log_support::{
+    each_event_once, key_file, logs, sequencer_env, spawn_sequencer, wait_committed,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_emitted_event_is_one_leaf() -> Result<()> {
@@ -42,7 +44,10 @@ async fn a_re_emitted_event_is_one_leaf() -> Result<()> {
     let (code, metrics) = http_get(&listen, "/metrics").await?;
     ensure!(code == 200, "/metrics answered {code}");
     let skipped = metric(&metrics, "auditlog_log_duplicates_skipped_total")?;
-    ensure!(skipped >= 150.0, "{skipped} duplicates counted, expected 150\n{metrics}");
+    ensure!(
+        skipped >= 150.0,
+        "{skipped} duplicates counted, expected 150\n{metrics}"
+    );
     let leaves = metric(&metrics, "auditlog_log_leaves_appended_total")?;
     ensure!(leaves == N as f64, "{leaves} leaves counted, expected {N}");
     let (code, body) = http_get(&listen, "/health/ready").await?;
@@ -72,7 +77,10 @@ async fn wait_offsets(w: &World, n: u64, timeout: Duration) -> Result<()> {
         if seen >= n {
             return Ok(());
         }
-        anyhow::ensure!(start.elapsed() < timeout, "{seen} of {n} messages stored after {timeout:?}");
+        anyhow::ensure!(
+            start.elapsed() < timeout,
+            "{seen} of {n} messages stored after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -25,8 +25,11 @@ async fn a_faulty_run_builds_the_same_logs_as_a_clean_run() -> Result<()> {
     // Run B reads the SAME topic into a database and consumer group of its own.
     let b_name = auditlog_testkit::unique_name("logdetb");
     let mut b = World {
-        clickhouse: auditlog_testkit::migrated_database(&auditlog_testkit::clickhouse_url(), &b_name)
-            .await?,
+        clickhouse: auditlog_testkit::migrated_database(
+            &auditlog_testkit::clickhouse_url(),
+            &b_name,
+        )
+        .await?,
         group: format!("{b_name}_group"),
         name: b_name,
         brokers: a.brokers.clone(),
@@ -94,9 +97,19 @@ async fn a_faulty_run_builds_the_same_logs_as_a_clean_run() -> Result<()> {
     let (clean, faulty) = (logs(&a.client()).await?, logs(&b.client()).await?);
     each_event_once(&clean, n)?;
     each_event_once(&faulty, n)?;
-    ensure!(clean.len() == faulty.len(), "{} logs vs {}", clean.len(), faulty.len());
+    ensure!(
+        clean.len() == faulty.len(),
+        "{} logs vs {}",
+        clean.len(),
+        faulty.len()
+    );
     for (c, f) in clean.iter().zip(&faulty) {
-        ensure!(c.workspace == f.workspace, "{} vs {}", c.workspace, f.workspace);
+        ensure!(
+            c.workspace == f.workspace,
+            "{} vs {}",
+            c.workspace,
+            f.workspace
+        );
         ensure!(
             c.size == f.size && c.root == f.root,
             "{}: clean head {} vs faulty {}",
@@ -104,7 +117,11 @@ async fn a_faulty_run_builds_the_same_logs_as_a_clean_run() -> Result<()> {
             c.size,
             f.size
         );
-        ensure!(c.leaves == f.leaves, "{}: leaf sequences differ", c.workspace);
+        ensure!(
+            c.leaves == f.leaves,
+            "{}: leaf sequences differ",
+            c.workspace
+        );
         ensure!(c.tiles == f.tiles, "{}: tiles differ", c.workspace);
     }
     let checked = checkpoints_consistent(&b.client(), &verifier).await?;

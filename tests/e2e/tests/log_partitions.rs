@@ -23,7 +23,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// The partition a workspace's key goes to among `count` (a stable hash, as a partitioner).
 fn partition_of(key: &str, count: u32) -> i32 {
-    let h = key.bytes().fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619));
+    let h = key.bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    });
     (h % count) as i32
 }
 
@@ -70,7 +72,8 @@ async fn added_partitions_keep_every_event_once_and_every_checkpoint_consistent(
     ensure!(status.success(), "consumer exited with {status}");
     consumer = Guard(Some(w.spawn_consumer("after")?));
     produce_as_if(&w, second, 4).await?;
-    w.wait_rows(2 * HALF as u64, Duration::from_secs(90)).await?;
+    w.wait_rows(2 * HALF as u64, Duration::from_secs(90))
+        .await?;
     wait_committed(&w.client(), 2 * HALF as u64, Duration::from_secs(60)).await?;
     wait_checkpointed(&w.client(), Duration::from_secs(30)).await?;
 
@@ -104,7 +107,10 @@ async fn added_partitions_keep_every_event_once_and_every_checkpoint_consistent(
     }
     let checked = checkpoints_consistent(&w.client(), &verifier).await?;
     eprintln!("{in_new} leaves from added partitions; {checked} checkpoint pairs consistent");
-    ensure!(checked >= before.len(), "only {checked} consecutive checkpoints checked");
+    ensure!(
+        checked >= before.len(),
+        "only {checked} consecutive checkpoints checked"
+    );
     for g in [&mut sequencer, &mut consumer] {
         let status = terminate(g.0.as_mut().context("running")?)?;
         g.0 = None;

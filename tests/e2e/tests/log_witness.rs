@@ -145,7 +145,10 @@ async fn checkpoints_are_cosigned_and_a_witness_down_stops_nothing() -> Result<(
     w.produce(&all[300..]).await?;
     wait_committed(&client, 600, Duration::from_secs(60)).await?;
     wait_checkpointed(&client, Duration::from_secs(30)).await?;
-    ensure!(uncosigned(&client).await? > 0, "cosigned with the witness down?");
+    ensure!(
+        uncosigned(&client).await? > 0,
+        "cosigned with the witness down?"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, page) = http_get(&listen, "/metrics").await?;
     let failures = metric(&page, "auditlog_log_witness_failures_total{witness=\"0\"}");
@@ -156,7 +159,10 @@ async fn checkpoints_are_cosigned_and_a_witness_down_stops_nothing() -> Result<(
     wait_cosigned(&client, Duration::from_secs(30)).await?;
     let (_, page) = http_get(&listen, "/metrics").await?;
     ensure!(
-        metric(&page, "auditlog_log_witness_cosignatures_total{witness=\"0\"}") > rows.len() as f64 - 1.0,
+        metric(
+            &page,
+            "auditlog_log_witness_cosignatures_total{witness=\"0\"}"
+        ) > rows.len() as f64 - 1.0,
         "cosignatures not counted:\n{page}"
     );
     for g in [&mut sequencer, &mut consumer] {

@@ -55,7 +55,7 @@ pub mod sequencer {
                  WHERE (workspace_id, tile_level, tile_index) IN ?",
             )
             .bind(ids)
-            .with_option("max_query_size", LARGE_QUERY)
+            .with_setting("max_query_size", LARGE_QUERY)
             .fetch_all()
             .await
             .map_err(|e| Error::clickhouse("read log_tiles", e))
@@ -93,7 +93,7 @@ pub mod sequencer {
             .bind(event_ids)
             .bind(time_ms.0)
             .bind(time_ms.1)
-            .with_option("max_query_size", LARGE_QUERY)
+            .with_setting("max_query_size", LARGE_QUERY)
             .fetch_all()
             .await
             .map_err(|e| Error::clickhouse("look up committed leaves", e))?;
@@ -107,7 +107,7 @@ pub mod sequencer {
                  GROUP BY workspace_id, leaf_index",
             )
             .bind(found)
-            .with_option("max_query_size", LARGE_QUERY)
+            .with_setting("max_query_size", LARGE_QUERY)
             .fetch_all()
             .await
             .map_err(|e| Error::clickhouse("read the current version of leaves", e))

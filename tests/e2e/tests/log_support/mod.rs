@@ -34,8 +34,14 @@ pub fn sequencer_env(key: &std::path::Path, listen: &str) -> Vec<(String, String
         ),
         ("AUDITLOG_SEQUENCER__LISTEN".into(), listen.into()),
         ("AUDITLOG_SEQUENCER__POLL_INTERVAL".into(), "50ms".into()),
-        ("AUDITLOG_SEQUENCER__CHECKPOINT_INTERVAL".into(), "300ms".into()),
-        ("AUDITLOG_SEQUENCER__ORIGIN_PREFIX".into(), "log.test".into()),
+        (
+            "AUDITLOG_SEQUENCER__CHECKPOINT_INTERVAL".into(),
+            "300ms".into(),
+        ),
+        (
+            "AUDITLOG_SEQUENCER__ORIGIN_PREFIX".into(),
+            "log.test".into(),
+        ),
     ]
 }
 
@@ -147,7 +153,9 @@ async fn all_tiles(client: &Client) -> Result<Vec<TileRow>> {
 /// Every log of the database, sorted by workspace.
 pub async fn logs(client: &Client) -> Result<Vec<LogState>> {
     let heads: Vec<HeadRow> = client
-        .query("SELECT workspace_id, tree_size, root_hash FROM log_heads FINAL ORDER BY workspace_id")
+        .query(
+            "SELECT workspace_id, tree_size, root_hash FROM log_heads FINAL ORDER BY workspace_id",
+        )
         .fetch_all()
         .await?;
     let leaves: Vec<LeafRow> = client
@@ -231,9 +239,16 @@ pub async fn checkpoints_consistent(client: &Client, verifier: &Verifier) -> Res
     let mut prev: Option<(String, u64, Hash)> = None;
     for (ws, size, note) in rows {
         let parsed = Note::parse(&note)?;
-        ensure!(parsed.verified_by(verifier), "{ws}@{size}: bad log signature");
+        ensure!(
+            parsed.verified_by(verifier),
+            "{ws}@{size}: bad log signature"
+        );
         let cp = Checkpoint::parse(&parsed.text)?;
-        ensure!(cp.origin == format!("log.test/{ws}"), "origin {}", cp.origin);
+        ensure!(
+            cp.origin == format!("log.test/{ws}"),
+            "origin {}",
+            cp.origin
+        );
         ensure!(cp.size == size, "{ws}: note size {} != row {size}", cp.size);
         if let Some((pws, psize, proot)) = &prev {
             if *pws == ws {
