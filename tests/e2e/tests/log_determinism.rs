@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context as _, Result};
 use ingest_support::{messages, synth, terminate, Guard, World};
 use log_support::{
-    checkpoints_consistent, each_event_once, key_file, logs, sequencer_env, spawn_sequencer,
-    wait_checkpointed, wait_committed,
+    checkpoints_consistent, each_event_once, heads_match_the_events, key_file, logs, sequencer_env,
+    spawn_sequencer, wait_checkpointed, wait_committed,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,6 +124,8 @@ async fn a_faulty_run_builds_the_same_logs_as_a_clean_run() -> Result<()> {
         );
         ensure!(c.tiles == f.tiles, "{}: tiles differ", c.workspace);
     }
+    // And both are the logs the events table itself gives (partition, offset order).
+    heads_match_the_events(&a.client()).await?;
     let checked = checkpoints_consistent(&b.client(), &verifier).await?;
     eprintln!(
         "{} logs identical; {checked} consecutive checkpoints of the faulty run consistent",

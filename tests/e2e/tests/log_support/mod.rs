@@ -277,3 +277,50 @@ pub async fn checkpoints_consistent(client: &Client, verifier: &Verifier) -> Res
     }
     Ok(checked)
 }
+
+/// The oracle: each workspace's root recomputed from the `events` table alone (its rows in
+/// (partition, offset) order, the first copy of each event, `leaf_of`, an `Appender`), by
+/// workspace. A log built by the sequencer must have exactly these roots.
+pub async fn expected_roots(
+    client: &Client,
+) -> Result<std::collections::BTreeMap<String, (u64, Hash)>> {
+    use auditlog_store::events::{StoredEvent, DETAIL_PROJECTION};
+    let rows: Vec<StoredEvent> = client
+        .query(&format!(
+            "SELECT {DETAIL_PROJECTION} FROM events ORDER BY kafka_partition, kafka_offset"
+        ))
+        .fetch_all()
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut logs: std::collections::BTreeMap<String, auditlog_tlog::Appender> = Default::default();
+    for r in &rows {
+        if !seen.insert((r.workspace_id.clone(), r.id.clone())) {
+            continue;
+        }
+        let leaf = auditlog_store::log::leaf_of(r)?;
+        logs.entry(r.workspace_id.clone())
+            .or_default()
+            .append(leaf.leaf_hash());
+    }
+    Ok(logs
+        .into_iter()
+        .map(|(ws, a)| (ws, (a.size(), a.root())))
+        .collect())
+}
+
+/// The database's heads equal [`expected_roots`].
+pub async fn heads_match_the_events(client: &Client) -> Result<usize> {
+    let expected = expected_roots(client).await?;
+    let got: std::collections::BTreeMap<String, (u64, Hash)> = logs(client)
+        .await?
+        .into_iter()
+        .map(|l| (l.workspace, (l.size, l.root)))
+        .collect();
+    ensure!(
+        got == expected,
+        "heads differ from the roots recomputed from events: {} logs vs {}",
+        got.len(),
+        expected.len()
+    );
+    Ok(got.len())
+}
