@@ -39,7 +39,9 @@ pub struct Signing {
 pub async fn announce(client: &Client, signer: &Signer) -> Result<()> {
     let verifier = signer.verifier().to_string();
     let now = now_ms();
-    let first = read::key_first_used(client, &verifier).await?.unwrap_or(now);
+    let first = read::key_first_used(client, &verifier)
+        .await?
+        .unwrap_or(now);
     write::key(
         client,
         &KeyRow {
@@ -70,7 +72,10 @@ impl Signing {
 
     /// Reads the sizes of the stored checkpoints.
     pub async fn load(&mut self, client: &Client) -> Result<()> {
-        self.checkpointed = read::checkpointed_sizes(client).await?.into_iter().collect();
+        self.checkpointed = read::checkpointed_sizes(client)
+            .await?
+            .into_iter()
+            .collect();
         Ok(())
     }
 
@@ -119,7 +124,8 @@ impl Signing {
         metrics::counter!(m::CHECKPOINTS).increment(rows.len() as u64);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            self.checkpointed.insert(row.workspace_id.clone(), row.tree_size);
+            self.checkpointed
+                .insert(row.workspace_id.clone(), row.tree_size);
             if let Some(since) = seq.uncovered_since.remove(&row.workspace_id) {
                 metrics::histogram!(m::CHECKPOINT_LAG).record((now - since).max(0) as f64 / 1000.0);
             }

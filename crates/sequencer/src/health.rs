@@ -63,7 +63,11 @@ struct AppState {
 
 async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     let h = &s.health;
-    let error = h.error.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let error = h
+        .error
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     let last = h.step_ok_ms.load(Ordering::SeqCst);
     let status = if h.stopping.load(Ordering::SeqCst) {
         "stopping"
@@ -108,7 +112,10 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
-        auditlog_settings::BadSetting::new("sequencer.listen", format!("{listen:?} is not HOST:PORT"))
+        auditlog_settings::BadSetting::new(
+            "sequencer.listen",
+            format!("{listen:?} is not HOST:PORT"),
+        )
     })?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

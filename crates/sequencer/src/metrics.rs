@@ -52,7 +52,10 @@ pub fn register(witnesses: usize) {
     ONCE.call_once(|| {
         use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
         describe_counter!(LEAVES, "Leaves appended to workspace logs");
-        describe_counter!(STEPS, "Sequencer steps (one insert per log table), by outcome");
+        describe_counter!(
+            STEPS,
+            "Sequencer steps (one insert per log table), by outcome"
+        );
         describe_counter!(
             DUPLICATES,
             "Rows not appended: their event is already a leaf of its log"

@@ -17,10 +17,10 @@ use crate::checkpoints::{self, Signing};
 use crate::config::SequencerConfig;
 use crate::error::{Error, Result};
 use crate::health::{self, Health};
+use crate::key;
 use crate::metrics as m;
 use crate::step::Sequencer;
 use crate::witness::Witnesses;
-use crate::key;
 
 /// Runs the sequencer until `shutdown` completes.
 pub async fn run(
@@ -40,7 +40,14 @@ pub async fn run(
         None
     } else {
         let stuck = (cfg.poll_interval * 20).max(Duration::from_secs(60));
-        let h = health::serve(&cfg.listen, health.clone(), stuck, prometheus, stop_rx.clone()).await?;
+        let h = health::serve(
+            &cfg.listen,
+            health.clone(),
+            stuck,
+            prometheus,
+            stop_rx.clone(),
+        )
+        .await?;
         info!(listen = %cfg.listen, "serving /metrics, /health/live and /health/ready");
         Some(h)
     };
@@ -97,7 +104,8 @@ pub async fn run(
         let pause = if again {
             Duration::ZERO
         } else {
-            cfg.poll_interval.min(next_round.saturating_duration_since(Instant::now()))
+            cfg.poll_interval
+                .min(next_round.saturating_duration_since(Instant::now()))
         };
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
@@ -163,7 +171,12 @@ async fn startup(
     }
 }
 
-async fn sign_round(signing: &mut Signing, client: &clickhouse::Client, seq: &mut Sequencer, witnesses: &Witnesses) {
+async fn sign_round(
+    signing: &mut Signing,
+    client: &clickhouse::Client,
+    seq: &mut Sequencer,
+    witnesses: &Witnesses,
+) {
     match signing.round(client, seq).await {
         Ok(signed) => witnesses.send(&signed),
         Err(e) => warn!(error = %e, "signing round failed (retried next round)"),

@@ -137,8 +137,16 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                Range { partition: 0, after: 10, upto: 110 },
-                Range { partition: 2, after: -1, upto: 3 },
+                Range {
+                    partition: 0,
+                    after: 10,
+                    upto: 110
+                },
+                Range {
+                    partition: 2,
+                    after: -1,
+                    upto: 3
+                },
             ]
         );
     }
@@ -146,8 +154,16 @@ mod tests {
     #[test]
     fn a_short_read_moves_to_the_bound_a_full_one_to_its_last_row() {
         let r = vec![
-            Range { partition: 0, after: 10, upto: 110 },
-            Range { partition: 2, after: -1, upto: 3 },
+            Range {
+                partition: 0,
+                after: 10,
+                upto: 110,
+            },
+            Range {
+                partition: 2,
+                after: -1,
+                upto: 3,
+            },
         ];
         let ev = |p, o| (test_event(), p, o);
         let rows = vec![ev(0, 11), ev(0, 12), ev(2, 0)];

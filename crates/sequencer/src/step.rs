@@ -78,9 +78,7 @@ impl Sequencer {
             .map(|p| (p.kafka_partition, p.kafka_offset))
             .collect();
         self.logs = Logs::load(&self.client).await?;
-        self.version = self
-            .version
-            .max(read::newest_version(&self.client).await?);
+        self.version = self.version.max(read::newest_version(&self.client).await?);
         self.highest = source::highest_offsets(&self.client, false)
             .await?
             .into_iter()
@@ -97,7 +95,7 @@ impl Sequencer {
     /// One step (see the module docs).
     pub async fn step(&mut self) -> Result<Outcome> {
         self.steps += 1;
-        let recent = self.steps % source::FULL_SCAN_EVERY != 0;
+        let recent = !self.steps.is_multiple_of(source::FULL_SCAN_EVERY);
         for (p, max) in source::highest_offsets(&self.client, recent).await? {
             let e = self.highest.entry(p).or_insert(max);
             *e = (*e).max(max);
@@ -115,9 +113,11 @@ impl Sequencer {
         let ranges = source::ranges(&self.positions, &self.highest, per_partition);
         let rows = source::read(&self.client, &ranges, per_partition).await?;
         let moved = source::advanced(&ranges, &rows, per_partition);
-        let backlog = ranges
-            .iter()
-            .any(|r| moved.get(&r.partition).is_some_and(|&to| to < self.highest[&r.partition]));
+        let backlog = ranges.iter().any(|r| {
+            moved
+                .get(&r.partition)
+                .is_some_and(|&to| to < self.highest[&r.partition])
+        });
         let committed = self.committed_among(&rows).await?;
         let workspaces: Vec<&str> = {
             let set: HashSet<&str> = rows.iter().map(|r| r.0.workspace_id.as_str()).collect();
@@ -163,7 +163,10 @@ impl Sequencer {
     /// The `(workspace, event id)` of the rows that are already committed leaves of their
     /// workspace (leaf index below its head): one lookup for the whole step.
     async fn committed_among(&self, rows: &[SourceRow]) -> Result<HashSet<(String, String)>> {
-        if rows.iter().all(|r| self.logs.committed(&r.0.workspace_id) == 0) {
+        if rows
+            .iter()
+            .all(|r| self.logs.committed(&r.0.workspace_id) == 0)
+        {
             return Ok(HashSet::new());
         }
         let ids: Vec<String> = {

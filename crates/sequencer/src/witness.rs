@@ -43,11 +43,11 @@ impl Witnesses {
         for (i, target) in cfg.witnesses.iter().enumerate() {
             let http = WitnessClient::new(&target.url, &target.verifier_key, cfg.witness_timeout)
                 .map_err(|e| {
-                    Error::Config(auditlog_settings::BadSetting::new(
-                        format!("sequencer.witnesses[{i}].verifier_key"),
-                        e.to_string(),
-                    ))
-                })?;
+                Error::Config(auditlog_settings::BadSetting::new(
+                    format!("sequencer.witnesses[{i}].verifier_key"),
+                    e.to_string(),
+                ))
+            })?;
             let name = http.verifier().name().to_owned();
             let sizes = cosigned
                 .iter()
@@ -177,14 +177,18 @@ impl Task {
             };
             match self.send(&ws, size, &note, old, proof).await {
                 Ok(Some(row)) => {
-                    metrics::counter!(m::COSIGNATURES, "witness" => self.index.clone()).increment(1);
+                    metrics::counter!(m::COSIGNATURES, "witness" => self.index.clone())
+                        .increment(1);
                     rows.push(row);
                 }
                 Ok(None) => {}
                 Err(e) => {
                     metrics::counter!(m::WITNESS_FAILURES, "witness" => self.index.clone())
                         .increment(1);
-                    self.warn("witness did not cosign a checkpoint (retried next round)", &e);
+                    self.warn(
+                        "witness did not cosign a checkpoint (retried next round)",
+                        &e,
+                    );
                 }
             }
         }
@@ -254,7 +258,10 @@ impl Task {
 
 /// Consistency proofs `old -> size` of each `(workspace, old, size)`, from the stored tiles
 /// (one read for all of them).
-async fn proofs(client: &Client, wanted: &[(String, u64, u64)]) -> Result<HashMap<String, Vec<Hash>>> {
+async fn proofs(
+    client: &Client,
+    wanted: &[(String, u64, u64)],
+) -> Result<HashMap<String, Vec<Hash>>> {
     let mut ids = Vec::new();
     for (ws, old, size) in wanted {
         if *old == 0 {

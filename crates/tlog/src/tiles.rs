@@ -44,7 +44,7 @@ impl Tile {
     /// From stored bytes; [`crate::Error::Malformed`] unless a multiple of 32 (1..=256 hashes).
     pub fn from_bytes(id: TileId, bytes: &[u8]) -> Result<Tile> {
         let n = bytes.len() / 32;
-        if bytes.len() % 32 != 0 || n == 0 || n as u64 > TILE_WIDTH {
+        if !bytes.len().is_multiple_of(32) || n == 0 || n as u64 > TILE_WIDTH {
             return Err(Error::Malformed {
                 what: "tile",
                 why: format!(
@@ -216,7 +216,7 @@ impl Appender {
     pub fn edge_tiles(size: u64) -> Vec<TileId> {
         (0u8..8)
             .map(|level| (level, nodes_at(level, size)))
-            .filter(|&(_, n)| n % TILE_WIDTH != 0)
+            .filter(|&(_, n)| !n.is_multiple_of(TILE_WIDTH))
             .map(|(level, n)| TileId {
                 level,
                 index: n / TILE_WIDTH,

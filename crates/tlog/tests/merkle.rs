@@ -332,6 +332,9 @@ fn bad_inclusion_proofs_are_refused() {
     }
 }
 
+/// old, new, proof, old root, new root, what was changed.
+type BadConsistency = (u64, u64, Vec<Hash>, Hash, Hash, &'static str);
+
 #[test]
 fn bad_consistency_proofs_are_refused() {
     let leaves = leaves(70);
@@ -342,7 +345,7 @@ fn bad_consistency_proofs_are_refused() {
         for old in 1..new {
             let old_root = tree_root(old, &tree).unwrap();
             let proof = consistency_proof(old, new, &tree).unwrap();
-            let mut bad: Vec<(u64, u64, Vec<Hash>, Hash, Hash, &str)> = vec![
+            let mut bad: Vec<BadConsistency> = vec![
                 (old - 1, new, proof.clone(), old_root, new_root, "old - 1"),
                 (old + 1, new, proof.clone(), old_root, new_root, "old + 1"),
                 (old ^ 2, new, proof.clone(), old_root, new_root, "old ^ 2"),

@@ -283,6 +283,10 @@ pub mod sequencer {
     use super::super::rows::{HeadRow, PositionRow, TileRow};
     use crate::{Error, Result};
 
+    /// `max_query_size` of the reads that carry a step's ids (10,000 UUIDs are about 400 KB;
+    /// ClickHouse's default is 256 KiB).
+    const LARGE_QUERY: &str = "67108864";
+
     /// Every read position (`log_positions` FINAL).
     pub async fn positions(client: &Client) -> Result<Vec<PositionRow>> {
         client
@@ -320,6 +324,7 @@ pub mod sequencer {
                  WHERE (workspace_id, tile_level, tile_index) IN ?",
             )
             .bind(ids)
+            .with_setting("max_query_size", LARGE_QUERY)
             .fetch_all()
             .await
             .map_err(|e| Error::clickhouse("read log_tiles", e))
@@ -357,6 +362,7 @@ pub mod sequencer {
             .bind(event_ids)
             .bind(time_ms.0)
             .bind(time_ms.1)
+            .with_setting("max_query_size", LARGE_QUERY)
             .fetch_all()
             .await
             .map_err(|e| Error::clickhouse("look up committed leaves", e))?;
@@ -370,6 +376,7 @@ pub mod sequencer {
                  GROUP BY workspace_id, leaf_index",
             )
             .bind(found)
+            .with_setting("max_query_size", LARGE_QUERY)
             .fetch_all()
             .await
             .map_err(|e| Error::clickhouse("read the current version of leaves", e))

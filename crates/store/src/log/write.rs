@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use clickhouse::{Client, RowOwned, RowWrite};
 
-use super::rows::{
-    CheckpointRow, CosignatureRow, HeadRow, KeyRow, LeafRow, PositionRow, TileRow,
-};
+use super::rows::{CheckpointRow, CosignatureRow, HeadRow, KeyRow, LeafRow, PositionRow, TileRow};
 use crate::{Error, Result};
 
 /// One insert of `rows` into `table`; none when `rows` is empty. With a `token`, ClickHouse
