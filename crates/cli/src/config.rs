@@ -135,6 +135,7 @@ impl Config {
         self.consumer.validate()?;
         self.api.validate()?;
         self.streams.validate()?;
+        self.sequencer.validate()?;
         self.log.validate()?;
         Ok(())
     }

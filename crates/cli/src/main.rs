@@ -46,7 +46,7 @@ enum Command {
     /// Cosign checkpoints consistent with the last one seen (C2SP tlog-witness).
     Witness(cmd::witness::WitnessArgs),
     /// Verify exports, proofs and checkpoints offline, or a whole workspace through the API.
-    Verify(cmd::verify::VerifyArgs),
+    Verify(Box<cmd::verify::VerifyArgs>),
     /// Generate an Ed25519 key for a log's checkpoints or a witness's cosignatures.
     Keygen(cmd::keygen::KeygenArgs),
     /// Create or upgrade the ClickHouse schema (idempotent).
@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Command::Config(a) => return cmd::config::run(&a),
         // Neither needs the configuration file: a customer runs them on their own machine.
-        Command::Verify(a) => return cmd::verify::run(a).await,
+        Command::Verify(a) => std::process::exit(cmd::verify::run(*a).await),
         Command::Keygen(a) => return cmd::keygen::run(a),
         other => other,
     };

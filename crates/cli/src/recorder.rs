@@ -10,7 +10,8 @@ pub fn install() -> Result<PrometheusHandle> {
     let buckets = auditlog_sink::observe::HISTOGRAM_BUCKETS
         .iter()
         .chain(auditlog_query::api::metrics::HISTOGRAM_BUCKETS)
-        .chain(auditlog_deliver::metrics::HISTOGRAM_BUCKETS);
+        .chain(auditlog_deliver::metrics::HISTOGRAM_BUCKETS)
+        .chain(auditlog_sequencer::metrics::HISTOGRAM_BUCKETS);
     let builder = buckets
         .into_iter()
         .try_fold(PrometheusBuilder::new(), |b, (name, bounds)| {
