@@ -158,11 +158,11 @@ pub mod sequencer {
     pub async fn newest_version(client: &Client) -> Result<i64> {
         client
             .query(
-                "SELECT greatest(\
+                "SELECT toInt64(ifNull(greatest(\
                  (SELECT toUnixTimestamp64Milli(max(sequenced_at)) FROM log_leaves), \
                  (SELECT toUnixTimestamp64Milli(max(written_at)) FROM log_tiles), \
                  (SELECT toUnixTimestamp64Milli(max(updated_at)) FROM log_heads), \
-                 (SELECT toUnixTimestamp64Milli(max(updated_at)) FROM log_positions))",
+                 (SELECT toUnixTimestamp64Milli(max(updated_at)) FROM log_positions)), 0))",
             )
             .fetch_one()
             .await
