@@ -291,9 +291,10 @@ pub mod sequencer {
     use super::super::rows::{HeadRow, PositionRow, TileRow};
     use crate::{Error, Result};
 
-    /// `max_query_size` of the reads that carry a step's ids (10,000 UUIDs are about 400 KB;
-    /// ClickHouse's default is 256 KiB).
-    const LARGE_QUERY: &str = "67108864";
+    /// Most ids (or keys) one statement carries: the statement stays far below ClickHouse's
+    /// `max_query_size` (256 KiB; 2,000 UUIDs are about 80 KB), so a step's lookups are a few
+    /// statements rather than one.
+    const CHUNK: usize = 2000;
 
     /// Every read position (`log_positions` FINAL).
     pub async fn positions(client: &Client) -> Result<Vec<PositionRow>> {
@@ -322,20 +323,21 @@ pub mod sequencer {
     /// The newest version of each tile `(workspace_id, tile_level, tile_index)` asked for
     /// (absent ones are left out).
     pub async fn tiles(client: &Client, ids: &[(String, u8, u64)]) -> Result<Vec<TileRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let rows: Vec<TileRow> = client
+                .query(
+                    "SELECT workspace_id, tile_level, tile_index, width, hashes, \
+                     toUnixTimestamp64Milli(written_at) AS written_at FROM log_tiles FINAL \
+                     WHERE (workspace_id, tile_level, tile_index) IN ?",
+                )
+                .bind(chunk)
+                .fetch_all()
+                .await
+                .map_err(|e| Error::clickhouse("read log_tiles", e))?;
+            out.extend(rows);
         }
-        client
-            .query(
-                "SELECT workspace_id, tile_level, tile_index, width, hashes, \
-                 toUnixTimestamp64Milli(written_at) AS written_at FROM log_tiles FINAL \
-                 WHERE (workspace_id, tile_level, tile_index) IN ?",
-            )
-            .bind(ids)
-            .with_setting("max_query_size", LARGE_QUERY)
-            .fetch_all()
-            .await
-            .map_err(|e| Error::clickhouse("read log_tiles", e))
+        Ok(out)
     }
 
     /// A leaf row's key and event: `(workspace_id, leaf_index, event_id)`.
@@ -352,42 +354,45 @@ pub mod sequencer {
     /// The leaves whose event is one of `event_ids` (events of time `time_ms.0..=time_ms.1`:
     /// the `event_id` bloom filter and the `time` minmax index skip the rest), current
     /// versions only: a leaf re-sequenced with another event (never below a head) no longer
-    /// counts. Two statements: the candidates, then the newest version of each.
+    /// counts. Two statements (per [`CHUNK`] ids): the candidates, then the newest version of
+    /// each.
     pub async fn leaves_of_events(
         client: &Client,
         event_ids: &[String],
         time_ms: (i64, i64),
     ) -> Result<Vec<LeafKey>> {
-        if event_ids.is_empty() {
-            return Ok(Vec::new());
+        let mut found: Vec<(String, u64)> = Vec::new();
+        for chunk in event_ids.chunks(CHUNK) {
+            let rows: Vec<(String, u64)> = client
+                .query(
+                    "SELECT DISTINCT workspace_id, leaf_index FROM log_leaves \
+                     WHERE event_id IN ? AND time BETWEEN fromUnixTimestamp64Milli(?, 'UTC') \
+                     AND fromUnixTimestamp64Milli(?, 'UTC')",
+                )
+                .bind(chunk)
+                .bind(time_ms.0)
+                .bind(time_ms.1)
+                .fetch_all()
+                .await
+                .map_err(|e| Error::clickhouse("look up committed leaves", e))?;
+            found.extend(rows);
         }
-        let found: Vec<(String, u64)> = client
-            .query(
-                "SELECT DISTINCT workspace_id, leaf_index FROM log_leaves \
-                 WHERE event_id IN ? AND time BETWEEN fromUnixTimestamp64Milli(?, 'UTC') \
-                 AND fromUnixTimestamp64Milli(?, 'UTC')",
-            )
-            .bind(event_ids)
-            .bind(time_ms.0)
-            .bind(time_ms.1)
-            .with_setting("max_query_size", LARGE_QUERY)
-            .fetch_all()
-            .await
-            .map_err(|e| Error::clickhouse("look up committed leaves", e))?;
-        if found.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        for chunk in found.chunks(CHUNK) {
+            let rows: Vec<LeafKey> = client
+                .query(
+                    "SELECT workspace_id, leaf_index, \
+                     toString(argMax(event_id, sequenced_at)) AS event_id \
+                     FROM log_leaves WHERE (workspace_id, leaf_index) IN ? \
+                     GROUP BY workspace_id, leaf_index",
+                )
+                .bind(chunk)
+                .fetch_all()
+                .await
+                .map_err(|e| Error::clickhouse("read the current version of leaves", e))?;
+            out.extend(rows);
         }
-        client
-            .query(
-                "SELECT workspace_id, leaf_index, toString(argMax(event_id, sequenced_at)) AS event_id \
-                 FROM log_leaves WHERE (workspace_id, leaf_index) IN ? \
-                 GROUP BY workspace_id, leaf_index",
-            )
-            .bind(found)
-            .with_setting("max_query_size", LARGE_QUERY)
-            .fetch_all()
-            .await
-            .map_err(|e| Error::clickhouse("read the current version of leaves", e))
+        Ok(out)
     }
 
     /// Per workspace, the largest checkpointed tree size.
@@ -430,11 +435,11 @@ pub mod sequencer {
     pub async fn newest_version(client: &Client) -> Result<i64> {
         client
             .query(
-                "SELECT ifNull(greatest(\
+                "SELECT toInt64(ifNull(greatest(\
                  (SELECT toUnixTimestamp64Milli(max(sequenced_at)) FROM log_leaves), \
                  (SELECT toUnixTimestamp64Milli(max(written_at)) FROM log_tiles), \
                  (SELECT toUnixTimestamp64Milli(max(updated_at)) FROM log_heads), \
-                 (SELECT toUnixTimestamp64Milli(max(updated_at)) FROM log_positions)), 0)",
+                 (SELECT toUnixTimestamp64Milli(max(updated_at)) FROM log_positions)), 0))",
             )
             .fetch_one()
             .await
