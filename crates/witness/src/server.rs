@@ -39,6 +39,7 @@ pub fn app(witness: Arc<Witness>, max_body_bytes: usize) -> Router {
         .route(LOG_PATH, get(log))
         .route("/health/live", get(|| async { "ok\n" }))
         .route("/health/ready", get(|| async { "ready\n" }))
+        .route("/health", get(|| async { "ready\n" }))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(witness)
 }

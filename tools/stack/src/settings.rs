@@ -127,11 +127,7 @@ const APPS: &[Component] = &[
     Component::Sequencer,
 ];
 /// The cluster profile's apps: the sequencer reads a single server's `events` only (docs/integrity.md).
-const CLUSTER_APPS: &[Component] = &[
-    Component::Consumer,
-    Component::Api,
-    Component::StreamWorker,
-];
+const CLUSTER_APPS: &[Component] = &[Component::Consumer, Component::Api, Component::StreamWorker];
 
 /// Every profile `STACK_PROFILE` can name.
 pub const PROFILES: &[Profile] = &[
@@ -395,15 +391,16 @@ impl Settings {
     }
 
     /// The port of an `auditlog` process: the consumer's and the API's are settings; the
-    /// stream worker, the witness and the sequencer listen on the next ports after the
-    /// consumer's (`STACK_CONSUMER_PORT` + 1, + 2, + 3: 8082, 8083, 8084 in the dev profile).
+    /// stream worker, the sequencer and the witness listen on the next ports after the
+    /// consumer's (`STACK_CONSUMER_PORT` + 1, + 2, + 3: 8082, 8083, 8084 in the dev profile,
+    /// their own defaults).
     pub fn app_port(&self, c: Component) -> u16 {
         let p = self.ports;
         match c {
             Component::Api => p.api,
             Component::StreamWorker => p.consumer.saturating_add(1),
-            Component::Witness => p.consumer.saturating_add(2),
-            Component::Sequencer => p.consumer.saturating_add(3),
+            Component::Sequencer => p.consumer.saturating_add(2),
+            Component::Witness => p.consumer.saturating_add(3),
             _ => p.consumer,
         }
     }
@@ -640,7 +637,7 @@ mod tests {
                 Component::Sequencer
             ]
             .map(|c| s.app_port(c)),
-            [8082, 8083, 8084]
+            [8082, 8084, 8083]
         );
     }
 
