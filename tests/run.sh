@@ -41,6 +41,12 @@ need pkg-config pkg-config
 # without the Debian service and the desktop JRE it pulls in).
 [[ -f /usr/share/java/zookeeper.jar ]] || need_pkgs+=(libzookeeper-java)
 need java default-jre-headless
+# The transactional outbox's databases (issue 19): each test starts its own private server
+# from these binaries (auditlog_testkit::sql), on a free loopback port in a temporary dir.
+[[ -x /usr/lib/postgresql/15/bin/postgres || -n "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null)" ]] || need_pkgs+=(postgresql)
+need mariadbd mariadb-server
+# The HTTP ingest's Go example is compiled by its test (docs/ingest.md).
+need go golang-go
 if [[ -x tests/browser/run.sh && "${RUN_BROWSER:-1}" != 0 ]]; then
     if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
         need_pkgs+=(chromium)

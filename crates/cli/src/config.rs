@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use auditlog_deliver::StreamsConfig;
 use auditlog_producer::ProducerConfig;
 use auditlog_query::ApiConfig;
+use auditlog_relay::RelayConfig;
 use auditlog_sequencer::SequencerConfig;
 use auditlog_settings::{BadSetting, Renamed};
 use auditlog_sink::config::KafkaSettings;
@@ -41,6 +42,8 @@ pub struct Config {
     pub sequencer: SequencerConfig,
     /// `[witness]`: the witness (witness).
     pub witness: WitnessConfig,
+    /// `[relay]`: the transactional outbox's relay (relay).
+    pub relay: RelayConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
 }
@@ -136,6 +139,7 @@ impl Config {
         self.api.validate()?;
         self.streams.validate()?;
         self.sequencer.validate()?;
+        self.relay.validate()?;
         self.log.validate()?;
         Ok(())
     }

@@ -47,6 +47,8 @@ enum Command {
     Witness(cmd::witness::WitnessArgs),
     /// Verify exports, proofs and checkpoints offline, or a whole workspace through the API.
     Verify(Box<cmd::verify::VerifyArgs>),
+    /// Ship the transactional outbox (PostgreSQL, MySQL) to Kafka; `relay migrate` creates it.
+    Relay(cmd::relay::RelayArgs),
     /// Generate an Ed25519 key for a log's checkpoints or a witness's cosignatures.
     Keygen(cmd::keygen::KeygenArgs),
     /// Create or upgrade the ClickHouse schema (idempotent).
@@ -111,6 +113,11 @@ async fn run(cli: Cli) -> Result<()> {
             let prometheus = recorder::install()?;
             process_metrics::install("witness");
             cmd::witness::run(&cfg, a, prometheus).await
+        }
+        Command::Relay(a) => {
+            let prometheus = recorder::install()?;
+            process_metrics::install("relay");
+            cmd::relay::run(&cfg, a, prometheus).await
         }
         Command::Migrate(a) => cmd::migrate::run(&cfg, a).await,
         Command::Plan(a) => cmd::plan::run(&cfg, a).await,

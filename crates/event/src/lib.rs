@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod codec;
 pub mod limits;
 pub mod model;
+pub mod prepared;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod time_format;
@@ -21,4 +22,5 @@ pub use model::{
     Actor, ActorType, AuditEvent, Context, Metadata, Outcome, OutcomeStatus, Payload, Target,
     DEFAULT_BUCKET, SCHEMA_VERSION,
 };
+pub use prepared::Prepared;
 pub use validate::{Rule, ValidationError};

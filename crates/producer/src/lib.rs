@@ -32,9 +32,14 @@ mod delivery;
 pub mod error;
 pub mod kafka_log;
 pub mod metrics;
+/// The transactional outbox: write events in your own database transaction (features
+/// `outbox-postgres`, `outbox-mysql`; docs/outbox.md).
+#[cfg(any(feature = "outbox-postgres", feature = "outbox-mysql"))]
+pub use auditlog_outbox as outbox;
 mod producer;
 mod security;
 
+pub use auditlog_event::Prepared;
 pub use builder::ProducerBuilder;
 pub use config::{
     Compression, ConfigError, KafkaConfig, OnFull, ProducerConfig, SaslMechanism, SecurityProtocol,

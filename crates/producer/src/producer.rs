@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlog_event::{AuditEvent, SCHEMA_VERSION};
+use auditlog_event::{AuditEvent, Prepared, SCHEMA_VERSION};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, PurgeConfig, ThreadedProducer};
@@ -108,8 +108,8 @@ impl Producer {
     /// `enqueue(event, OnFull::Error)` without a future, for synchronous code and hot loops.
     /// The delivery outcome goes to metrics and the callback.
     pub fn try_enqueue(&self, event: &AuditEvent) -> Result<(), EmitError> {
-        let payload = self.prepare(event)?;
-        let mut out = self.outgoing(event, &payload);
+        let prepared = self.prepare(event)?;
+        let mut out = self.outgoing(&prepared);
         let headers = out.headers.take().unwrap_or_default();
         match self.send(&out, headers, pending(event.event_id, None)) {
             Ok(()) => Ok(()),
@@ -123,8 +123,8 @@ impl Producer {
     /// `config.on_full` to follow the configuration. Resolves once the event is in the buffer;
     /// the delivery outcome goes to metrics and the callback.
     pub async fn enqueue(&self, event: &AuditEvent, on_full: OnFull) -> Result<(), EmitError> {
-        let payload = self.prepare(event)?;
-        let out = self.outgoing(event, &payload);
+        let prepared = self.prepare(event)?;
+        let out = self.outgoing(&prepared);
         self.send_waiting(out, pending(event.event_id, None), on_full)
             .await
     }
@@ -133,23 +133,51 @@ impl Producer {
     /// [`Producer::enqueue`]) and resolves when the broker has acknowledged the event (or after
     /// `delivery_timeout` with [`EmitError::Delivery`]).
     pub async fn emit(&self, event: &AuditEvent) -> Result<Delivery, EmitError> {
+        let prepared = self.prepare(event)?;
+        self.emit_prepared(&prepared).await
+    }
+
+    /// Publishes an event validated and serialized before ([`AuditEvent::prepare`], or read
+    /// back from the outbox): the record is exactly `prepared.json`, keyed by its workspace.
+    /// Enqueues as [`Producer::emit`] does and resolves when the broker acknowledged it.
+    pub async fn emit_prepared(&self, prepared: &Prepared) -> Result<Delivery, EmitError> {
         let span = tracing::debug_span!(
             "audit_emit",
-            event_id = %event.event_id,
-            event_type = %event.event,
-            workspace_id = %event.workspace_id,
+            event_id = %prepared.event_id,
+            event_type = %prepared.event_type,
+            workspace_id = %prepared.workspace_id,
         );
         async {
-            let payload = self.prepare(event)?;
             let (tx, rx) = oneshot::channel();
-            let out = self.outgoing(event, &payload);
+            let out = self.outgoing(prepared);
             let on_full = self.inner.cfg.on_full;
-            self.send_waiting(out, pending(event.event_id, Some(tx)), on_full)
+            self.send_waiting(out, pending(prepared.event_id, Some(tx)), on_full)
                 .await?;
-            self.await_delivery(event.event_id, rx).await
+            self.await_delivery(prepared.event_id, rx).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Enqueues a prepared event without waiting for room: a full buffer is
+    /// [`EmitError::QueueFull`] at once. Returns a future that resolves with the delivery
+    /// (like [`Producer::emit`]'s), so a caller can enqueue many and then await them all.
+    pub fn enqueue_prepared(
+        &self,
+        prepared: &Prepared,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Delivery, EmitError>> + Send + 'static,
+        EmitError,
+    > {
+        let (tx, rx) = oneshot::channel();
+        let mut out = self.outgoing(prepared);
+        let headers = out.headers.take().unwrap_or_default();
+        if let Err(f) = self.send(&out, headers, pending(prepared.event_id, Some(tx))) {
+            return Err(self.give_up(f));
+        }
+        let this = self.clone();
+        let event_id = prepared.event_id;
+        Ok(async move { this.await_delivery(event_id, rx).await })
     }
 
     /// Events enqueued and not yet acknowledged or failed.
@@ -183,19 +211,19 @@ impl Producer {
     }
 
     /// Validation and serialization: an invalid event never reaches the client.
-    fn prepare(&self, event: &AuditEvent) -> Result<Vec<u8>, EmitError> {
-        event.to_validated_json_bytes().map_err(|e| {
+    fn prepare(&self, event: &AuditEvent) -> Result<Prepared, EmitError> {
+        event.prepare().map_err(|e| {
             self.metrics().failed_invalid.increment(1);
             tracing::debug!(event_id = %event.event_id, error = %e, "invalid audit event refused");
             EmitError::Invalid(e)
         })
     }
 
-    fn outgoing<'a>(&'a self, event: &'a AuditEvent, payload: &'a [u8]) -> Outgoing<'a> {
+    fn outgoing<'a>(&'a self, prepared: &'a Prepared) -> Outgoing<'a> {
         let headers = OwnedHeaders::new_with_capacity(3)
             .insert(Header {
                 key: "event_type",
-                value: Some(event.event.as_str()),
+                value: Some(prepared.event_type.as_str()),
             })
             .insert(Header {
                 key: "schema_version",
@@ -206,8 +234,8 @@ impl Producer {
                 value: Some(CONTENT_TYPE),
             });
         Outgoing {
-            key: event.workspace_id.as_bytes(),
-            payload,
+            key: prepared.workspace_id.as_bytes(),
+            payload: &prepared.json,
             headers: Some(headers),
         }
     }

@@ -84,6 +84,7 @@ mod tests {
                 "streams",
                 "sequencer",
                 "witness",
+                "relay",
                 "log"
             ]
         );

@@ -7,6 +7,7 @@ pub mod emit;
 pub mod keygen;
 pub mod migrate;
 pub mod plan;
+pub mod relay;
 pub mod sequencer;
 pub mod serve;
 pub mod stream;
