@@ -99,6 +99,24 @@ pub struct ApiConfig {
     #[serde(with = "auditlog_settings::duration")]
     #[schemars(with = "auditlog_settings::DurationSchema")]
     pub auth_failure_interval: Duration,
+    // HTTP ingest (`POST /v1/ingest`, docs/ingest.md).
+    /// Whether `POST /v1/ingest` is served. When on, `auditlog serve` also connects a Kafka
+    /// producer (`[kafka]`, `[producer]`) in the background; until it is connected ingest
+    /// answers `503`. Off: the route answers `404`. Default `true`.
+    pub ingest_enabled: bool,
+    /// Largest ingest request body in bytes (`413 payload_too_large` above it; the body is read
+    /// with this limit, never buffered beyond it). `1024` to `268435456` (256 MiB). Default
+    /// `5242880` (5 MiB).
+    pub ingest_max_body_bytes: usize,
+    /// Most events (non-blank NDJSON lines) in one ingest request (`413 payload_too_large`
+    /// above it, nothing published). `1` to `100000`. Default `1000`.
+    pub ingest_max_lines: usize,
+    /// Longest an ingest request waits for the broker to acknowledge its events; those not
+    /// acknowledged by then are reported `failed` (`503`; they may still be stored, so retry
+    /// them with the same `event_id`). `100ms` to `5m`. Default `10s`.
+    #[serde(with = "auditlog_settings::duration")]
+    #[schemars(with = "auditlog_settings::DurationSchema")]
+    pub ingest_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -119,6 +137,10 @@ impl Default for ApiConfig {
             unknown_token_cache: Duration::from_secs(5),
             auth_failure_burst: 20,
             auth_failure_interval: Duration::from_secs(1),
+            ingest_enabled: true,
+            ingest_max_body_bytes: 5 * 1024 * 1024,
+            ingest_max_lines: 1000,
+            ingest_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -127,6 +149,7 @@ impl ApiConfig {
     /// Checks the settings; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
         self.validate_auth_failures()?;
+        self.validate_ingest()?;
         check::socket_addr("api.listen", &self.listen, "127.0.0.1:8080")?;
         check::ensure(
             self.admin_token.is_empty() || self.admin_token.len() >= 16,
@@ -186,7 +209,24 @@ impl ApiConfig {
         },
     ];
 
-    /// The settings of failed authentications (the block at the end of the struct).
+    /// The settings of HTTP ingest.
+    fn validate_ingest(&self) -> Result<(), Error> {
+        check::in_range(
+            "api.ingest_max_body_bytes",
+            self.ingest_max_body_bytes,
+            1024..=256 * 1024 * 1024,
+        )?;
+        check::in_range("api.ingest_max_lines", self.ingest_max_lines, 1..=100_000)?;
+        check::between(
+            "api.ingest_timeout",
+            self.ingest_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        )?;
+        Ok(())
+    }
+
+    /// The settings of failed authentications.
     fn validate_auth_failures(&self) -> Result<(), Error> {
         check::ensure(
             self.unknown_token_cache <= Duration::from_secs(60),
@@ -271,6 +311,27 @@ mod tests {
                     ..ApiConfig::default()
                 },
                 "api.max_connections",
+            ),
+            (
+                ApiConfig {
+                    ingest_max_body_bytes: 10,
+                    ..ApiConfig::default()
+                },
+                "api.ingest_max_body_bytes",
+            ),
+            (
+                ApiConfig {
+                    ingest_max_lines: 0,
+                    ..ApiConfig::default()
+                },
+                "api.ingest_max_lines",
+            ),
+            (
+                ApiConfig {
+                    ingest_timeout: s(301),
+                    ..ApiConfig::default()
+                },
+                "api.ingest_timeout",
             ),
             (
                 ApiConfig {

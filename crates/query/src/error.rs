@@ -31,6 +31,16 @@ pub enum Error {
     /// The token's expiry has passed (401 `unauthorized`).
     #[error("the bearer token expired; ask for a new one")]
     TokenExpired,
+    /// The token is valid but its scope does not allow this route (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request body is larger than allowed (413 `payload_too_large`).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The request body's `Content-Type` is not one the route takes (415
+    /// `unsupported_media_type`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Nothing here for this caller (404 `not_found`).
     #[error("{0}")]
     NotFound(String),

@@ -1,5 +1,10 @@
-//! Workspace API tokens: a random secret shown once, stored as its SHA-256 in `api_tokens`.
+//! API tokens: a random secret shown once, stored as its SHA-256 in `api_tokens`.
 //!
+//! - A token has a [`Scope`]: `read` tokens read one workspace (every route but
+//!   `POST /v1/ingest`); `ingest` tokens only publish events. An ingest token writes one
+//!   workspace, or is a *service token* ([`SERVICE_WORKSPACE`] `*` as its workspace) that writes
+//!   the workspaces of its allow-list, or every workspace when the list is empty
+//!   ([`Grant::may_write`]).
 //! - A token may expire (`expires_at`, set at creation); an expired token is refused with
 //!   [`Error::TokenExpired`], also while it is cached.
 //! - Verified tokens are cached for [`crate::ApiConfig::token_cache`] (default 2 s): a
@@ -44,6 +49,132 @@ pub const LAST_USED_EVERY: Duration = Duration::from_secs(60);
 pub const MAX_LIFETIME_DAYS: i64 = 36_500;
 /// ClickHouse lookups of presented tokens, by `result`.
 pub const LOOKUPS: &str = "auditlog_api_token_lookups_total";
+/// The `workspace_id` of a service token (an ingest token for several or all workspaces).
+pub const SERVICE_WORKSPACE: &str = "*";
+/// Most workspaces on a service token's allow-list.
+pub const MAX_SERVICE_WORKSPACES: usize = 1000;
+
+/// What a token may do.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Reads its workspace (every workspace route but `POST /v1/ingest`).
+    #[default]
+    Read,
+    /// Publishes events (`POST /v1/ingest` only).
+    Ingest,
+}
+
+impl Scope {
+    /// The scope as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Ingest => "ingest",
+        }
+    }
+
+    /// The stored text's scope; `None` for a value this version does not know (such a token is
+    /// refused rather than guessed at).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(Scope::Read),
+            "ingest" => Some(Scope::Ingest),
+            _ => None,
+        }
+    }
+}
+
+/// What to create: a read or ingest token for one workspace, or a service token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// The workspace; `None`: a service token (scope `ingest`, written as [`SERVICE_WORKSPACE`]).
+    pub workspace_id: Option<String>,
+    /// What it is for (a service token's service name: required).
+    pub name: String,
+    /// `read` or `ingest`.
+    pub scope: Scope,
+    /// Service tokens: the workspaces it may write (empty: every workspace). Nothing else.
+    pub workspaces: Vec<String>,
+    /// When it stops working (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl TokenSpec {
+    /// Checks the spec (the error names the field) and returns the stored workspace id and the
+    /// allow-list, sorted and without repeats.
+    fn checked(&self) -> Result<(String, Vec<String>)> {
+        check_text("name", &self.name, false)?;
+        match &self.workspace_id {
+            Some(ws) => {
+                check_workspace_id("workspace_id", ws)?;
+                if !self.workspaces.is_empty() {
+                    return Err(Error::bad(
+                        "workspaces",
+                        "only a service token (no workspace_id, scope ingest) has a list of workspaces",
+                    ));
+                }
+                Ok((ws.clone(), Vec::new()))
+            }
+            None => {
+                if self.scope != Scope::Ingest {
+                    return Err(Error::bad(
+                        "workspace_id",
+                        "must not be empty (only ingest tokens can be service tokens without one)",
+                    ));
+                }
+                if self.name.trim().is_empty() {
+                    return Err(Error::bad(
+                        "name",
+                        "a service token needs a name (the service it is for)",
+                    ));
+                }
+                if self.workspaces.len() > MAX_SERVICE_WORKSPACES {
+                    return Err(Error::bad(
+                        "workspaces",
+                        format!("at most {MAX_SERVICE_WORKSPACES} workspaces"),
+                    ));
+                }
+                for ws in &self.workspaces {
+                    check_workspace_id("workspaces", ws)?;
+                }
+                let mut list = self.workspaces.clone();
+                list.sort();
+                list.dedup();
+                Ok((SERVICE_WORKSPACE.to_owned(), list))
+            }
+        }
+    }
+}
+
+/// What a verified token allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Public id.
+    pub token_id: String,
+    /// Its scope.
+    pub scope: Scope,
+    /// Its workspace ([`SERVICE_WORKSPACE`] for a service token).
+    pub workspace_id: String,
+    /// A service token's allow-list (empty: every workspace).
+    pub workspaces: Vec<String>,
+}
+
+impl Grant {
+    /// Whether this token may publish events of `workspace_id` (ingest tokens only).
+    pub fn may_write(&self, workspace_id: &str) -> bool {
+        if self.scope != Scope::Ingest {
+            return false;
+        }
+        if self.workspace_id == SERVICE_WORKSPACE {
+            self.workspaces.is_empty() || self.workspaces.iter().any(|w| w == workspace_id)
+        } else {
+            self.workspace_id == workspace_id
+        }
+    }
+}
 
 /// A token just created: the only time the secret is visible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,8 +183,12 @@ pub struct NewToken {
     pub token_id: String,
     /// The bearer secret.
     pub token: String,
-    /// The workspace it reads.
+    /// The workspace it reads or writes; `*` for a service token.
     pub workspace_id: String,
+    /// `read` or `ingest`.
+    pub scope: Scope,
+    /// A service token's workspaces (empty: every workspace; always empty for other tokens).
+    pub workspaces: Vec<String>,
     /// RFC 3339, `null`: never expires.
     #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
@@ -64,10 +199,14 @@ pub struct NewToken {
 pub struct TokenInfo {
     /// Public id.
     pub token_id: String,
-    /// Workspace.
+    /// Workspace; `*` for a service token.
     pub workspace_id: String,
     /// Name.
     pub name: String,
+    /// `read` or `ingest`.
+    pub scope: Scope,
+    /// A service token's workspaces (empty: every workspace; always empty for other tokens).
+    pub workspaces: Vec<String>,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -87,6 +226,8 @@ struct TokenRow {
     token_id: String,
     workspace_id: String,
     name: String,
+    scope: String,
+    workspaces: Vec<String>,
     token_hash: String,
     created_ms: i64,
     revoked_ms: i64,
@@ -101,6 +242,8 @@ impl TokenRow {
             token_id: self.token_id,
             workspace_id: self.workspace_id,
             name: self.name,
+            scope: Scope::parse(&self.scope).unwrap_or_default(),
+            workspaces: self.workspaces,
             created_at: rfc3339_ms(self.created_ms),
             expires_at: at(self.expires_ms),
             revoked_at: at(self.revoked_ms),
@@ -109,7 +252,7 @@ impl TokenRow {
     }
 }
 
-const COLUMNS: &str = "token_id, workspace_id, name, token_hash, \
+const COLUMNS: &str = "token_id, workspace_id, name, toString(scope) AS scope, workspaces, token_hash, \
      toUnixTimestamp64Milli(created_at) AS created_ms, \
      ifNull(toUnixTimestamp64Milli(revoked_at), 0) AS revoked_ms, \
      ifNull(toUnixTimestamp64Milli(expires_at), 0) AS expires_ms";
@@ -197,8 +340,7 @@ impl Refused {
 
 #[derive(Debug, Clone)]
 struct Verified {
-    workspace_id: String,
-    token_id: String,
+    grant: Grant,
     /// Epoch ms, 0 = never.
     expires_ms: i64,
     at: Instant,
@@ -247,20 +389,31 @@ impl Tokens {
         self
     }
 
-    /// Creates a token for `workspace_id` that never expires.
+    /// Creates a read token for `workspace_id` that never expires.
     pub async fn create(&self, workspace_id: &str, name: &str) -> Result<NewToken> {
         self.create_expiring(workspace_id, name, None).await
     }
 
-    /// Creates a token for `workspace_id`, valid until `expires_at` (`None`: forever).
+    /// Creates a read token for `workspace_id`, valid until `expires_at` (`None`: forever).
     pub async fn create_expiring(
         &self,
         workspace_id: &str,
         name: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<NewToken> {
-        check_workspace_id("workspace_id", workspace_id)?;
-        check_text("name", name, false)?;
+        self.create_with(&TokenSpec {
+            workspace_id: Some(workspace_id.to_owned()),
+            name: name.to_owned(),
+            expires_at,
+            ..TokenSpec::default()
+        })
+        .await
+    }
+
+    /// Creates the token `spec` describes (checked first; the error names the field).
+    pub async fn create_with(&self, spec: &TokenSpec) -> Result<NewToken> {
+        let (workspace_id, workspaces) = spec.checked()?;
+        let (name, expires_at) = (spec.name.as_str(), spec.expires_at);
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
@@ -271,14 +424,17 @@ impl Tokens {
         let expires_ms = expires_at.map_or(0, |t| t.timestamp_millis());
         self.client
             .query(
-                "INSERT INTO api_tokens (token_id, workspace_id, name, token_hash, created_at, \
-                 revoked_at, expires_at, updated_at) \
-                 SELECT {id:String}, {ws:String}, {name:String}, {hash:String}, now64(3), NULL, \
+                "INSERT INTO api_tokens (token_id, workspace_id, name, scope, workspaces, \
+                 token_hash, created_at, revoked_at, expires_at, updated_at) \
+                 SELECT {id:String}, {ws:String}, {name:String}, {scope:String}, \
+                 {workspaces:Array(String)}, {hash:String}, now64(3), NULL, \
                  if({exp:Int64} = 0, NULL, fromUnixTimestamp64Milli({exp:Int64}, 'UTC')), now64(3)",
             )
             .param("id", &token_id)
-            .param("ws", workspace_id)
+            .param("ws", &workspace_id)
             .param("name", name)
+            .param("scope", spec.scope.as_str())
+            .param("workspaces", &workspaces)
             .param("hash", &hash)
             .param("exp", expires_ms)
             .execute()
@@ -290,7 +446,9 @@ impl Tokens {
         Ok(NewToken {
             token_id,
             token,
-            workspace_id: workspace_id.to_owned(),
+            workspace_id,
+            scope: spec.scope,
+            workspaces,
             expires_at: (expires_ms != 0).then(|| rfc3339_ms(expires_ms)),
         })
     }
@@ -314,10 +472,11 @@ impl Tokens {
         if row.revoked_ms == 0 {
             self.client
                 .query(
-                    "INSERT INTO api_tokens (token_id, workspace_id, name, token_hash, created_at, \
-                     revoked_at, expires_at, updated_at) \
-                     SELECT token_id, workspace_id, name, token_hash, created_at, now64(3), \
-                            expires_at, now64(3) FROM api_tokens FINAL WHERE token_id = {id:String}",
+                    "INSERT INTO api_tokens (token_id, workspace_id, name, scope, workspaces, \
+                     token_hash, created_at, revoked_at, expires_at, updated_at) \
+                     SELECT token_id, workspace_id, name, scope, workspaces, token_hash, \
+                            created_at, now64(3), expires_at, now64(3) \
+                     FROM api_tokens FINAL WHERE token_id = {id:String}",
                 )
                 .param("id", token_id)
                 .execute()
@@ -328,13 +487,14 @@ impl Tokens {
         Ok(())
     }
 
-    /// Every token, or those of one workspace, oldest first, with their last use.
+    /// Every token, or those of one workspace (`*`: the service tokens), oldest first, with
+    /// their last use.
     pub async fn list(&self, workspace_id: Option<&str>) -> Result<Vec<TokenInfo>> {
         let rows: Vec<TokenRow> = self
             .client
             .query(&format!(
                 "SELECT t.token_id AS token_id, t.workspace_id AS workspace_id, t.name AS name, \
-                 t.token_hash AS token_hash, t.created_ms AS created_ms, \
+                 t.scope AS scope, t.workspaces AS workspaces, t.token_hash AS token_hash, t.created_ms AS created_ms, \
                  t.revoked_ms AS revoked_ms, t.expires_ms AS expires_ms, \
                  ifNull(u.used_ms, 0) AS last_used_ms FROM \
                  (SELECT {COLUMNS} FROM api_tokens FINAL \
@@ -362,17 +522,17 @@ impl Tokens {
             .is_some_and(|v| v.at.elapsed() < self.ttl && !v.expired(now_ms))
     }
 
-    /// The workspace of an active, unexpired token; [`Error::Unauthorized`] (unknown or
-    /// revoked) or [`Error::TokenExpired`] otherwise.
-    pub async fn authenticate(&self, secret: &str) -> Result<String> {
+    /// What an active, unexpired token allows; [`Error::Unauthorized`] (unknown or revoked)
+    /// or [`Error::TokenExpired`] otherwise. The caller checks the scope.
+    pub async fn authenticate(&self, secret: &str) -> Result<Grant> {
         if !secret.starts_with(SECRET_PREFIX) || secret.len() > 128 {
             return Err(Error::Unauthorized);
         }
         let hash = hash_secret(secret);
         let now_ms = Utc::now().timestamp_millis();
         if let Some(hit) = self.cached(&hash, now_ms)? {
-            self.used(&hit.token_id);
-            return Ok(hit.workspace_id);
+            self.used(&hit.grant.token_id);
+            return Ok(hit.grant);
         }
         let row: Option<TokenRow> = self
             .client
@@ -387,13 +547,18 @@ impl Tokens {
                 metrics::counter!(LOOKUPS, "result" => "error").increment(1);
                 Error::clickhouse("verify token", e)
             })?;
-        let Some(row) = row else {
+        // A scope this version does not know is refused like an unknown token.
+        let Some((row, scope)) = row.and_then(|r| Scope::parse(&r.scope).map(|s| (r, s))) else {
             metrics::counter!(LOOKUPS, "result" => "unknown").increment(1);
             return Err(self.refuse(hash, Refused::Unknown));
         };
         let verified = Verified {
-            workspace_id: row.workspace_id,
-            token_id: row.token_id,
+            grant: Grant {
+                token_id: row.token_id,
+                scope,
+                workspace_id: row.workspace_id,
+                workspaces: row.workspaces,
+            },
             expires_ms: row.expires_ms,
             at: Instant::now(),
         };
@@ -409,8 +574,8 @@ impl Tokens {
             }
             c.valid.insert(hash, verified.clone());
         }
-        self.used(&verified.token_id);
-        Ok(verified.workspace_id)
+        self.used(&verified.grant.token_id);
+        Ok(verified.grant)
     }
 
     /// The cached answer for `hash`: `Ok(Some)` verified, `Err` refused, `Ok(None)` ask

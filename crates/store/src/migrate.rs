@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_events_feed_index.sql"),
     migration!(10, "0010_streams.sql"),
     migration!(11, "0011_log.sql"),
+    migration!(12, "0012_token_scopes.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.

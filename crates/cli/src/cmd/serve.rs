@@ -1,13 +1,19 @@
 //! `auditlog serve`: the query API and the dashboard on `[api] listen` (and `/metrics` on
 //! `[api] metrics_listen` when set), with the connection limits of
-//! [`auditlog_query::api::serve`].
+//! [`auditlog_query::api::serve`]. With `api.ingest_enabled` (the default) it also connects a
+//! Kafka producer (`[kafka]`, `[producer]`) for `POST /v1/ingest`, in the background: a broker
+//! that is down or a topic not yet created delays ingest (503 until connected), never reads.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use auditlog_producer::{Producer, ProducerError};
 use auditlog_query::api::serve::{self, Limits};
 use clap::Args;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 
@@ -30,6 +36,10 @@ pub async fn run(cfg: &Config, args: ServeArgs, prometheus: PrometheusHandle) ->
     // A TLS setting ClickHouse refuses stops startup, naming it (ClickHouse down does not).
     cfg.clickhouse.check_startup().await?;
     let state = auditlog_query::api::AppState::new(&cfg.api, cfg.clickhouse.client(), prometheus);
+    let producer = cfg
+        .api
+        .ingest_enabled
+        .then(|| tokio::spawn(connect_producer(cfg.clone(), state.ingest.producer_slot())));
     let metrics = (!cfg.api.metrics_listen.is_empty()).then(|| {
         (
             auditlog_query::api::metrics_app(&state),
@@ -99,6 +109,39 @@ pub async fn run(cfg: &Config, args: ServeArgs, prometheus: PrometheusHandle) ->
     if let Some(m) = metrics_server {
         m.await.context("metrics listener")?;
     }
+    if let Some(task) = producer {
+        task.abort();
+    }
     info!("stopped");
     Ok(())
+}
+
+/// How long to wait before connecting the ingest producer again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// Connects the ingest producer into `slot`, trying again every [`RECONNECT_EVERY`] while no
+/// broker answers or the topic is missing. Events are acknowledged before a request is
+/// answered, so nothing is left to flush at shutdown.
+async fn connect_producer(cfg: Config, slot: Arc<OnceLock<Producer>>) {
+    loop {
+        match Producer::builder(&cfg.kafka)
+            .config(&cfg.producer)
+            .build()
+            .await
+        {
+            Ok(p) => {
+                let _ = slot.set(p);
+                info!(brokers = %cfg.kafka.brokers, topic = %cfg.kafka.topic, "ingest producer connected: POST /v1/ingest is on");
+                return;
+            }
+            Err(e @ (ProducerError::Unreachable { .. } | ProducerError::TopicMissing { .. })) => {
+                warn!(error = %e, "ingest producer not connected yet (POST /v1/ingest answers 503); retrying");
+                tokio::time::sleep(RECONNECT_EVERY).await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot create the ingest producer; POST /v1/ingest answers 503");
+                return;
+            }
+        }
+    }
 }

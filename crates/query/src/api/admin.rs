@@ -16,7 +16,10 @@ use super::events::{plan_json, plan_names, WorkspacePlanBody};
 use super::openapi::{NotFound, Unprocessable, V1Errors};
 use super::{auth, AppState};
 use crate::params::Params;
-use crate::tokens::{check_text, check_workspace_id, expiry_at, expiry_in, NewToken, TokenInfo};
+use crate::tokens::{
+    check_text, check_workspace_id, expiry_at, expiry_in, NewToken, Scope, TokenInfo, TokenSpec,
+    SERVICE_WORKSPACE,
+};
 use crate::{Error, Result};
 
 type JsonBody<T> = std::result::Result<Json<T>, JsonRejection>;
@@ -45,12 +48,23 @@ pub struct PlanBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = TokenRequest, example = json!({"workspace_id": "ws_demo", "name": "ci", "expires_in": "90d"}))]
 pub struct TokenBody {
-    /// Workspace the token reads: the rule of events' `workspace_id` (not empty, at most 256
-    /// bytes, no whitespace or control characters).
-    pub workspace_id: String,
-    /// What it is for.
+    /// Workspace the token reads (or, scope `ingest`, writes): the rule of events'
+    /// `workspace_id` (not empty, at most 256 bytes, no whitespace or control characters).
+    /// Absent with scope `ingest`: a service token (`name` required) that writes the
+    /// workspaces of `workspaces`.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub workspace_id: Option<String>,
+    /// What it is for (a service token: the service's name).
     #[serde(default)]
     pub name: String,
+    /// `read` (default: reads its workspace) or `ingest` (only `POST /v1/ingest`).
+    #[serde(default)]
+    pub scope: Scope,
+    /// Service tokens only: the workspaces it may write (at most 1000); empty or absent: every
+    /// workspace.
+    #[serde(default)]
+    pub workspaces: Vec<String>,
     /// When the token stops working (RFC 3339, in the future, at most 36500 days ahead).
     /// `null` or absent: never, unless `expires_in`. Not with `expires_in`.
     #[serde(default)]
@@ -66,7 +80,7 @@ pub struct TokenBody {
 #[derive(Debug, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TokenListParams {
-    /// Only this workspace's tokens (empty: every workspace's).
+    /// Only this workspace's tokens (`*`: the service tokens; empty: every token).
     pub workspace_id: Option<String>,
 }
 
@@ -170,7 +184,8 @@ pub async fn put_plan(
     Ok(Json(plan_json(&set)).into_response())
 }
 
-/// Create a workspace token (the only time its secret is shown).
+/// Create a token: a read or ingest token of one workspace, or a service ingest token (the only
+/// time its secret is shown).
 #[utoipa::path(
     post,
     path = "/v1/admin/tokens",
@@ -206,7 +221,13 @@ pub async fn create_token(
     };
     let t = s
         .tokens
-        .create_expiring(&body.workspace_id, &body.name, expires_at)
+        .create_with(&TokenSpec {
+            workspace_id: body.workspace_id,
+            name: body.name,
+            scope: body.scope,
+            workspaces: body.workspaces,
+            expires_at,
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
@@ -232,7 +253,7 @@ pub async fn list_tokens(
     auth::admin(&s, &headers)?;
     let p = params(raw.as_deref(), TOKEN_LIST_PARAMS)?;
     let ws = p.get("workspace_id").filter(|w| !w.is_empty());
-    if let Some(ws) = ws {
+    if let Some(ws) = ws.filter(|w| *w != SERVICE_WORKSPACE) {
         check_workspace_id("workspace_id", ws)?;
     }
     let tokens = s.tokens.list(ws).await?;

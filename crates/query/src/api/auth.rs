@@ -1,5 +1,6 @@
-//! Bearer tokens: workspace tokens (looked up by hash) and the admin token (constant time),
-//! and the limit on failed authentications per client.
+//! Bearer tokens: workspace tokens (looked up by hash; a read token reads, an ingest token
+//! only publishes) and the admin token (constant time), and the limit on failed
+//! authentications per client.
 //!
 //! Every 401 a client gets costs it one unit of a token bucket ([`FailureLimiter`]: a burst of
 //! `api.auth_failure_burst`, one more unit per `api.auth_failure_interval`). A client whose
@@ -25,6 +26,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::{error_response, ErrorCode};
 use super::AppState;
+use crate::tokens::{Grant, Scope};
 use crate::{Error, Result};
 
 /// Requests answered 429 because their client failed to authenticate too often.
@@ -42,10 +44,32 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The workspace the request's token reads.
+/// The workspace the request's token reads: a read token's; an ingest token is a 403.
 pub async fn workspace(state: &AppState, headers: &HeaderMap) -> Result<String> {
     let secret = bearer(headers).ok_or(Error::Unauthorized)?;
-    state.tokens.authenticate(secret).await
+    let grant = state.tokens.authenticate(secret).await?;
+    if grant.scope != Scope::Read {
+        return Err(Error::Forbidden(
+            "this is an ingest token: it can only publish events (POST /v1/ingest); reads need a \
+             read token"
+                .into(),
+        ));
+    }
+    Ok(grant.workspace_id)
+}
+
+/// What the request's ingest token may write; a read token is a 403.
+pub async fn ingest(state: &AppState, headers: &HeaderMap) -> Result<Grant> {
+    let secret = bearer(headers).ok_or(Error::Unauthorized)?;
+    let grant = state.tokens.authenticate(secret).await?;
+    if grant.scope != Scope::Ingest {
+        return Err(Error::Forbidden(
+            "this is a read token: it cannot publish events; create an ingest token \
+             (`auditlog token create WS --ingest`, or scope \"ingest\" in POST /v1/admin/tokens)"
+                .into(),
+        ));
+    }
+    Ok(grant)
 }
 
 /// Succeeds when the request carries the configured admin token.
@@ -75,7 +99,9 @@ pub async fn limit_failures(State(s): State<Arc<AppState>>, req: Request, next: 
         // No peer address: the app is served without `ConnectInfo` (driven in-process).
         return next.run(req).await;
     };
-    if !req.uri().path().starts_with("/v1/") || !s.auth_failures.enabled() {
+    let path = req.uri().path();
+    if !path.starts_with("/v1/") || path.starts_with("/v1/schemas/") || !s.auth_failures.enabled()
+    {
         return next.run(req).await;
     }
     let client = client_key(peer);

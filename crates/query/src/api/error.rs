@@ -13,6 +13,8 @@ use crate::Error;
 
 /// Seconds a client should wait after a 503.
 pub const RETRY_AFTER_SECS: u32 = 5;
+/// Seconds a client should wait after a `429 overloaded` (the producer buffer was full).
+pub const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
 
 /// The `code` of an error body: what went wrong, one code per status it is answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -24,6 +26,8 @@ pub enum ErrorCode {
     BadCursor,
     /// 401: no acceptable token.
     Unauthorized,
+    /// 403: the token's scope does not allow the route.
+    Forbidden,
     /// 404: no such event, token or route.
     NotFound,
     /// 404: the workspace's log has no signed checkpoint yet.
@@ -34,10 +38,16 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 410: a feed cursor older than the workspace's retention.
     CursorExpired,
+    /// 413: the request body is too large.
+    PayloadTooLarge,
+    /// 415: the request body's content type is not accepted.
+    UnsupportedMediaType,
     /// 422: well-formed but not acceptable.
     Unprocessable,
     /// 429: too many failed authentications from this client.
     TooManyRequests,
+    /// 429: the producer's buffer is full (ingest).
+    Overloaded,
     /// 431: the request head is too large.
     HeadersTooLarge,
     /// 500: a bug or an unexpected ClickHouse answer.
@@ -48,17 +58,21 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in status order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadParameter,
         ErrorCode::BadCursor,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::NoCheckpoint,
         ErrorCode::NotInLog,
         ErrorCode::MethodNotAllowed,
         ErrorCode::CursorExpired,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
         ErrorCode::Unprocessable,
         ErrorCode::TooManyRequests,
+        ErrorCode::Overloaded,
         ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
@@ -70,13 +84,17 @@ impl ErrorCode {
             ErrorCode::BadParameter => "bad_parameter",
             ErrorCode::BadCursor => "bad_cursor",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::NoCheckpoint => "no_checkpoint",
             ErrorCode::NotInLog => "not_in_log",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::CursorExpired => "cursor_expired",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
@@ -88,13 +106,16 @@ impl ErrorCode {
         match self {
             ErrorCode::BadParameter | ErrorCode::BadCursor => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound | ErrorCode::NoCheckpoint | ErrorCode::NotInLog => {
                 StatusCode::NOT_FOUND
             }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::CursorExpired => StatusCode::GONE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRequests | ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -107,16 +128,20 @@ impl ErrorCode {
             ErrorCode::BadParameter => "malformed parameter, path segment or body (including invalid UTF-8 after percent-decoding, wrong types, out-of-range limits, unknown or repeated parameters, bodies that are not the expected JSON)",
             ErrorCode::BadCursor => "cursor modified, truncated, from another server key, or used with other filters/order/workspace",
             ErrorCode::Unauthorized => "token missing, unknown, revoked or expired (the message says when it expired)",
+            ErrorCode::Forbidden => "a valid token whose scope does not allow the route: an ingest token on a read route, a read token on `POST /v1/ingest`",
             ErrorCode::NotFound => "event, token or stream not found; unknown route",
             ErrorCode::NoCheckpoint => "`/v1/log/checkpoint`, the proofs, `/v1/log/leaves` and `GET /v1/export?format=log`: the workspace's log has no signed checkpoint yet (no event sequenced, or the sequencer has not signed one yet)",
             ErrorCode::NotInLog => "`GET /v1/log/proof/inclusion`: the event is unknown or not yet a leaf below the latest checkpoint",
             ErrorCode::MethodNotAllowed => "known route, other method (made-up methods included)",
             ErrorCode::CursorExpired => "a feed cursor issued longer ago than the workspace's retention (events it had still to deliver may be gone); start again with `start=`",
-            ErrorCode::Unprocessable => "well-formed but not acceptable (an invalid plan)",
+            ErrorCode::PayloadTooLarge => "`POST /v1/ingest`: a body above `api.ingest_max_body_bytes` or with more than `api.ingest_max_lines` lines; nothing was published",
+            ErrorCode::UnsupportedMediaType => "`POST /v1/ingest`: a `Content-Type` other than `application/json` or `application/x-ndjson`",
+            ErrorCode::Unprocessable => "well-formed but not acceptable (an invalid plan; `POST /v1/ingest`: every line rejected, the per-line results beside the error)",
             ErrorCode::TooManyRequests => "too many failed authentications from this client; `Retry-After: N` (see \"Failed authentications\")",
+            ErrorCode::Overloaded => "`POST /v1/ingest`: the producer's buffer is full; the lines not sent are in `failed`, `Retry-After: 1`",
             ErrorCode::HeadersTooLarge => "more than 100 header fields, or request line plus headers above 32 KiB (above 256 fields or 64 KiB: a bare 431 and the connection closed)",
             ErrorCode::Internal => "a bug or an unexpected ClickHouse answer (the detail is logged, never sent)",
-            ErrorCode::Unavailable => "ClickHouse unreachable, overloaded, or not answering within `query_timeout` (health: `health_timeout`); `Retry-After: 5`",
+            ErrorCode::Unavailable => "ClickHouse unreachable, overloaded, or not answering within `query_timeout` (health: `health_timeout`); `POST /v1/ingest`: the broker did not acknowledge every event within `api.ingest_timeout` (those are in `failed`) or the producer is not connected; `Retry-After: 5`",
         }
     }
 }
@@ -156,6 +181,9 @@ impl Error {
             Error::BadParameter { .. } => ErrorCode::BadParameter,
             Error::BadCursor(_) => ErrorCode::BadCursor,
             Error::Unauthorized | Error::TokenExpired => ErrorCode::Unauthorized,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Error::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::NoCheckpoint(_) => ErrorCode::NoCheckpoint,
             Error::NotInLog(_) => ErrorCode::NotInLog,
@@ -167,8 +195,8 @@ impl Error {
     }
 }
 
-/// The JSON error response of `code` (its status; `Retry-After` on a 503, `WWW-Authenticate`
-/// on a 401).
+/// The JSON error response of `code` (its status; `Retry-After` on a 503 and a 429
+/// `overloaded`, `WWW-Authenticate` on a 401).
 pub fn error_response(code: ErrorCode, message: &str) -> Response {
     let status = code.status();
     let body = Json(ErrorBody {
@@ -178,6 +206,12 @@ pub fn error_response(code: ErrorCode, message: &str) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    if code == ErrorCode::Overloaded {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS),
+        );
     }
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut()

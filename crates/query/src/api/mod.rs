@@ -1,4 +1,5 @@
-//! The HTTP API (axum): workspace endpoints under `/v1`, admin endpoints under `/v1/admin`,
+//! The HTTP API (axum): workspace endpoints under `/v1` (`POST /v1/ingest` publishes events,
+//! [`ingest`]), admin endpoints under `/v1/admin`,
 //! `/health` (`/health/live`, `/health/ready`), `/metrics`, `/openapi.json`, and the dashboard
 //! merged at `/`. [`serve`] serves it with connection limits and timeouts.
 //! The contract is `docs/api.md`; the OpenAPI document served at `/openapi.json` is generated
@@ -16,6 +17,7 @@ pub mod events;
 pub mod extract;
 pub mod feed;
 pub mod health;
+pub mod ingest;
 pub mod limits;
 pub mod log;
 pub mod log_export;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub metrics_on_main: bool,
     /// Failed authentications per client.
     pub auth_failures: auth::FailureLimiter,
+    /// HTTP ingest: settings and the producer.
+    pub ingest: ingest::Ingest,
 }
 
 impl AppState {
@@ -74,6 +78,7 @@ impl AppState {
     pub fn new(cfg: &ApiConfig, client: clickhouse::Client, prometheus: PrometheusHandle) -> Self {
         metrics::describe();
         feed::describe();
+        ingest::describe();
         Self {
             reader: Reader::new(client.clone(), cfg.dedup, cfg.query_timeout),
             notifier: Notifier::new(client.clone()),
@@ -88,7 +93,15 @@ impl AppState {
                 cfg.auth_failure_burst,
                 cfg.auth_failure_interval,
             ),
+            ingest: ingest::Ingest::new(cfg),
         }
+    }
+
+    /// This state with the ingest producer already connected (tests, embedders).
+    pub fn with_producer(self, producer: auditlog_producer::Producer) -> Self {
+        // A new state's slot is empty.
+        let _ = self.ingest.producer_slot().set(producer);
+        self
     }
 }
 
@@ -174,6 +187,8 @@ fn table(with_metrics: bool) -> Table {
         streams::rotate_secret,
     )
     .add("get", "/v1/streams", streams::workspace)
+    .add("post", "/v1/ingest", ingest::ingest)
+    .add("get", "/v1/schemas/audit-event.json", ingest::schema)
     .add("get", "/health", health::health)
     .add("get", "/health/live", health::health_live)
     .add("get", "/health/ready", health::health_ready)
@@ -224,13 +239,14 @@ pub fn metrics_app(state: &AppState) -> Router {
 /// Middleware: a request whose response head is not ready within `api.query_timeout` (a
 /// ClickHouse that does not answer) is `503 unavailable` with `Retry-After`. The feed's long
 /// poll (`wait`, at most [`feed::MAX_WAIT`]) does not count: its deadline is the two summed
-/// (each of its reads still has `api.query_timeout`).
+/// (each of its reads still has `api.query_timeout`); nor does ingest's wait for the broker
+/// (`api.ingest_timeout`, the handler's own bound).
 async fn deadline(State(s): State<S>, req: Request, next: Next) -> Response {
     let route = req.uri().path().to_owned();
-    let limit = if route == "/v1/feed" {
-        s.query_timeout + feed::MAX_WAIT
-    } else {
-        s.query_timeout
+    let limit = match route.as_str() {
+        "/v1/feed" => s.query_timeout + feed::MAX_WAIT,
+        "/v1/ingest" => s.query_timeout + s.ingest.timeout(),
+        _ => s.query_timeout,
     };
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,

@@ -21,16 +21,14 @@ use utoipa::openapi::{
 use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 
 use super::error::{ErrorBody, ErrorCode, RETRY_AFTER_SECS};
-use super::{admin, events, feed, health, log, streams};
+use super::ingest::EVENT_SCHEMA;
+use super::{admin, events, feed, health, ingest, log, streams};
 use crate::filter::MAX_VALUE_LEN;
 
 /// Name of the listed event's schema (the wire format without payloads).
 pub const EVENT: &str = "Event";
 /// Name of the detailed event's schema (with payloads and `inserted_at`).
 pub const EVENT_DETAIL: &str = "EventDetail";
-
-/// The event's JSON Schema (the producers' contract, checked against example events).
-const EVENT_SCHEMA: &str = include_str!("../../../event/schema/audit-event.schema.json");
 
 /// Codes answered by the router and middleware on any path rather than by an operation.
 const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
@@ -65,6 +63,8 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         streams::replay,
         streams::rotate_secret,
         streams::workspace,
+        ingest::ingest,
+        ingest::schema,
         health::health,
         health::health_live,
         health::health_ready,
@@ -76,8 +76,11 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         responses(
             BadRequest,
             Unauthorized,
+            Forbidden,
             NotFound,
             Gone,
+            PayloadTooLarge,
+            UnsupportedMediaType,
             Unprocessable,
             TooManyRequests,
             HeadersTooLarge,
@@ -92,6 +95,7 @@ const ROUTER_CODES: [ErrorCode; 2] = [ErrorCode::NotFound, ErrorCode::MethodNotA
         (name = "events", description = "Reads of the workspace's events (workspace token)."),
         (name = "feed", description = "The workspace's events in the order they became visible, by cursor (workspace token)."),
         (name = "log", description = "The workspace's tamper-evident log: checkpoints, proofs, leaves, keys, retention history (workspace token; docs/integrity.md)."),
+        (name = "ingest", description = "Publishing events over HTTP (ingest token; docs/ingest.md), and the event's JSON Schema."),
         (name = "admin", description = "Plans, tokens and streams (admin token)."),
         (name = "health", description = "Health and metrics (no token)."),
     )
@@ -109,8 +113,9 @@ impl Modify for Finish {
             .map(|c| format!("`{}` ({}): {}.", c.as_str(), c.status().as_u16(), c.when()))
             .collect();
         doc.info.description = Some(format!(
-            "Audit log reads. Workspace endpoints take a workspace token (the token decides the \
-             workspace); admin endpoints take the admin token. Errors are \
+            "Audit log reads and HTTP ingest. Workspace endpoints take a read token (the token \
+             decides the workspace); `POST /v1/ingest` takes an ingest token; admin endpoints \
+             take the admin token. Errors are \
              `{{\"error\":{{\"code\",\"message\"}}}}` (schema `Error`); a parameter error's \
              message starts with the parameter's name. Unknown and repeated query parameters \
              are a 400; an empty value counts as absent; values are at most {MAX_VALUE_LEN} \
@@ -122,7 +127,11 @@ impl Modify for Finish {
         for (name, what) in [
             (
                 "workspaceToken",
-                "A workspace token (`alt_...`), created by `POST /v1/admin/tokens` or `auditlog token create`.",
+                "A read token of one workspace (`alt_...`), created by `POST /v1/admin/tokens` or `auditlog token create WS`.",
+            ),
+            (
+                "ingestToken",
+                "An ingest token (`alt_...`) of one workspace or a service token of several, created by `POST /v1/admin/tokens` with `\"scope\": \"ingest\"` or `auditlog token create WS --ingest`.",
             ),
             ("adminToken", "The configured `api.admin_token`."),
         ] {
@@ -187,9 +196,10 @@ fn error_doc(status: StatusCode) -> utoipa::openapi::Response {
             "Retry-After",
             HeaderBuilder::new()
                 .schema(integer())
-                .description(Some(
-                    "Seconds until one more failure is allowed (at least 1).",
-                ))
+                .description(Some(format!(
+                    "Seconds to wait: `too_many_requests`, until one more failure is allowed (at least 1); `overloaded`, {}.",
+                    super::error::OVERLOADED_RETRY_AFTER_SECS
+                )))
                 .build(),
         );
     }
@@ -211,6 +221,7 @@ fn example_message(code: ErrorCode) -> &'static str {
         ErrorCode::BadParameter => "limit: \"0\" is not an integer in 1..=1000",
         ErrorCode::BadCursor => "cursor: signature mismatch (modified, or from another server)",
         ErrorCode::Unauthorized => "missing, unknown or revoked bearer token",
+        ErrorCode::Forbidden => "this is an ingest token: it can only publish events (POST /v1/ingest); reads need a read token",
         ErrorCode::NotFound => "event_id: no event 0190f3b2-7c1e-7000-8000-000000000000",
         ErrorCode::NoCheckpoint => "the log of workspace ws_demo has no signed checkpoint yet",
         ErrorCode::NotInLog => {
@@ -220,9 +231,18 @@ fn example_message(code: ErrorCode) -> &'static str {
         ErrorCode::CursorExpired => {
             "cursor: issued 2026-01-01T00:00:00.000Z, longer ago than the workspace's retention (7 days); start again with start=beginning, start=now or start=<time>"
         }
+        ErrorCode::PayloadTooLarge => {
+            "body: larger than 5242880 bytes (api.ingest_max_body_bytes); send smaller batches"
+        }
+        ErrorCode::UnsupportedMediaType => {
+            "Content-Type: \"text/plain\" is not accepted; send application/json (one event) or application/x-ndjson (one event per line)"
+        }
         ErrorCode::Unprocessable => "plan: enterprise needs days (1 to 36500) or unlimited",
         ErrorCode::TooManyRequests => {
             "too many failed authentications from this address; retry in 1 s with a valid token"
+        }
+        ErrorCode::Overloaded => {
+            "3 of 10 valid events were not acknowledged (see failed); those in accepted were"
         }
         ErrorCode::HeadersTooLarge => "headers: 101 header fields, at most 100",
         ErrorCode::Internal => "internal error",
@@ -255,8 +275,11 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest = BAD_REQUEST;
     Unauthorized = UNAUTHORIZED;
+    Forbidden = FORBIDDEN;
     NotFound = NOT_FOUND;
     Gone = GONE;
+    PayloadTooLarge = PAYLOAD_TOO_LARGE;
+    UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE;
     Unprocessable = UNPROCESSABLE_ENTITY;
     TooManyRequests = TOO_MANY_REQUESTS;
     HeadersTooLarge = REQUEST_HEADER_FIELDS_TOO_LARGE;
@@ -264,7 +287,7 @@ error_responses! {
     Unavailable = SERVICE_UNAVAILABLE;
 }
 
-/// The error responses every `/v1` operation can answer: 400, 401, 429, 500 and 503 (its own,
+/// The error responses every `/v1` operation can answer: 400, 401, 403, 429, 500 and 503 (its own,
 /// such as a 404, are listed beside it; the 431 of every route is added by [`Finish`]).
 #[derive(Debug)]
 pub struct V1Errors;
@@ -274,6 +297,7 @@ impl IntoResponses for V1Errors {
         [
             (StatusCode::BAD_REQUEST, "BadRequest"),
             (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            (StatusCode::FORBIDDEN, "Forbidden"),
             (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal"),
             (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
@@ -520,6 +544,8 @@ mod tests {
                 | ("post", "/v1/admin/streams/{stream_id}/replay")
                 | ("post", "/v1/admin/streams/{stream_id}/rotate-secret")
                 | ("get", "/v1/streams")
+                | ("post", "/v1/ingest")
+                | ("get", "/v1/schemas/audit-event.json")
                 | ("get", "/v1/log/checkpoint" | "/v1/log/keys" | "/v1/log/retention")
                 | ("get", "/health" | "/health/live" | "/health/ready")
                 | ("get", "/openapi.json" | "/metrics") => Vec::new(),
@@ -678,7 +704,10 @@ mod tests {
                     doc["components"]["securitySchemes"][s].is_object(),
                     "{method} {path}: {s}"
                 ),
-                None => assert!(!path.starts_with("/v1/"), "{method} {path} needs a token"),
+                None => assert!(
+                    !path.starts_with("/v1/") || path.starts_with("/v1/schemas/"),
+                    "{method} {path} needs a token"
+                ),
             }
             assert!(
                 op["responses"]

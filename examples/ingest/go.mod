@@ -1,0 +1,3 @@
+module auditlog.example/ingest
+
+go 1.19
