@@ -184,8 +184,10 @@ pub async fn put_plan(
     Ok(Json(plan_json(&set)).into_response())
 }
 
-/// Create a token: a read or ingest token of one workspace, or a service ingest token (the only
-/// time its secret is shown).
+/// Create a read, ingest or service token (the only time its secret is shown).
+///
+/// A read or ingest token of one workspace (`workspace_id`), or a service ingest token (no
+/// `workspace_id`, a `name`, optional `workspaces`).
 #[utoipa::path(
     post,
     path = "/v1/admin/tokens",

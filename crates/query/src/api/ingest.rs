@@ -154,10 +154,9 @@ pub struct IngestResult {
     pub error: Option<ErrorDetail>,
 }
 
-/// Publish events: one JSON event (`application/json`) or an NDJSON batch
-/// (`application/x-ndjson`).
+/// Publish events: one JSON event or an NDJSON batch.
 ///
-/// Each line is decoded and validated as `auditlog emit` does (`event_id`, `time` and
+/// One event as `application/json`, or one per line as `application/x-ndjson`. Each line is decoded and validated as `auditlog emit` does (`event_id`, `time` and
 /// `version` are filled in when absent). The answer comes once the broker acknowledged every
 /// accepted event. 200: every valid line acknowledged (check `rejected`); 422: every line
 /// rejected; 429 `overloaded` and 503 `unavailable` carry the same per-line fields beside
