@@ -1,7 +1,7 @@
 //! One step of the sequencer: read the rows after the positions, skip the events that are
 //! already leaves, append the rest to their workspace logs, and write, in this order, ONE
-//! insert into each of `log_leaves`, `log_tiles`, `log_heads` (the commit point) and
-//! `log_positions`. A failure anywhere leaves the stored state a crash would leave: the caller
+//! insert into each of `log_leaves`, `log_leaves_by_event` (the same rows, the inclusion
+//! proof's lookup), `log_tiles`, `log_heads` (the commit point) and `log_positions`. A failure anywhere leaves the stored state a crash would leave: the caller
 //! reloads it ([`Sequencer::reload`]) and the rows are read again; leaves past a head are
 //! re-sequenced (the same ones: the order is the rows' offset order), committed ones skipped.
 
@@ -66,6 +66,9 @@ impl Sequencer {
             uncovered_since: HashMap::new(),
         };
         s.reload().await?;
+        if write::backfill_leaves_by_event(&s.client).await? {
+            tracing::info!("filled log_leaves_by_event from log_leaves (migration 0013)");
+        }
         Ok(s)
     }
 
@@ -138,6 +141,7 @@ impl Sequencer {
             .collect();
         let token = token(&ranges, &batch.leaves);
         write::leaves(&self.client, &batch.leaves, &format!("{token}-leaves")).await?;
+        write::leaves_by_event(&self.client, &batch.leaves, &format!("{token}-by-event")).await?;
         write::tiles(&self.client, &batch.tiles, &format!("{token}-tiles")).await?;
         write::heads(&self.client, &batch.heads).await?;
         write::positions(&self.client, &positions).await?;

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_events_feed_index.sql"),
     migration!(10, "0010_streams.sql"),
     migration!(11, "0011_log.sql"),
+    migration!(13, "0013_log_leaves_by_event.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.
