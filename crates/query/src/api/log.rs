@@ -19,7 +19,7 @@ use auditlog_tlog::wire::{
     CheckpointBody, ConsistencyBody, InclusionBody, KeysBody, LeafBody, LeavesPage,
     RetentionHistory,
 };
-use auditlog_tlog::{tiles, Tile, TileId, TileSet};
+use auditlog_tlog::{tiles, LeafData, Tile, TileId, TileSet};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -300,9 +300,9 @@ fn proof_tiles(index: u64, size: u64) -> Result<Vec<TileId>> {
 }
 
 /// The first of `candidates` (from `log_leaves_by_event`, in index order) below `cp_size`
-/// whose leaf hash is the one the log's level-0 tile holds at its index, with the tiles of its
-/// inclusion proof in `size`: the leaf the log holds there, since the tiles are what every
-/// proof is computed from. `None` when no candidate is confirmed.
+/// whose leaf hash (recomputed from its fields) is the one the log's level-0 tile holds at its
+/// index, with the tiles of its inclusion proof in `size`: the leaf the log holds there, since
+/// the tiles are what every proof is computed from. `None` when no candidate is confirmed.
 async fn confirmed(
     s: &AppState,
     ws: &str,
@@ -316,7 +316,15 @@ async fn confirmed(
             level: 0,
             index: leaf.leaf_index,
         });
-        if held.is_ok_and(|h| h == leaf.leaf_hash) {
+        // The hash is recomputed from the row's own fields: a row whose fields do not give
+        // its `leaf_hash` (written by anyone but the sequencer) is refused too.
+        let data = LeafData {
+            event_id: leaf.event_id.to_string(),
+            time_ms: leaf.time,
+            content_sha256: leaf.content_sha256,
+        };
+        let hash = data.leaf_hash();
+        if hash == leaf.leaf_hash && held.is_ok_and(|h| h == hash) {
             return Ok(Some((leaf, set)));
         }
     }
