@@ -59,8 +59,8 @@ pub async fn leaves_by_event(client: &Client, rows: &[LeafRow], token: &str) -> 
 pub async fn backfill_leaves_by_event(client: &Client) -> Result<bool> {
     let (lookup, leaves): (u64, u64) = client
         .query(
-            "SELECT (SELECT count() FROM log_leaves_by_event), \
-             (SELECT count() FROM log_leaves)",
+            "SELECT toUInt64(ifNull((SELECT count() FROM log_leaves_by_event), 0)), \
+             toUInt64(ifNull((SELECT count() FROM log_leaves), 0))",
         )
         .fetch_one()
         .await
