@@ -99,6 +99,7 @@ impl Log {
             new.push(leaf);
         }
         insert!(h.client, "log_leaves", LeafRow, &new);
+        insert!(h.client, "log_leaves_by_event", LeafRow, &new);
         let tiles: Vec<TileRow> = self
             .appender
             .take_changed()
@@ -305,11 +306,13 @@ async fn inclusion_proofs_verify_against_the_checkpoint_roots() {
         }
     }
     // A leaf row that was re-sequenced before its commit (an older version of index 3 holding
-    // e4) does not make e4 a leaf: only the final version of an index counts.
+    // e4) does not make e4 a leaf: only the final version of an index counts. Its row in the
+    // lookup by event (a candidate for e4 at index 3) is refused: the tile holds another hash.
     let mut stale = log.leaves[3].clone();
     stale.event_id = stored[4].event_id();
     stale.sequenced_at = 1;
-    insert!(h.client, "log_leaves", LeafRow, &[stale]);
+    insert!(h.client, "log_leaves", LeafRow, &[stale.clone()]);
+    insert!(h.client, "log_leaves_by_event", LeafRow, &[stale]);
     let e2 = &stored[2].id;
     let e4 = &stored[4].id;
     let q = |s: &str| format!("/v1/log/proof/inclusion?{s}");

@@ -1,7 +1,7 @@
 //! One step of the sequencer: read the rows after the positions, skip the events that are
 //! already leaves, append the rest to their workspace logs, and write, in this order, ONE
-//! insert into each of `log_leaves`, `log_tiles`, `log_heads` (the commit point) and
-//! `log_positions`. A failure anywhere leaves the stored state a crash would leave: the caller
+//! insert into each of `log_leaves`, `log_leaves_by_event` (the same rows, the inclusion
+//! proof's lookup), `log_tiles`, `log_heads` (the commit point) and `log_positions`. A failure anywhere leaves the stored state a crash would leave: the caller
 //! reloads it ([`Sequencer::reload`]) and the rows are read again; leaves past a head are
 //! re-sequenced (the same ones: the order is the rows' offset order), committed ones skipped.
 
@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 use crate::logs::Logs;
 use crate::metrics as m;
 use crate::source::{self, SourceRow};
+
+/// How often the partitions' highest offsets are read while a backlog is worked off.
+const HIGHEST_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The shard of a single server (the only layout the sequencer runs on for now).
 pub const SHARD: u32 = 1;
@@ -41,6 +44,9 @@ pub struct Sequencer {
     pub logs: Logs,
     positions: BTreeMap<i32, i64>,
     highest: BTreeMap<i32, i64>,
+    /// When `highest` was last read, and whether the last step left rows waiting.
+    highest_read: Option<std::time::Instant>,
+    backlog: bool,
     version: i64,
     steps: u64,
     /// Per workspace: when the oldest leaf no checkpoint covers yet was stored (epoch ms).
@@ -61,11 +67,16 @@ impl Sequencer {
             logs: Logs::default(),
             positions: BTreeMap::new(),
             highest: BTreeMap::new(),
+            highest_read: None,
+            backlog: false,
             version: 0,
             steps: 0,
             uncovered_since: HashMap::new(),
         };
         s.reload().await?;
+        if write::backfill_leaves_by_event(&s.client).await? {
+            tracing::info!("filled log_leaves_by_event from log_leaves (migration 0013)");
+        }
         Ok(s)
     }
 
@@ -95,10 +106,19 @@ impl Sequencer {
     /// One step (see the module docs).
     pub async fn step(&mut self) -> Result<Outcome> {
         self.steps += 1;
-        let recent = !self.steps.is_multiple_of(source::FULL_SCAN_EVERY);
-        for (p, max) in source::highest_offsets(&self.client, recent).await? {
-            let e = self.highest.entry(p).or_insert(max);
-            *e = (*e).max(max);
+        // While a backlog is being worked off the known bounds still have rows past the
+        // positions: the highest offsets are read again at most every HIGHEST_EVERY, not every
+        // step (a read over the last two minutes of rows, mostly the backlog itself).
+        let fresh = self
+            .highest_read
+            .is_some_and(|at| self.backlog && at.elapsed() < HIGHEST_EVERY);
+        if !fresh {
+            let recent = !self.steps.is_multiple_of(source::FULL_SCAN_EVERY);
+            for (p, max) in source::highest_offsets(&self.client, recent).await? {
+                let e = self.highest.entry(p).or_insert(max);
+                *e = (*e).max(max);
+            }
+            self.highest_read = Some(std::time::Instant::now());
         }
         let waiting = self
             .highest
@@ -106,6 +126,7 @@ impl Sequencer {
             .filter(|(p, max)| **max > self.positions.get(p).copied().unwrap_or(-1))
             .count();
         if waiting == 0 {
+            self.backlog = false;
             metrics::gauge!(m::SEQUENCING_LAG).set(0.0);
             return Ok(Outcome::default());
         }
@@ -138,12 +159,17 @@ impl Sequencer {
             .collect();
         let token = token(&ranges, &batch.leaves);
         write::leaves(&self.client, &batch.leaves, &format!("{token}-leaves")).await?;
+        write::leaves_by_event(&self.client, &batch.leaves, &format!("{token}-by-event")).await?;
         write::tiles(&self.client, &batch.tiles, &format!("{token}-tiles")).await?;
         write::heads(&self.client, &batch.heads).await?;
         write::positions(&self.client, &positions).await?;
         // Committed: the state in memory follows.
         self.logs.commit(&batch.heads);
         self.positions.extend(moved);
+        self.backlog = self
+            .highest
+            .iter()
+            .any(|(p, max)| *max > self.positions.get(p).copied().unwrap_or(-1));
         for (ws, since) in batch.oldest {
             let e = self.uncovered_since.entry(ws).or_insert(since);
             *e = (*e).min(since);

@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_streams.sql"),
     migration!(11, "0011_log.sql"),
     migration!(12, "0012_token_scopes.sql"),
+    migration!(13, "0013_log_leaves_by_event.sql"),
 ];
 
 /// Splits a migration file into statements (on `;` at the end of a line), dropping comments.

@@ -4,19 +4,22 @@
 //!
 //! A proof reads O(log n) hashes: the nodes it needs ([`merkle::inclusion_nodes`],
 //! [`merkle::consistency_nodes`]) live in a handful of tiles ([`tiles::tiles_for`]), read in
-//! one statement, and the proof is computed over them ([`TileSet`]). Every size asked about
-//! is at most the latest checkpoint's: leaves past it may still be re-sequenced.
+//! one statement, and the proof is computed over them ([`TileSet`]). An inclusion proof finds
+//! the event's leaf by primary key in `log_leaves_by_event` at the same time as the
+//! checkpoint, and keeps it once the level-0 tile read with the proof's tiles holds its leaf
+//! hash at its index: two round trips to ClickHouse (BENCHMARKS.md, proof latency). Every size
+//! asked about is at most the latest checkpoint's: leaves past it may still be re-sequenced.
 
 use std::sync::Arc;
 
 use auditlog_store::log::read;
 use auditlog_store::log::rows::{CheckpointRow, CosignatureRow, LeafRow};
-use auditlog_tlog::merkle::{self, Hash, Node};
+use auditlog_tlog::merkle::{self, Hash, Node, NodeReader as _};
 use auditlog_tlog::wire::{
     CheckpointBody, ConsistencyBody, InclusionBody, KeysBody, LeafBody, LeavesPage,
     RetentionHistory,
 };
-use auditlog_tlog::{tiles, Tile, TileId, TileSet};
+use auditlog_tlog::{tiles, LeafData, Tile, TileId, TileSet};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -108,10 +111,9 @@ pub async fn latest(s: &AppState, ws: &str) -> Result<CheckpointBody> {
     Ok(checkpoint_body(&row, &cosignatures))
 }
 
-/// The tiles holding `nodes` of the tree of `size` leaves, read in one statement.
-async fn tile_set(s: &AppState, ws: &str, nodes: &[Node], size: u64) -> Result<TileSet> {
-    let ids = tiles::tiles_for(nodes, size);
-    let rows = read::tiles(s.reader.client(), ws, &ids).await?;
+/// The tiles `ids`, read in one statement.
+async fn tile_set(s: &AppState, ws: &str, ids: &[TileId]) -> Result<TileSet> {
+    let rows = read::tiles(s.reader.client(), ws, ids).await?;
     let mut set = TileSet::default();
     for r in rows {
         let id = TileId {
@@ -225,9 +227,9 @@ pub async fn inclusion(
             .map_err(|_| Error::bad("event_id", format!("{} is not a UUID", shown(v))))?,
     };
     let asked = uint(&p, "tree_size")?;
-    // The checkpoint and the event's leaves at once (neither needs the other).
-    let (cp, leaves) = tokio::try_join!(latest_row(&s, &ws), async {
-        Ok::<_, Error>(read::leaves_of_event(s.reader.client(), &ws, &id).await?)
+    // The checkpoint and the event's candidate leaves at once (neither needs the other).
+    let (cp, candidates) = tokio::try_join!(latest_row(&s, &ws), async {
+        Ok::<_, Error>(read::leaf_candidates(s.reader.client(), &ws, &id).await?)
     })?;
     let size = asked.unwrap_or(cp.tree_size);
     if size > cp.tree_size {
@@ -239,16 +241,26 @@ pub async fn inclusion(
             ),
         ));
     }
-    let leaf = leaves
-        .into_iter()
-        .find(|l| l.leaf_index < cp.tree_size)
-        .ok_or_else(|| {
-            Error::NotInLog(format!(
-                "event_id: {id} is not a leaf below the latest checkpoint (size {}): unknown, \
-                 or not sequenced and signed yet",
-                cp.tree_size
-            ))
-        })?;
+    let (leaf, set) = match confirmed(&s, &ws, candidates, cp.tree_size, size).await? {
+        Some(found) => found,
+        None => {
+            // Not in the lookup (sequenced before migration 0013) or no candidate confirmed:
+            // the leaves themselves (their current versions) decide.
+            let leaf = read::leaves_of_event(s.reader.client(), &ws, &id)
+                .await?
+                .into_iter()
+                .find(|l| l.leaf_index < cp.tree_size)
+                .ok_or_else(|| {
+                    Error::NotInLog(format!(
+                        "event_id: {id} is not a leaf below the latest checkpoint (size {}): \
+                         unknown, or not sequenced and signed yet",
+                        cp.tree_size
+                    ))
+                })?;
+            let set = tile_set(&s, &ws, &proof_tiles(leaf.leaf_index, size)?).await?;
+            (leaf, set)
+        }
+    };
     if size <= leaf.leaf_index {
         return Err(Error::bad(
             "tree_size",
@@ -258,9 +270,6 @@ pub async fn inclusion(
             ),
         ));
     }
-    let nodes = merkle::inclusion_nodes(leaf.leaf_index, size)
-        .map_err(|e| proof_error("inclusion nodes", e))?;
-    let set = tile_set(&s, &ws, &nodes, size).await?;
     let proof = merkle::inclusion_proof(leaf.leaf_index, size, &set)
         .map_err(|e| proof_error("inclusion proof", e))?;
     Ok(Json(InclusionBody {
@@ -269,6 +278,57 @@ pub async fn inclusion(
         hashes: hashes(&proof),
     })
     .into_response())
+}
+
+/// The tiles an inclusion proof of leaf `index` in `size` reads, and the level-0 tile holding
+/// the leaf's own hash (checked against the leaf; for `size <= index`, only that tile).
+fn proof_tiles(index: u64, size: u64) -> Result<Vec<TileId>> {
+    let mut ids = if index < size {
+        let nodes =
+            merkle::inclusion_nodes(index, size).map_err(|e| proof_error("inclusion nodes", e))?;
+        tiles::tiles_for(&nodes, size)
+    } else {
+        Vec::new()
+    };
+    ids.push(TileId {
+        level: 0,
+        index: index / tiles::TILE_WIDTH,
+    });
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The first of `candidates` (from `log_leaves_by_event`, in index order) below `cp_size`
+/// whose leaf hash (recomputed from its fields) is the one the log's level-0 tile holds at its
+/// index, with the tiles of its inclusion proof in `size`: the leaf the log holds there, since
+/// the tiles are what every proof is computed from. `None` when no candidate is confirmed.
+async fn confirmed(
+    s: &AppState,
+    ws: &str,
+    candidates: Vec<LeafRow>,
+    cp_size: u64,
+    size: u64,
+) -> Result<Option<(LeafRow, TileSet)>> {
+    for leaf in candidates.into_iter().filter(|l| l.leaf_index < cp_size) {
+        let set = tile_set(s, ws, &proof_tiles(leaf.leaf_index, size)?).await?;
+        let held = set.node(Node {
+            level: 0,
+            index: leaf.leaf_index,
+        });
+        // The hash is recomputed from the row's own fields: a row whose fields do not give
+        // its `leaf_hash` (written by anyone but the sequencer) is refused too.
+        let data = LeafData {
+            event_id: leaf.event_id.to_string(),
+            time_ms: leaf.time,
+            content_sha256: leaf.content_sha256,
+        };
+        let hash = data.leaf_hash();
+        if hash == leaf.leaf_hash && held.is_ok_and(|h| h == hash) {
+            return Ok(Some((leaf, set)));
+        }
+    }
+    Ok(None)
 }
 
 /// Parameters of the consistency proof.
@@ -360,7 +420,7 @@ pub async fn consistency(
 async fn consistency_tiles(s: &AppState, ws: &str, first: u64, second: u64) -> Result<TileSet> {
     let nodes = merkle::consistency_nodes(first, second)
         .map_err(|e| proof_error("consistency nodes", e))?;
-    tile_set(s, ws, &nodes, second).await
+    tile_set(s, ws, &tiles::tiles_for(&nodes, second)).await
 }
 
 /// Parameters of the leaves.

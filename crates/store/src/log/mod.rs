@@ -1,8 +1,9 @@
-//! The tamper-evident log's tables (migration `0011_log.sql`, docs/integrity.md), from Rust:
-//! the one place that knows their columns.
+//! The tamper-evident log's tables (migrations `0011_log.sql` and `0013_log_leaves_by_event.sql`,
+//! docs/integrity.md), from Rust: the one place that knows their columns.
 //!
-//! - [`rows`]: the row types of `log_leaves`, `log_tiles`, `log_heads`, `log_positions`,
-//!   `log_checkpoints`, `log_cosignatures`, `log_keys`, `plan_changes`.
+//! - [`rows`]: the row types of `log_leaves` (and `log_leaves_by_event`), `log_tiles`,
+//!   `log_heads`, `log_positions`, `log_checkpoints`, `log_cosignatures`, `log_keys`,
+//!   `plan_changes`.
 //! - [`leaf_of`]: an event row's leaf (what the sequencer appends and the verifier recomputes).
 //! - [`write`]: the sequencer's inserts (one per step, never one per event).
 //! - [`read`]: the reads of the API, the export and the sequencer's restart.

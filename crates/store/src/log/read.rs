@@ -3,13 +3,14 @@
 //!
 //! Every read of a `ReplacingMergeTree` log table is `FINAL` (a re-sequenced leaf, a wider
 //! tile, a later key announcement replaces the older row). A proof reads its tiles in one
-//! statement ([`tiles`]); the export reads leaves in index ranges ([`leaves`]) and the rows
-//! they cover by id within the range's time span ([`events_of_leaves`]), so neither side is
-//! ever held whole.
+//! statement ([`tiles`]), an event's leaf comes from `log_leaves_by_event` by primary key
+//! ([`leaf_candidates`], checked by the caller against the tiles); the export reads leaves in
+//! index ranges ([`leaves`]) and the rows they cover by id within the range's time span
+//! ([`events_of_leaves`]), so neither side is ever held whole.
 
 use auditlog_tlog::wire::RetentionPeriod;
 use auditlog_tlog::TileId;
-use clickhouse::query::RowCursor;
+use clickhouse::query::{Query, RowCursor};
 use clickhouse::Client;
 use uuid::Uuid;
 
@@ -18,19 +19,24 @@ use crate::events::{StoredEvent, DETAIL_PROJECTION};
 use crate::plans::FREE_DAYS;
 use crate::{Error, Result};
 
+/// An API point read (the checkpoint, a leaf by event, a proof's tiles: a granule or a few) on
+/// one thread: starting reader threads costs more than they save (BENCHMARKS.md, proof latency).
+fn point(q: Query) -> Query {
+    q.with_setting("max_threads", "1")
+}
+
 /// The newest signed checkpoint of `ws`'s log (largest tree size), if any. Without `FINAL`:
 /// the newest version of the largest size is what `FINAL` would keep, and the sort key
 /// `(workspace_id, tree_size)` reads it in order instead of merging every checkpoint.
 pub async fn latest_checkpoint(client: &Client, ws: &str) -> Result<Option<CheckpointRow>> {
-    client
-        .query(
-            "SELECT ?fields FROM log_checkpoints WHERE workspace_id = ? \
-             ORDER BY tree_size DESC, signed_at DESC LIMIT 1",
-        )
-        .bind(ws)
-        .fetch_optional()
-        .await
-        .map_err(|e| Error::clickhouse("read latest checkpoint", e))
+    point(client.query(
+        "SELECT ?fields FROM log_checkpoints WHERE workspace_id = ? \
+         ORDER BY tree_size DESC, signed_at DESC LIMIT 1",
+    ))
+    .bind(ws)
+    .fetch_optional()
+    .await
+    .map_err(|e| Error::clickhouse("read latest checkpoint", e))
 }
 
 /// The witness cosignatures received for `ws`'s checkpoint of `tree_size`, by witness name
@@ -53,10 +59,30 @@ pub async fn cosignatures(
         .map_err(|e| Error::clickhouse("read cosignatures", e))
 }
 
+/// The candidate leaves of `event_id` in `ws`'s log, in index order, from `log_leaves_by_event`
+/// (migration 0013: one 256-row granule by primary key), the newest version of each index. A
+/// candidate is not proof of anything: a leaf re-sequenced before its commit may have left a
+/// row here for an index that now holds another event, so callers keep one only when its
+/// `leaf_hash` is the hash the tiles hold at its index (and use [`leaves_of_event`] when none
+/// is, which also covers leaves sequenced before migration 0013).
+pub async fn leaf_candidates(client: &Client, ws: &str, event_id: &Uuid) -> Result<Vec<LeafRow>> {
+    point(client.query(
+        "SELECT ?fields FROM log_leaves_by_event \
+         WHERE workspace_id = ? AND event_id = {id:UUID} \
+         ORDER BY leaf_index, sequenced_at DESC LIMIT 1 BY leaf_index",
+    ))
+    .bind(ws)
+    .param("id", event_id.to_string())
+    .fetch_all()
+    .await
+    .map_err(|e| Error::clickhouse("look up the leaves of an event", e))
+}
+
 /// Every leaf of `ws`'s log that holds `event_id`, in index order (normally one; callers keep
-/// the first below the checkpoint they prove against). One statement: the candidate indexes
-/// come from the rows without `FINAL` (the `event_id` bloom filter narrows them to a granule
-/// or two), their final versions by primary key, kept when they still hold the event (a leaf
+/// the first below the checkpoint they prove against), read from `log_leaves` itself: the
+/// fallback of [`leaf_candidates`]. One statement: the candidate indexes come from the rows
+/// without `FINAL` (the `event_id` bloom filter narrows them to a few granules of the whole
+/// log), their final versions by primary key, kept when they still hold the event (a leaf
 /// re-sequenced before its commit may have held another one first).
 pub async fn leaves_of_event(client: &Client, ws: &str, event_id: &Uuid) -> Result<Vec<LeafRow>> {
     let rows: Vec<LeafRow> = client
@@ -112,8 +138,7 @@ pub async fn tiles(client: &Client, ws: &str, ids: &[TileId]) -> Result<Vec<Tile
          WHERE workspace_id = ? AND (tile_level, tile_index) IN ({})",
         wanted.join(", ")
     );
-    client
-        .query(&sql)
+    point(client.query(&sql))
         .bind(ws)
         .fetch_all()
         .await
@@ -295,6 +320,9 @@ pub mod sequencer {
     /// `max_query_size` (256 KiB; 2,000 UUIDs are about 80 KB), so a step's lookups are a few
     /// statements rather than one.
     const CHUNK: usize = 2000;
+    /// Most ids one server-side array parameter carries (about 37 bytes each in the URL,
+    /// which ClickHouse limits to 1 MiB by default).
+    const PARAM_CHUNK: usize = 10_000;
 
     /// Every read position (`log_positions` FINAL).
     pub async fn positions(client: &Client) -> Result<Vec<PositionRow>> {
@@ -354,22 +382,25 @@ pub mod sequencer {
     /// The leaves whose event is one of `event_ids` (events of time `time_ms.0..=time_ms.1`:
     /// the `event_id` bloom filter and the `time` minmax index skip the rest), current
     /// versions only: a leaf re-sequenced with another event (never below a head) no longer
-    /// counts. Two statements (per [`CHUNK`] ids): the candidates, then the newest version of
-    /// each.
+    /// counts. Two statements (per [`PARAM_CHUNK`] ids, and per [`CHUNK`] candidates): the
+    /// candidates, then the newest version of each.
     pub async fn leaves_of_events(
         client: &Client,
         event_ids: &[String],
         time_ms: (i64, i64),
     ) -> Result<Vec<LeafKey>> {
         let mut found: Vec<(String, u64)> = Vec::new();
-        for chunk in event_ids.chunks(CHUNK) {
+        // Ids as a server-side parameter (beside the statement, not in its text): a step's
+        // ids in one statement or a few (each reads the leaves the time range leaves in).
+        for chunk in event_ids.chunks(PARAM_CHUNK) {
             let rows: Vec<(String, u64)> = client
                 .query(
                     "SELECT DISTINCT workspace_id, leaf_index FROM log_leaves \
-                     WHERE event_id IN ? AND time BETWEEN fromUnixTimestamp64Milli(?, 'UTC') \
+                     WHERE event_id IN {ids:Array(UUID)} \
+                     AND time BETWEEN fromUnixTimestamp64Milli(?, 'UTC') \
                      AND fromUnixTimestamp64Milli(?, 'UTC')",
                 )
-                .bind(chunk)
+                .param("ids", chunk)
                 .bind(time_ms.0)
                 .bind(time_ms.1)
                 .fetch_all()

@@ -1,5 +1,5 @@
-//! Rows of the log's tables (migration `0011_log.sql`; column docs there and in
-//! ARCHITECTURE.md "Schema"). Hashes are `FixedString(32)` (`[u8; 32]`), times epoch ms
+//! Rows of the log's tables (migrations `0011_log.sql`, `0013_log_leaves_by_event.sql`; column
+//! docs there and in ARCHITECTURE.md "Schema"). Hashes are `FixedString(32)` (`[u8; 32]`), times epoch ms
 //! (`DateTime64(3)`). Versions (`sequenced_at`, `written_at`, `updated_at`, ...) are filled by
 //! the writer with the server's clock (`now64(3)` is not usable in RowBinary: the writer
 //! passes its own milliseconds).
@@ -8,7 +8,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// `log_leaves`.
+/// `log_leaves`, and `log_leaves_by_event` (the same columns, migration 0013).
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct LeafRow {
     /// The workspace whose log it is.
