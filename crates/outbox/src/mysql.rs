@@ -17,6 +17,17 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 2000;
 /// (idempotent: `IF NOT EXISTS` throughout). Also shipped as `migrations/mysql.sql`.
 pub const MIGRATION: &str = include_str!("../migrations/mysql.sql");
 
+/// One event written with plain SQL, for a service in another language (docs/outbox.md), in
+/// its own transaction: two statements. The first takes `workspace_id`; the second
+/// `workspace_id`, bucket ([`crate::bucket_of`]), event_id (36-character text), event_type,
+/// body (the event's JSON), then `workspace_id` again.
+pub const PLAIN_WRITE: [&str; 2] = [
+    "INSERT INTO auditlog_outbox_seq (workspace_id, last_seq) VALUES (?, 1) \
+ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
+    "INSERT INTO auditlog_outbox (workspace_id, seq, bucket, event_id, event_type, body) \
+SELECT ?, last_seq, ?, ?, ?, ? FROM auditlog_outbox_seq WHERE workspace_id = ?",
+];
+
 /// Runs [`MIGRATION`] on `conn` under a named lock (`GET_LOCK`), so concurrent migrations
 /// wait for each other. MySQL commits DDL at once: do not call it inside a transaction that
 /// holds other changes.

@@ -17,6 +17,18 @@ const MIGRATION_LOCK: i64 = 0x6175_6469_746c_6f67;
 /// (idempotent: `IF NOT EXISTS` throughout). Also shipped as `migrations/postgres.sql`.
 pub const MIGRATION: &str = include_str!("../migrations/postgres.sql");
 
+/// One event written with plain SQL, for a service in another language (docs/outbox.md), in
+/// its own transaction: `$1` workspace_id, `$2` event_id (uuid), `$3` event_type, `$4` body
+/// (bytea: the event's JSON), `$5` bucket ([`crate::bucket_of`]).
+pub const PLAIN_WRITE: &str = "\
+WITH s AS (
+    INSERT INTO auditlog_outbox_seq (workspace_id, last_seq) VALUES ($1, 1)
+    ON CONFLICT (workspace_id) DO UPDATE SET last_seq = auditlog_outbox_seq.last_seq + 1
+    RETURNING last_seq
+)
+INSERT INTO auditlog_outbox (workspace_id, seq, bucket, event_id, event_type, body)
+SELECT $1, last_seq, $5, $2, $3, $4 FROM s";
+
 /// Runs [`MIGRATION`] on `conn`, in one transaction (a savepoint inside the caller's) under an
 /// advisory lock, so concurrent migrations wait for each other.
 pub async fn migrate(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
