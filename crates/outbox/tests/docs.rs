@@ -33,5 +33,9 @@ fn outbox_doc_matches_the_code() {
         ),
     ];
     let path = auditlog_testkit::workspace_root().join("docs/outbox.md");
-    sync_sections(&path, &sections, "cargo test -p auditlog-outbox --test docs");
+    sync_sections(
+        &path,
+        &sections,
+        "cargo test -p auditlog-outbox --test docs",
+    );
 }
