@@ -443,6 +443,33 @@ async fn documented_plain_sql_writes(outbox: &Outbox) -> Result<()> {
     Ok(())
 }
 
+/// A relay-sized batch: 5000 events of 100 workspaces written in one `write_all` (several
+/// statements on MySQL), claimed and deleted in one claim. Prints the timings.
+async fn a_batch_of_5000(outbox: &Outbox) -> Result<()> {
+    const N: usize = 5000;
+    let events: Vec<AuditEvent> = (0..N)
+        .map(|n| event(&format!("ws_batch_{}", n % 100), n))
+        .collect();
+    let started = std::time::Instant::now();
+    let mut tx = Tx::begin(outbox).await?;
+    tx.write_all(&events).await?;
+    tx.commit().await?;
+    let written = started.elapsed();
+    let started = std::time::Instant::now();
+    let claim = outbox.claim(N, BUCKETS as usize).await?;
+    ensure!(claim.rows.len() == N, "claimed {}", claim.rows.len());
+    assert_claim_order(&claim.rows);
+    let claimed = started.elapsed();
+    let deleted = claim.finish(&[true; N]).await?;
+    ensure!(deleted == N as u64, "deleted {deleted}");
+    ensure!(outbox.is_empty().await?);
+    eprintln!(
+        "5000 events: write_all+commit {written:?}, claim {claimed:?}, finish {:?}",
+        started.elapsed() - claimed
+    );
+    Ok(())
+}
+
 /// Runs every scenario, each in a fresh database from `fresh`.
 async fn run_scenarios(kind: &str, fresh: impl Fn() -> Result<String>) -> Result<()> {
     macro_rules! scenarios {
@@ -468,6 +495,7 @@ async fn run_scenarios(kind: &str, fresh: impl Fn() -> Result<String>) -> Result
         a_dropped_claim_deletes_nothing,
         migration_is_idempotent,
         documented_plain_sql_writes,
+        a_batch_of_5000,
     );
     Ok(())
 }
