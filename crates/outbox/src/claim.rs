@@ -100,28 +100,27 @@ impl Outbox {
 
     /// Rows in the outbox now (a metric: the relay's backlog).
     pub async fn len(&self) -> Result<u64, Error> {
-        const SQL: &str = "SELECT COUNT(*) FROM auditlog_outbox";
-        let n: i64 = match self {
-            #[cfg(feature = "postgres")]
-            Self::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
-            #[cfg(feature = "mysql")]
-            Self::MySql(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
-        }
-        .map_err(Error::db("count rows"))?;
+        let n = self
+            .count("SELECT COUNT(*) FROM auditlog_outbox", "count rows")
+            .await?;
         Ok(n.max(0) as u64)
     }
 
     /// Whether the outbox has no rows now (cheaper than [`Outbox::len`] on a long backlog).
     pub async fn is_empty(&self) -> Result<bool, Error> {
         const SQL: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM auditlog_outbox LIMIT 1) AS t";
-        let n: i64 = match self {
+        Ok(self.count(SQL, "check for rows").await? == 0)
+    }
+
+    /// The one `COUNT(*)` of `sql`.
+    async fn count(&self, sql: &'static str, what: &'static str) -> Result<i64, Error> {
+        match self {
             #[cfg(feature = "postgres")]
-            Self::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
             #[cfg(feature = "mysql")]
-            Self::MySql(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+            Self::MySql(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
-        .map_err(Error::db("check for rows"))?;
-        Ok(n == 0)
+        .map_err(Error::db(what))
     }
 
     /// Whether this is PostgreSQL (which can `LISTEN` for [`crate::NOTIFY_CHANNEL`]).

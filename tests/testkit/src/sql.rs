@@ -33,6 +33,57 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopped server may take to exit before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The methods both servers offer (each has `daemon`, `launch()` and `create_database()`).
+macro_rules! server_methods {
+    ($server:ident) => {
+        /// `SCHEME://auditlog@127.0.0.1:PORT/auditlog` (`postgres`, `mysql`).
+        pub fn url(&self) -> String {
+            self.url_of("auditlog")
+        }
+
+        /// The URL of database `name` on this server.
+        pub fn url_of(&self, name: &str) -> String {
+            let d = &self.daemon;
+            format!("{}://auditlog@127.0.0.1:{}/{name}", d.scheme, d.port)
+        }
+
+        /// Creates a new database (`unique_name(prefix)`) and returns its URL.
+        pub fn fresh_database(&self, prefix: &str) -> Result<String> {
+            let name = unique_name(prefix);
+            self.create_database(&name)?;
+            Ok(self.url_of(&name))
+        }
+
+        /// Its port on 127.0.0.1.
+        pub fn port(&self) -> u16 {
+            self.daemon.port
+        }
+
+        /// Stops the server cleanly (PostgreSQL: fast shutdown, open sessions disconnected;
+        /// MariaDB: SIGTERM); its data stays. Stopping a stopped server does nothing.
+        pub fn stop(&self) -> Result<()> {
+            self.daemon.stop(self.daemon.stop_signal)
+        }
+
+        /// Starts the server again on the same port with the same data (stopping it first if
+        /// it runs); returns once it accepts connections.
+        pub fn restart(&self) -> Result<()> {
+            self.stop()?;
+            self.launch()
+        }
+
+        #[doc = concat!("SIGKILL to the server (a crash: the next [`", stringify!($server), "::restart`] recovers).")]
+        pub fn kill(&self) -> Result<()> {
+            self.daemon.stop(Signal::KILL)
+        }
+
+        /// The last lines of the server's log.
+        pub fn log_tail(&self) -> String {
+            self.daemon.log_tail()
+        }
+    };
+}
+
 /// A private PostgreSQL server (see the module doc). Killed, its data deleted, on drop.
 #[derive(Debug)]
 pub struct PostgresServer {
@@ -90,6 +141,9 @@ impl PostgresServer {
         }
         let daemon = Daemon {
             what: "PostgreSQL",
+            scheme: "postgres",
+            // Fast shutdown: open sessions are disconnected.
+            stop_signal: Signal::INT,
             program: bin.join("postgres"),
             args,
             user,
@@ -103,7 +157,7 @@ impl PostgresServer {
             bin: bin.to_path_buf(),
         };
         server.launch()?;
-        server.createdb("auditlog")?;
+        server.create_database("auditlog")?;
         Ok(server)
     }
 
@@ -117,7 +171,7 @@ impl PostgresServer {
         self.daemon.wait_ready(&mut child, || quiet(&mut ready))
     }
 
-    fn createdb(&self, name: &str) -> Result<()> {
+    fn create_database(&self, name: &str) -> Result<()> {
         check_name(name)?;
         run(
             Command::new(self.bin.join("createdb"))
@@ -127,50 +181,7 @@ impl PostgresServer {
         )
     }
 
-    /// `postgres://auditlog@127.0.0.1:PORT/auditlog`.
-    pub fn url(&self) -> String {
-        self.url_of("auditlog")
-    }
-
-    /// The URL of database `name` on this server.
-    pub fn url_of(&self, name: &str) -> String {
-        format!("postgres://auditlog@127.0.0.1:{}/{name}", self.daemon.port)
-    }
-
-    /// Creates a new database (`unique_name(prefix)`) and returns its URL.
-    pub fn fresh_database(&self, prefix: &str) -> Result<String> {
-        let name = unique_name(prefix);
-        self.createdb(&name)?;
-        Ok(self.url_of(&name))
-    }
-
-    /// Its port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.daemon.port
-    }
-
-    /// Stops the server (fast shutdown: open sessions are disconnected); its data stays.
-    /// Stopping a stopped server does nothing.
-    pub fn stop(&self) -> Result<()> {
-        self.daemon.stop(Signal::INT)
-    }
-
-    /// Starts the server again on the same port with the same data (stopping it first if it
-    /// runs); returns once it accepts connections.
-    pub fn restart(&self) -> Result<()> {
-        self.stop()?;
-        self.launch()
-    }
-
-    /// SIGKILL to the server (a crash: the next [`PostgresServer::restart`] recovers).
-    pub fn kill(&self) -> Result<()> {
-        self.daemon.stop(Signal::KILL)
-    }
-
-    /// The last lines of the server's log.
-    pub fn log_tail(&self) -> String {
-        self.daemon.log_tail()
-    }
+    server_methods!(PostgresServer);
 }
 
 impl Drop for PostgresServer {
@@ -235,6 +246,8 @@ impl MariaDbServer {
         }
         let daemon = Daemon {
             what: "MariaDB",
+            scheme: "mysql",
+            stop_signal: Signal::TERM,
             program: mariadbd()?,
             args,
             user: None,
@@ -270,56 +283,17 @@ impl MariaDbServer {
         cmd
     }
 
+    fn create_database(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        self.root_sql(&format!("CREATE DATABASE `{name}`"))
+    }
+
     /// Runs `sql` as root.
     fn root_sql(&self, sql: &str) -> Result<()> {
         run(self.root_client().args(["-e", sql]), "mariadb (setup)")
     }
 
-    /// `mysql://auditlog@127.0.0.1:PORT/auditlog`.
-    pub fn url(&self) -> String {
-        self.url_of("auditlog")
-    }
-
-    /// The URL of database `name` on this server.
-    pub fn url_of(&self, name: &str) -> String {
-        format!("mysql://auditlog@127.0.0.1:{}/{name}", self.daemon.port)
-    }
-
-    /// Creates a new database (`unique_name(prefix)`) and returns its URL.
-    pub fn fresh_database(&self, prefix: &str) -> Result<String> {
-        let name = unique_name(prefix);
-        check_name(&name)?;
-        self.root_sql(&format!("CREATE DATABASE `{name}`"))?;
-        Ok(self.url_of(&name))
-    }
-
-    /// Its port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.daemon.port
-    }
-
-    /// Stops the server (SIGTERM: a clean shutdown); its data stays. Stopping a stopped
-    /// server does nothing.
-    pub fn stop(&self) -> Result<()> {
-        self.daemon.stop(Signal::TERM)
-    }
-
-    /// Starts the server again on the same port with the same data (stopping it first if it
-    /// runs); returns once it accepts connections.
-    pub fn restart(&self) -> Result<()> {
-        self.stop()?;
-        self.launch()
-    }
-
-    /// SIGKILL to the server (a crash: the next [`MariaDbServer::restart`] recovers).
-    pub fn kill(&self) -> Result<()> {
-        self.daemon.stop(Signal::KILL)
-    }
-
-    /// The last lines of the server's log.
-    pub fn log_tail(&self) -> String {
-        self.daemon.log_tail()
-    }
+    server_methods!(MariaDbServer);
 }
 
 impl Drop for MariaDbServer {
@@ -333,6 +307,10 @@ impl Drop for MariaDbServer {
 #[derive(Debug)]
 struct Daemon {
     what: &'static str,
+    /// Of its URLs.
+    scheme: &'static str,
+    /// What stops it cleanly.
+    stop_signal: Signal,
     program: PathBuf,
     args: Vec<String>,
     /// Uid and gid to run as (root running PostgreSQL).
