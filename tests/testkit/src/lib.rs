@@ -26,6 +26,7 @@ mod metrics;
 mod private;
 pub mod receiver;
 mod s3;
+pub mod sql;
 pub mod tls;
 
 pub use checksum::content_checksum;
@@ -34,6 +35,7 @@ pub use metrics::prometheus;
 use private::OwnedStack;
 pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 pub use s3::S3Server;
+pub use sql::{MariaDbServer, PostgresServer};
 
 /// ClickHouse HTTP URL of the test stack (`TEST_CLICKHOUSE_URL`, default `http://127.0.0.1:18123`).
 pub fn clickhouse_url() -> String {
