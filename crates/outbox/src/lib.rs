@@ -32,6 +32,7 @@ pub mod claim;
 pub mod error;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
