@@ -185,8 +185,7 @@ pub async fn migrate(cfg: &RelayConfig) -> anyhow::Result<()> {
 }
 
 async fn connect(cfg: &RelayConfig, max_connections: u32) -> anyhow::Result<Outbox> {
-    let url = cfg.database_url.replacen("mariadb://", "mysql://", 1);
-    Outbox::connect(&url, max_connections)
+    Outbox::connect(&cfg.database_url, max_connections)
         .await
         .map_err(|e| match e {
             auditlog_outbox::Error::Url(_) => anyhow::Error::new(
