@@ -198,6 +198,30 @@ pub fn by_workspace(events: Vec<AuditEvent>) -> HashMap<String, Vec<AuditEvent>>
     out
 }
 
+/// Every one of `n` events visible exactly once: `uniqExact(event_id)` and `count() FINAL` are
+/// `n` at once; plain `count()` may be higher while re-sent duplicates (different offsets, so
+/// not dropped by the insert token) wait for their merge, and is `n` after `OPTIMIZE FINAL`.
+/// Returns the rows before the merge.
+pub async fn assert_visible_once(world: &World, n: u64) -> Result<u64> {
+    let before = world.count(false).await?;
+    let (distinct, fin) = (world.distinct_ids().await?, world.count(true).await?);
+    ensure!(
+        distinct == n && fin == n,
+        "expected {n} events: uniqExact(event_id) = {distinct}, count() FINAL = {fin}"
+    );
+    world
+        .client()
+        .query("OPTIMIZE TABLE events FINAL")
+        .execute()
+        .await?;
+    let after = world.count(false).await?;
+    ensure!(
+        after == n,
+        "count() = {after} after OPTIMIZE FINAL, expected {n}"
+    );
+    Ok(before)
+}
+
 /// `auditlog relay` settings of a test: a fast poll, metrics on `listen` (or none).
 pub fn relay_env(db_url: &str, listen: &str) -> Vec<(String, String)> {
     vec![
