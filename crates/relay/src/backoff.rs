@@ -21,7 +21,7 @@ impl Backoff {
     }
 
     /// The delay to wait now; the following one doubles.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let d = self.next;
         self.next = (self.next * 2).min(self.cap);
         d
@@ -42,10 +42,15 @@ mod tests {
         let ms = Duration::from_millis;
         let mut b = Backoff::new(ms(100), ms(350));
         assert_eq!(
-            [b.next(), b.next(), b.next(), b.next()],
+            [
+                b.next_delay(),
+                b.next_delay(),
+                b.next_delay(),
+                b.next_delay()
+            ],
             [ms(100), ms(200), ms(350), ms(350)]
         );
         b.reset();
-        assert_eq!(b.next(), ms(100));
+        assert_eq!(b.next_delay(), ms(100));
     }
 }

@@ -137,7 +137,7 @@ pub async fn run(
                 backoff.reset();
                 None
             }
-            Next::Backoff => Some(backoff.next()),
+            Next::Backoff => Some(backoff.next_delay()),
         };
         tokio::select! {
             biased;

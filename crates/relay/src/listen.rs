@@ -47,7 +47,7 @@ pub fn spawn(
                 Err(e) => {
                     m::failed("listen");
                     health.listener(Some(e.to_string()));
-                    let delay = backoff.next();
+                    let delay = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in = ?delay, "outbox LISTEN connection failed");
                     tokio::time::sleep(delay).await;
                 }
