@@ -11,7 +11,8 @@ pub fn install() -> Result<PrometheusHandle> {
         .iter()
         .chain(auditlog_query::api::metrics::HISTOGRAM_BUCKETS)
         .chain(auditlog_deliver::metrics::HISTOGRAM_BUCKETS)
-        .chain(auditlog_sequencer::metrics::HISTOGRAM_BUCKETS);
+        .chain(auditlog_sequencer::metrics::HISTOGRAM_BUCKETS)
+        .chain(auditlog_relay::metrics::HISTOGRAM_BUCKETS);
     let builder = buckets
         .into_iter()
         .try_fold(PrometheusBuilder::new(), |b, (name, bounds)| {

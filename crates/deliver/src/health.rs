@@ -66,25 +66,14 @@ pub fn serve(
     worker_id: String,
     expiry: std::time::Duration,
     prom: PrometheusHandle,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let app = Router::new()
-        .route("/metrics", get(move || async move { prom.render() }))
         .route("/health", get(health))
         .with_state(AppState {
             health: health_state,
             worker_id,
             expiry_ms: expiry.as_millis() as i64,
         });
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "metrics endpoint stopped");
-        }
-    })
+    auditlog_settings::endpoint::serve(listener, app, prom, stop)
 }

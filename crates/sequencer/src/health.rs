@@ -109,7 +109,7 @@ pub async fn serve(
     health: Arc<Health>,
     stuck_after: Duration,
     prom: PrometheusHandle,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
         auditlog_settings::BadSetting::new(
@@ -124,7 +124,6 @@ pub async fn serve(
             source,
         })?;
     let app = Router::new()
-        .route("/metrics", get(move || async move { prom.render() }))
         .route("/health", get(ready))
         .route("/health/ready", get(ready))
         .route("/health/live", get(live))
@@ -132,15 +131,7 @@ pub async fn serve(
             health,
             stuck_after_ms: stuck_after.as_millis() as i64,
         });
-    Ok(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "metrics endpoint stopped");
-        }
-    }))
+    Ok(auditlog_settings::endpoint::serve(
+        listener, app, prom, stop,
+    ))
 }

@@ -18,6 +18,8 @@
 
 pub mod check;
 pub mod duration;
+#[cfg(feature = "endpoint")]
+pub mod endpoint;
 pub mod reference;
 
 pub use duration::DurationSchema;

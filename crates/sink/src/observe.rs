@@ -705,7 +705,7 @@ pub async fn serve(
     listen: &str,
     health_state: Arc<Health>,
     prom: PrometheusHandle,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
         auditlog_settings::BadSetting::new(
@@ -720,26 +720,13 @@ pub async fn serve(
             source,
         })?;
     let app = Router::new()
-        .route("/metrics", get(move || async move { prom.render() }))
         .route("/health", get(health))
         .route("/health/ready", get(health))
         .route("/health/live", get(live))
         .with_state(health_state);
-    Ok(tokio::spawn(async move {
-        let shutdown = async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "metrics endpoint stopped");
-        }
-    }))
+    Ok(auditlog_settings::endpoint::serve(
+        listener, app, prom, stop,
+    ))
 }
 
 #[cfg(test)]

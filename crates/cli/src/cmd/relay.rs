@@ -11,10 +11,10 @@ use crate::config::Config;
 #[derive(Debug, Args)]
 pub struct RelayArgs {
     /// The outbox database URL; overrides `[relay] database_url`.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
     /// Listen address of `/metrics` and `/health`; overrides `[relay] listen`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub listen: Option<String>,
     #[command(subcommand)]
     pub command: Option<RelayCommand>,
