@@ -490,14 +490,15 @@ async fn tokens_scopes_and_service_tokens() {
         assert!(msg.starts_with(&format!("{field}: ")), "{body}: {msg}");
     }
     // A revoked ingest token is a 401 at once.
-    let (_, v) =
+    let ws_b_token = || {
         t.h.json(
             "GET",
             "/v1/admin/tokens?workspace_id=ws_b",
             Some(ADMIN),
             None,
         )
-        .await;
+    };
+    let (_, v) = ws_b_token().await;
     let id = v["tokens"][0]["token_id"].as_str().unwrap().to_owned();
     let (st, _) =
         t.h.json(
@@ -510,14 +511,7 @@ async fn tokens_scopes_and_service_tokens() {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _, _) = t.post(Some(&other), nd, one).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (_, v) =
-        t.h.json(
-            "GET",
-            "/v1/admin/tokens?workspace_id=ws_b",
-            Some(ADMIN),
-            None,
-        )
-        .await;
+    let (_, v) = ws_b_token().await;
     assert_eq!(
         v["tokens"][0]["scope"], "ingest",
         "revoking keeps the scope"
