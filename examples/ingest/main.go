@@ -2,7 +2,7 @@
 //
 //	AUDITLOG_URL=http://127.0.0.1:8080 AUDITLOG_TOKEN=alt_... go run main.go
 //
-// Each event carries its own event_id, so sending the same batch again after a timeout or a
+// Each event carries its own event_id and time, so sending the same batch again after a timeout or a
 // 429/503 never stores an event twice: the consumer keeps one row per event_id. Prints the
 // per-line result as JSON on stdout; exits 1 unless every event was accepted.
 package main
@@ -40,13 +40,17 @@ type result struct {
 	} `json:"error,omitempty"`
 }
 
-// uuidV4 is a random UUID (version 4), the event's id.
-func uuidV4() string {
+// uuidV7 is a time-ordered UUID (version 7), the id the API requires when a client sets one.
+func uuidV7() string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
-	b[6] = b[6]&0x0f | 0x40
+	ms := uint64(time.Now().UnixMilli())
+	for i := 0; i < 6; i++ {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
@@ -71,7 +75,8 @@ func main() {
 	const n = 2
 	for i := 1; i <= n; i++ {
 		err := enc.Encode(map[string]any{
-			"event_id":     uuidV4(),
+			"event_id":     uuidV7(),
+			"time":         time.Now().UTC().Format(time.RFC3339Nano),
 			"workspace_id": workspace,
 			"event":        "key.create",
 			"actor":        map[string]string{"type": "user", "id": "user_go"},

@@ -252,7 +252,8 @@ impl TokenRow {
     }
 }
 
-const COLUMNS: &str = "token_id, workspace_id, name, toString(scope) AS scope, workspaces, token_hash, \
+const COLUMNS: &str =
+    "token_id, workspace_id, name, toString(scope) AS scope, workspaces, token_hash, \
      toUnixTimestamp64Milli(created_at) AS created_ms, \
      ifNull(toUnixTimestamp64Milli(revoked_at), 0) AS revoked_ms, \
      ifNull(toUnixTimestamp64Milli(expires_at), 0) AS expires_ms";

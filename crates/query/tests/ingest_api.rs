@@ -84,12 +84,8 @@ impl Ingest {
     }
 
     async fn ndjson(&self, token: &str, body: &str) -> (StatusCode, HeaderMap, Value) {
-        self.post(
-            Some(token),
-            Some("application/x-ndjson"),
-            body.to_owned(),
-        )
-        .await
+        self.post(Some(token), Some("application/x-ndjson"), body.to_owned())
+            .await
     }
 
     /// Every record of the topic: `(key, payload)`, waiting until `n` arrived (at most 20 s).
@@ -166,10 +162,7 @@ fn event(ws: &str, n: usize) -> Value {
 }
 
 fn lines(events: &[Value]) -> String {
-    events
-        .iter()
-        .map(|e| format!("{e}\n"))
-        .collect::<String>()
+    events.iter().map(|e| format!("{e}\n")).collect::<String>()
 }
 
 fn lines_of(v: &Value, key: &str) -> Vec<u64> {
@@ -262,7 +255,11 @@ async fn one_json_event_and_an_all_rejected_batch() {
     // A pretty-printed single event is one line.
     let pretty = serde_json::to_string_pretty(&event("ws_a", 1)).unwrap();
     let (st, _, v) = t
-        .post(Some(&token), Some("application/json; charset=utf-8"), pretty)
+        .post(
+            Some(&token),
+            Some("application/json; charset=utf-8"),
+            pretty,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(lines_of(&v, "accepted"), [1]);
@@ -323,24 +320,26 @@ async fn limits_content_types_and_hostile_bodies_are_never_a_500() {
     for empty in ["", " \n\r\n "] {
         let (st, _, v) = t.post(Some(&token), nd, empty.to_owned()).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-        assert!(v["error"]["message"].as_str().unwrap().starts_with("body: "));
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("body: "));
     }
     // A query parameter: 400 naming it.
-    let resp = t
-        .h
-        .app
-        .clone()
-        .oneshot(
-            Request::builder()
-                .method("POST")
-                .uri("/v1/ingest?debug=1")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/x-ndjson")
-                .body(Body::from(lines(&six[..1])))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp =
+        t.h.app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method("POST")
+                    .uri("/v1/ingest?debug=1")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/x-ndjson")
+                    .body(Body::from(lines(&six[..1])))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // Junk of every kind: per-line rejections (422 when all are bad), never a 500.
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
@@ -350,11 +349,7 @@ async fn limits_content_types_and_hostile_bodies_are_never_a_500() {
         &format!("\"request\":{}{{", "[".repeat(10_000)),
         1,
     );
-    let nested = nested.replacen(
-        "\"x\"]}}",
-        &format!("\"x\"]}}}}{}", "]".repeat(10_000)),
-        1,
-    );
+    let nested = nested.replacen("\"x\"]}}", &format!("\"x\"]}}}}{}", "]".repeat(10_000)), 1);
     assert!(nested.len() > 20_000 && nested.contains("]]]"));
     let hostile: Vec<Vec<u8>> = vec![
         vec![0xff, 0xfe, 0x00, 0x80],
@@ -379,9 +374,7 @@ async fn limits_content_types_and_hostile_bodies_are_never_a_500() {
             assert_eq!(v["rejected"].as_array().unwrap().len(), 1, "{v}");
         }
     }
-    let (st, _, v) = t
-        .post(Some(&token), nd, hostile.join(&b'\n'))
-        .await;
+    let (st, _, v) = t.post(Some(&token), nd, hostile.join(&b'\n')).await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "10 lines > 5: {v}");
     // A payload nested 10,000 deep is accepted as `emit` accepts it (payload depth is not a
     // rule), and answered without a stack overflow.
@@ -396,7 +389,11 @@ async fn tokens_scopes_and_service_tokens() {
     let nd = Some("application/x-ndjson");
     let one = lines(&[event("ws_a", 1)]);
     // No token, a made-up one: 401.
-    for token in [None, Some("alt_nope"), Some("alt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")] {
+    for token in [
+        None,
+        Some("alt_nope"),
+        Some("alt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
         let (st, h, v) = t.post(token, nd, one.clone()).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
         assert_eq!(h["www-authenticate"], "Bearer");
@@ -408,7 +405,12 @@ async fn tokens_scopes_and_service_tokens() {
     assert_eq!(v["error"]["code"], "forbidden");
     assert!(v["error"]["message"].as_str().unwrap().contains("--ingest"));
     let ingest = t.ingest_token("ws_a").await;
-    for uri in ["/v1/events", "/v1/workspace", "/v1/feed?start=now", "/v1/export"] {
+    for uri in [
+        "/v1/events",
+        "/v1/workspace",
+        "/v1/feed?start=now",
+        "/v1/export",
+    ] {
         let (st, v) = t.h.json("GET", uri, Some(&ingest), None).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{uri}: {v}");
         assert!(v["error"]["message"]
@@ -424,7 +426,9 @@ async fn tokens_scopes_and_service_tokens() {
     assert_eq!(v["rejected"][0]["code"], "workspace_not_allowed");
     // A service token for two workspaces, and one for all.
     let some = t
-        .token(json!({"scope": "ingest", "name": "billing", "workspaces": ["ws_b", "ws_a", "ws_a"]}))
+        .token(
+            json!({"scope": "ingest", "name": "billing", "workspaces": ["ws_b", "ws_a", "ws_a"]}),
+        )
         .await;
     let all = t.token(json!({"scope": "ingest", "name": "gateway"})).await;
     let mixed = lines(&[event("ws_a", 1), event("ws_b", 2), event("ws_c", 3)]);
@@ -460,45 +464,58 @@ async fn tokens_scopes_and_service_tokens() {
             ("*".into(), "ingest".into(), json!([])),
         ]
     );
-    let (_, v) = t
-        .h
-        .json("GET", "/v1/admin/tokens?workspace_id=*", Some(ADMIN), None)
-        .await;
+    let (_, v) =
+        t.h.json("GET", "/v1/admin/tokens?workspace_id=*", Some(ADMIN), None)
+            .await;
     assert_eq!(v["tokens"].as_array().unwrap().len(), 2, "{v}");
     // Bad token requests name the field.
     for (body, field) in [
         (json!({"scope": "write", "workspace_id": "ws_a"}), "body"),
         (json!({"scope": "ingest"}), "name"),
         (json!({"scope": "read", "name": "x"}), "workspace_id"),
-        (json!({"workspace_id": "ws_a", "scope": "ingest", "workspaces": ["ws_b"]}), "workspaces"),
-        (json!({"scope": "ingest", "name": "x", "workspaces": ["bad id"]}), "workspaces"),
+        (
+            json!({"workspace_id": "ws_a", "scope": "ingest", "workspaces": ["ws_b"]}),
+            "workspaces",
+        ),
+        (
+            json!({"scope": "ingest", "name": "x", "workspaces": ["bad id"]}),
+            "workspaces",
+        ),
     ] {
-        let (st, v) = t
-            .h
-            .json("POST", "/v1/admin/tokens", Some(ADMIN), Some(body.clone()))
-            .await;
+        let (st, v) =
+            t.h.json("POST", "/v1/admin/tokens", Some(ADMIN), Some(body.clone()))
+                .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(msg.starts_with(&format!("{field}: ")), "{body}: {msg}");
     }
     // A revoked ingest token is a 401 at once.
-    let (_, v) = t
-        .h
-        .json("GET", "/v1/admin/tokens?workspace_id=ws_b", Some(ADMIN), None)
-        .await;
+    let ws_b_token = || {
+        t.h.json(
+            "GET",
+            "/v1/admin/tokens?workspace_id=ws_b",
+            Some(ADMIN),
+            None,
+        )
+    };
+    let (_, v) = ws_b_token().await;
     let id = v["tokens"][0]["token_id"].as_str().unwrap().to_owned();
-    let (st, _) = t
-        .h
-        .json("DELETE", &format!("/v1/admin/tokens/{id}"), Some(ADMIN), None)
+    let (st, _) =
+        t.h.json(
+            "DELETE",
+            &format!("/v1/admin/tokens/{id}"),
+            Some(ADMIN),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _, _) = t.post(Some(&other), nd, one).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (_, v) = t
-        .h
-        .json("GET", "/v1/admin/tokens?workspace_id=ws_b", Some(ADMIN), None)
-        .await;
-    assert_eq!(v["tokens"][0]["scope"], "ingest", "revoking keeps the scope");
+    let (_, v) = ws_b_token().await;
+    assert_eq!(
+        v["tokens"][0]["scope"], "ingest",
+        "revoking keeps the scope"
+    );
 }
 
 #[tokio::test]
@@ -544,7 +561,13 @@ async fn without_a_producer_ingest_is_503_and_off_it_is_404_and_the_schema_is_se
     assert_eq!(v["scope"], "ingest");
     let token = v["token"].as_str().unwrap().to_owned();
     let body = lines(&[event("ws_a", 1)]);
-    let (st, hd, v) = post(&h.app, Some(&token), Some("application/x-ndjson"), body.clone()).await;
+    let (st, hd, v) = post(
+        &h.app,
+        Some(&token),
+        Some("application/x-ndjson"),
+        body.clone(),
+    )
+    .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(hd["retry-after"], "5");
     assert!(v["error"]["message"].as_str().unwrap().contains("producer"));

@@ -84,14 +84,20 @@ pub async fn run(cfg: &Config, args: TokenArgs) -> Result<()> {
                 expires_at,
             };
             let t = tokens.create_with(&spec).await.with_context(|| {
-                format!("create a token for {}", holder(&spec.workspace_id, &spec.workspaces))
+                format!(
+                    "create a token for {}",
+                    holder(&spec.workspace_id, &spec.workspaces)
+                )
             })?;
             let until = t.expires_at.as_deref().unwrap_or("never");
             eprintln!(
                 "created {} ({}) for {} (expires: {until})",
                 t.token_id,
                 t.scope.as_str(),
-                holder(&Some(t.workspace_id.clone()).filter(|w| w != SERVICE_WORKSPACE), &t.workspaces)
+                holder(
+                    &Some(t.workspace_id.clone()).filter(|w| w != SERVICE_WORKSPACE),
+                    &t.workspaces
+                )
             );
             if json {
                 println!("{}", serde_json::to_string(&t)?);

@@ -100,8 +100,7 @@ pub async fn limit_failures(State(s): State<Arc<AppState>>, req: Request, next: 
         return next.run(req).await;
     };
     let path = req.uri().path();
-    if !path.starts_with("/v1/") || path.starts_with("/v1/schemas/") || !s.auth_failures.enabled()
-    {
+    if !path.starts_with("/v1/") || path.starts_with("/v1/schemas/") || !s.auth_failures.enabled() {
         return next.run(req).await;
     }
     let client = client_key(peer);

@@ -377,7 +377,9 @@ async fn publish(
                 line,
                 event_id,
                 code: ErrorCode::Unavailable,
-                message: format!("not acknowledged by the broker: {e}; retry with the same event_id"),
+                message: format!(
+                    "not acknowledged by the broker: {e}; retry with the same event_id"
+                ),
             }),
             Err(_) => result.failed.push(Failed {
                 line,
@@ -478,10 +480,7 @@ mod tests {
     fn lines_are_numbered_and_blank_ones_skipped() {
         let body = b"{\"a\":1}\r\n\n  \n{\"b\":2}\n";
         let lines = split(body, true);
-        assert_eq!(
-            lines,
-            vec![(1, &b"{\"a\":1}"[..]), (4, &b"{\"b\":2}"[..])]
-        );
+        assert_eq!(lines, vec![(1, &b"{\"a\":1}"[..]), (4, &b"{\"b\":2}"[..])]);
         assert_eq!(split(b"{\n\"a\": 1\n}", false).len(), 1);
         assert!(split(b" \n ", false).is_empty());
         assert!(split(b"", true).is_empty());
