@@ -312,6 +312,7 @@ async fn migrate_twice_on_the_cluster_creates_the_replicated_tables() -> Result<
         "log_heads",
         "log_keys",
         "log_leaves",
+        "log_leaves_by_event",
         "log_positions",
         "log_tiles",
         "plan_changes",
