@@ -320,9 +320,6 @@ pub mod sequencer {
     /// `max_query_size` (256 KiB; 2,000 UUIDs are about 80 KB), so a step's lookups are a few
     /// statements rather than one.
     const CHUNK: usize = 2000;
-    /// Most ids one server-side array parameter carries (about 37 bytes each in the URL,
-    /// which ClickHouse limits to 1 MiB by default).
-    const PARAM_CHUNK: usize = 10_000;
 
     /// Every read position (`log_positions` FINAL).
     pub async fn positions(client: &Client) -> Result<Vec<PositionRow>> {
@@ -382,25 +379,22 @@ pub mod sequencer {
     /// The leaves whose event is one of `event_ids` (events of time `time_ms.0..=time_ms.1`:
     /// the `event_id` bloom filter and the `time` minmax index skip the rest), current
     /// versions only: a leaf re-sequenced with another event (never below a head) no longer
-    /// counts. Two statements (per [`PARAM_CHUNK`] ids, and per [`CHUNK`] candidates): the
-    /// candidates, then the newest version of each.
+    /// counts. Two statements (per [`CHUNK`] ids): the candidates, then the newest version of
+    /// each.
     pub async fn leaves_of_events(
         client: &Client,
         event_ids: &[String],
         time_ms: (i64, i64),
     ) -> Result<Vec<LeafKey>> {
         let mut found: Vec<(String, u64)> = Vec::new();
-        // Ids as a server-side parameter (beside the statement, not in its text): a step's
-        // ids in one statement or a few (each reads the leaves the time range leaves in).
-        for chunk in event_ids.chunks(PARAM_CHUNK) {
+        for chunk in event_ids.chunks(CHUNK) {
             let rows: Vec<(String, u64)> = client
                 .query(
                     "SELECT DISTINCT workspace_id, leaf_index FROM log_leaves \
-                     WHERE event_id IN {ids:Array(UUID)} \
-                     AND time BETWEEN fromUnixTimestamp64Milli(?, 'UTC') \
+                     WHERE event_id IN ? AND time BETWEEN fromUnixTimestamp64Milli(?, 'UTC') \
                      AND fromUnixTimestamp64Milli(?, 'UTC')",
                 )
-                .param("ids", chunk)
+                .bind(chunk)
                 .bind(time_ms.0)
                 .bind(time_ms.1)
                 .fetch_all()
