@@ -19,9 +19,12 @@ fn relay(env: &[(&str, &str)], args: &[&str]) -> Result<(bool, String)> {
     ))
 }
 
+/// Settings (as `AUDITLOG_*` variables), arguments, and the field the error must name.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
 #[test]
 fn a_bad_setting_stops_startup_naming_the_field() -> Result<()> {
-    let cases: &[(&[(&str, &str)], &[&str], &str)] = &[
+    let cases: &[Case] = &[
         (&[], &[], "relay.database_url"),
         (&[], &["migrate"], "relay.database_url"),
         (
