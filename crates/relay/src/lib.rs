@@ -53,8 +53,9 @@ pub async fn run(
     cfg.validate_for_run()?;
     m::register();
     let outbox = connect(cfg, cfg.max_connections).await?;
-    let producer = Producer::builder(kafka)
-        .config(producer)
+    let producer_cfg = producer;
+    let mut producer = Producer::builder(kafka)
+        .config(producer_cfg)
         .build()
         .await
         .context("connecting to the broker")?;
@@ -104,9 +105,10 @@ pub async fn run(
     tokio::pin!(shutdown);
     loop {
         health.turned();
-        let round = ship::round(&outbox, &producer, limit, max_buckets);
-        tokio::pin!(round);
-        let (outcome, stop) = tokio::select! {
+        let (outcome, stop) = {
+            let round = ship::round(&outbox, &producer, limit, max_buckets);
+            tokio::pin!(round);
+            tokio::select! {
             biased;
             out = &mut round => (out, false),
             () = &mut shutdown => {
@@ -123,7 +125,9 @@ pub async fn run(
                     }
                 }
             }
+            }
         };
+        let broker_failed = matches!(outcome, Err(ShipError::Broker { .. }));
         let next = settle(&health, outcome, limit);
         if stop {
             break;
@@ -151,6 +155,22 @@ pub async fn run(
                     Some(d) => tokio::time::sleep(d).await,
                 }
             } => {}
+        }
+        if broker_failed {
+            // After delivery timeouts the idempotent producer can stay unable to deliver once
+            // the broker is back (seen with Tansu after a restart: every later record fails
+            // with an unknown broker error). A fresh producer (new producer id) starts clean;
+            // nothing is lost, the failed rows are still in the outbox.
+            match Producer::builder(kafka).config(producer_cfg).build().await {
+                Ok(fresh) => {
+                    let old = std::mem::replace(&mut producer, fresh);
+                    let _ = old.close(Duration::ZERO).await;
+                    tracing::info!("producer recreated after failed deliveries");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "recreating the producer failed; retrying later")
+                }
+            }
         }
     }
 

@@ -19,7 +19,7 @@ fn relay(env: &[(&str, &str)], args: &[&str]) -> Result<(bool, String)> {
     ))
 }
 
-/// (environment, arguments after `relay`, the field the error must name).
+/// Settings (as `AUDITLOG_*` variables), arguments, and the field the error must name.
 type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
 
 #[test]
