@@ -36,12 +36,13 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actor, KnownEvent};
+    use crate::{Actor, KnownEvent, Target};
 
     #[test]
     fn prepared_is_the_validated_wire_form() {
         let event = AuditEvent::builder("ws_1", KnownEvent::KeyCreate)
             .actor(Actor::user("user_1", "Ada"))
+            .target(Target::new("key", "key_1", "prod"))
             .description("Ada created a key")
             .build()
             .unwrap();
