@@ -92,7 +92,15 @@ async fn token_and_plan_commands_print_json() -> Result<()> {
         "--json",
     ])?;
     ensure!(
-        keys(&created) == ["expires_at", "token", "token_id", "workspace_id"],
+        keys(&created)
+            == [
+                "expires_at",
+                "scope",
+                "token",
+                "token_id",
+                "workspace_id",
+                "workspaces"
+            ],
         "{created}"
     );
     let expires =
@@ -120,8 +128,10 @@ async fn token_and_plan_commands_print_json() -> Result<()> {
                     "last_used_at",
                     "name",
                     "revoked_at",
+                    "scope",
                     "token_id",
-                    "workspace_id"
+                    "workspace_id",
+                    "workspaces"
                 ],
             "{t}"
         );
