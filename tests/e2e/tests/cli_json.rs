@@ -144,7 +144,7 @@ async fn token_and_plan_commands_print_json() -> Result<()> {
     let text = String::from_utf8(cli.run(&["token", "list", "ws_j"])?.stdout)?;
     ensure!(
         text.starts_with(
-            "TOKEN_ID\tWORKSPACE\tNAME\tCREATED_AT\tEXPIRES_AT\tLAST_USED_AT\tREVOKED_AT\n"
+            "TOKEN_ID\tWORKSPACE\tSCOPE\tNAME\tCREATED_AT\tEXPIRES_AT\tLAST_USED_AT\tREVOKED_AT\n"
         ),
         "{text}"
     );
